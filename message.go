@@ -1,0 +1,113 @@
+package natter
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// Message is one entry of a room's log. Seq is its place in the room: 1 for the first message and
+// exactly one more for each next one, never reused, skipped or reordered.
+type Message struct {
+	Room     string    `json:"room"`
+	Seq      int64     `json:"seq"`
+	ID       string    `json:"id"`
+	ClientID string    `json:"client_id,omitempty"`
+	Author   string    `json:"author"`
+	Body     string    `json:"body"`
+	TS       time.Time `json:"ts"`
+}
+
+// AppendRequest asks a store to add a message to the end of a room's log.
+type AppendRequest struct {
+	Room     string
+	Author   string
+	Body     string
+	ClientID string // optional; makes the append idempotent per (Room, Author, ClientID)
+}
+
+// Default limits, documented in the README. A zero field of Limits means its default.
+const (
+	DefaultMaxBodyChars  = 4096
+	DefaultMaxFrameBytes = 64 << 10
+	DefaultMaxWait       = 60 * time.Second
+	DefaultPageSize      = 100
+	DefaultMaxPageSize   = 1000
+	MaxClientIDChars     = 64
+)
+
+// Limits bounds what one request may ask for. Zero fields take the defaults above.
+type Limits struct {
+	MaxBodyChars  int           // characters (runes) per message body
+	MaxFrameBytes int           // bytes per WebSocket frame from a client
+	MaxWait       time.Duration // longest long-poll wait
+	MaxPageSize   int           // most messages one read returns
+}
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxBodyChars <= 0 {
+		l.MaxBodyChars = DefaultMaxBodyChars
+	}
+	if l.MaxFrameBytes <= 0 {
+		l.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if l.MaxWait <= 0 {
+		l.MaxWait = DefaultMaxWait
+	}
+	if l.MaxPageSize <= 0 {
+		l.MaxPageSize = DefaultMaxPageSize
+	}
+	return l
+}
+
+// ValidateAppend checks a request against the contract before anything is stored: a known-good room
+// name, a body of 1 to maxBodyChars characters of valid UTF-8, and a client_id of at most 64
+// characters. It returns EINVALID or ETOOLARGE.
+func ValidateAppend(req AppendRequest, maxBodyChars int) error {
+	if maxBodyChars <= 0 {
+		maxBodyChars = DefaultMaxBodyChars
+	}
+	if !ValidRoomName(req.Room) {
+		return Errorf(EINVALID, "room name %q is not valid", req.Room)
+	}
+	if !utf8.ValidString(req.Body) {
+		return Errorf(EINVALID, "message body is not valid UTF-8")
+	}
+	if req.Body == "" {
+		return Errorf(EINVALID, "message body is empty")
+	}
+	if n := utf8.RuneCountInString(req.Body); n > maxBodyChars {
+		return Errorf(ETOOLARGE, "message body has %d characters; the limit is %d", n, maxBodyChars)
+	}
+	if !utf8.ValidString(req.ClientID) {
+		return Errorf(EINVALID, "client_id is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(req.ClientID); n > MaxClientIDChars {
+		return Errorf(EINVALID, "client_id has %d characters; the limit is %d", n, MaxClientIDChars)
+	}
+	return nil
+}
+
+// MessageStore holds every room's log. Implementations assign seq inside the same atomic step that
+// stores the message, and report committed messages, in seq order per room, to the CommitFunc they
+// were opened with before AppendMessage returns.
+type MessageStore interface {
+	// AppendMessage stores req at the end of its room's log once it is durable. created is false
+	// when (Room, Author, ClientID) was stored before: the original message is returned and nothing
+	// new is stored. Errors: EINVALID, ETOOLARGE (see ValidateAppend), ENOTFOUND (no such room),
+	// EUNAVAILABLE (store closed), EINTERNAL.
+	AppendMessage(ctx context.Context, req AppendRequest) (msg Message, created bool, err error)
+
+	// MessagesAfter returns up to limit messages with seq > after, oldest first. ENOTFOUND if the
+	// room does not exist.
+	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
+
+	// MessagesBefore returns the up to limit messages just before seq before, oldest first. ENOTFOUND
+	// if the room does not exist.
+	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]Message, error)
+}
+
+// CommitFunc receives messages once they are committed, in seq order within each room. Stores call
+// it from one goroutine, so it must not block for long: the hub only enqueues.
+type CommitFunc func(msgs []Message)

@@ -1,0 +1,40 @@
+package natter
+
+import (
+	"context"
+	"regexp"
+	"time"
+)
+
+var roomNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ValidRoomName reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$.
+func ValidRoomName(name string) bool { return roomNameRE.MatchString(name) }
+
+// MaxRoomTitleChars bounds a room's title.
+const MaxRoomTitleChars = 200
+
+// DefaultRoom is the room every new server has.
+const DefaultRoom = "lobby"
+
+// Room is a named log. Epoch names this log: it is created with the room and changes only if the
+// log is lost or reset.
+type Room struct {
+	Name      string    `json:"name"`
+	Title     string    `json:"title"`
+	LastSeq   int64     `json:"last_seq"`
+	Epoch     string    `json:"epoch,omitempty"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RoomStore keeps the rooms.
+type RoomStore interface {
+	// CreateRoom stores a new room with a fresh epoch and LastSeq 0. Errors: EINVALID (bad name or
+	// title), ECONFLICT (exists).
+	CreateRoom(ctx context.Context, room Room) (Room, error)
+	// Room returns one room with its current LastSeq. ENOTFOUND if absent.
+	Room(ctx context.Context, name string) (Room, error)
+	// Rooms lists every room by name.
+	Rooms(ctx context.Context) ([]Room, error)
+}

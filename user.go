@@ -1,0 +1,42 @@
+package natter
+
+import (
+	"context"
+	"regexp"
+	"time"
+)
+
+var userNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
+
+// ValidUserName reports whether name matches ^[a-z0-9][a-z0-9_.-]{0,31}$.
+func ValidUserName(name string) bool { return userNameRE.MatchString(name) }
+
+// User is an account. Guests have no stored account: they exist only in their sessions.
+type User struct {
+	Name      string    `json:"name"`
+	Guest     bool      `json:"guest,omitempty"`
+	CreatedAt time.Time `json:"-"`
+}
+
+// Session is a signed-in user's token, stored only as a hash.
+type Session struct {
+	TokenHash string
+	UserName  string
+	Guest     bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// UserStore keeps accounts and sessions.
+type UserStore interface {
+	// CreateUser stores an account with an already-hashed password. ECONFLICT if the name is taken.
+	CreateUser(ctx context.Context, name, passwordHash string) (User, error)
+	// UserPasswordHash returns the account and its password hash. ENOTFOUND if absent.
+	UserPasswordHash(ctx context.Context, name string) (User, string, error)
+	// CreateSession stores a session.
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByTokenHash returns a live session. EUNAUTHORIZED if absent or expired.
+	SessionByTokenHash(ctx context.Context, tokenHash string) (Session, error)
+	// DeleteSession revokes a session at once; deleting an absent session is not an error.
+	DeleteSession(ctx context.Context, tokenHash string) error
+}
