@@ -1,0 +1,130 @@
+// Package app wires natter's parts (the SQLite store, the hub, the HTTP server) into one running
+// program. cmd/natter uses it, and so do tests that need a whole server on a random port.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"natter"
+	"natter/hub"
+	"natter/server"
+	"natter/sqlite"
+)
+
+// Config is everything `natter serve` can be told. Zero fields take documented defaults.
+type Config struct {
+	Addr    string // listen address; default "localhost:8080"; ":0" picks a free port
+	DataDir string // where natter.db lives; default "./natter-data"
+	Logger  *slog.Logger
+	// Sync is SQLite's synchronous setting: "FULL" (default: an acknowledged message survives
+	// power loss) or "NORMAL" (survives a crash of natter, not of the machine).
+	Sync   string
+	Server server.Config // Store, Hub and Logger are filled in by Open
+}
+
+// Main is a running natter: a listener, the HTTP server, the hub and the store.
+type Main struct {
+	cfg      Config
+	store    *sqlite.Store
+	hub      *hub.Hub
+	srv      *server.Server
+	http     *http.Server
+	listener net.Listener
+	served   chan error
+}
+
+// Open starts natter: it opens (and migrates) the store, binds the address and starts serving.
+func Open(ctx context.Context, cfg Config) (*Main, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "localhost:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "natter-data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	m := &Main{cfg: cfg, served: make(chan error, 1)}
+
+	// The hub needs the store for backlogs and the store needs the hub for commits: the store
+	// reports commits through a func that reaches the hub once both exist.
+	var h *hub.Hub
+	store, err := sqlite.Open(ctx, sqlite.Config{
+		Path:         filepath.Join(cfg.DataDir, "natter.db"),
+		OnCommit:     func(msgs []natter.Message) { h.Publish(msgs) },
+		Logger:       cfg.Logger,
+		Synchronous:  cfg.Sync,
+		MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	h = hub.New(store, store, cfg.Logger)
+	m.store, m.hub = store, h
+
+	sc := cfg.Server
+	sc.Store, sc.Hub, sc.Logger = store, h, cfg.Logger
+	srv, err := server.New(sc)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	m.srv = srv
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	m.listener = ln
+	m.http = &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() { m.served <- m.http.Serve(ln) }()
+	return m, nil
+}
+
+// Addr returns the address natter listens on.
+func (m *Main) Addr() net.Addr { return m.listener.Addr() }
+
+// URL returns the base URL to open in a browser.
+func (m *Main) URL() string {
+	addr := m.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+// Server returns the HTTP server (for tests that inspect connection counts).
+func (m *Main) Server() *server.Server { return m.srv }
+
+// Close shuts down in order: stop accepting and mark not ready; answer parked long-polls; close
+// WebSockets with 1001 "going away" and end SSE streams; wait for handlers and connections to
+// drain (until ctx ends); then flush and close the store.
+func (m *Main) Close(ctx context.Context) error {
+	m.srv.BeginShutdown()
+	errHTTP := m.http.Shutdown(ctx)
+	errConns := m.srv.WaitConns(ctx)
+	errStore := m.store.Close()
+	if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return errors.Join(errHTTP, errConns, errStore)
+}

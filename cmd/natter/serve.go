@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"natter"
+	"natter/app"
+	"natter/hub"
+	"natter/server"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("natter serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr         = fs.String("addr", "localhost:8080", "address to listen on (host:port; :0 picks a free port)")
+		dataDir      = fs.String("data-dir", "./natter-data", "directory for the SQLite database")
+		guests       = fs.Bool("guests", true, "let unregistered names sign in without a password as guests")
+		sync         = fs.String("sync", "FULL", "SQLite synchronous mode: FULL (acked messages survive power loss) or NORMAL (survive a natter crash)")
+		maxBody      = fs.Int("max-body", natter.DefaultMaxBodyChars, "most characters in a message body")
+		maxFrame     = fs.Int("max-frame", natter.DefaultMaxFrameBytes, "most bytes in one WebSocket frame from a client")
+		maxWait      = fs.Duration("max-wait", natter.DefaultMaxWait, "longest long-poll wait")
+		maxPage      = fs.Int("max-page", natter.DefaultMaxPageSize, "most messages one read returns")
+		sendRate     = fs.Float64("send-rate", server.DefaultSendRate, "messages per second one user may send, sustained (negative: no limit)")
+		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
+		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
+		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
+		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
+		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
+		staticDirs   listFlag
+		templateDirs listFlag
+		origins      listFlag
+	)
+	fs.Var(&staticDirs, "static-dir", "directory searched for static files before the embedded ones (repeatable; first match wins)")
+	fs.Var(&templateDirs, "template-dir", "directory searched for page templates before the embedded ones (repeatable; first match wins)")
+	fs.Var(&origins, "allowed-origin", "another origin (scheme://host:port) whose pages may use this server (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	syncMode := strings.ToUpper(*sync)
+	if syncMode != "FULL" && syncMode != "NORMAL" {
+		return fmt.Errorf("--sync must be FULL or NORMAL, not %q", *sync)
+	}
+	for name, v := range map[string]int{"--max-body": *maxBody, "--max-frame": *maxFrame, "--max-page": *maxPage, "--send-burst": *sendBurst, "--queue-bytes": *queueBytes} {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive, not %d", name, v)
+		}
+	}
+	if *sendRate == 0 {
+		return fmt.Errorf("--send-rate must be positive, or negative for no limit")
+	}
+
+	m, err := app.Open(ctx, app.Config{
+		Addr:    *addr,
+		DataDir: *dataDir,
+		Logger:  logger,
+		Sync:    syncMode,
+		Server: server.Config{
+			Limits:           natter.Limits{MaxBodyChars: *maxBody, MaxFrameBytes: *maxFrame, MaxWait: *maxWait, MaxPageSize: *maxPage},
+			Guests:           *guests,
+			SessionTTL:       *sessionTTL,
+			MinPasswordChars: *minPassword,
+			SendRate:         *sendRate,
+			SendBurst:        *sendBurst,
+			QueueBytes:       *queueBytes,
+			AllowedOrigins:   origins,
+			StaticDirs:       staticDirs,
+			TemplateDirs:     templateDirs,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "natter is listening on %s\n", m.URL())
+	logger.Info("serving", "url", m.URL(), "data_dir", *dataDir)
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := m.Close(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,371 @@
+// Package hub fans committed messages out to the subscribers connected to this node. A broadcast
+// never waits for a subscriber: each connection has an Outbox with a byte-bounded queue, and a
+// subscriber that overflows it is disconnected as slow, to resume later from its last seq.
+package hub
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"natter"
+)
+
+const (
+	// replayPage is how many backlog messages one store read fetches during catch-up.
+	replayPage = 500
+	// maxPending bounds the live frames a subscription buffers while it replays its backlog;
+	// past it the subscriber is treated as slow.
+	maxPending = 10000
+	// gapRetry paces re-reads when live frames run ahead of what the store returns.
+	gapRetry = 20 * time.Millisecond
+)
+
+// Hub is the local fan-out. It is fed committed messages by Publish (the store's CommitFunc) and
+// reads backlogs from the store.
+type Hub struct {
+	store  natter.MessageStore
+	rooms  natter.RoomStore
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	byKey map[string]*room
+}
+
+// New returns a hub reading backlogs from store.
+func New(store natter.MessageStore, rooms natter.RoomStore, logger *slog.Logger) *Hub {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Hub{store: store, rooms: rooms, logger: logger, byKey: make(map[string]*room)}
+}
+
+type room struct {
+	name string
+
+	mu      sync.Mutex
+	subs    []*Subscription // copy-on-write: Publish iterates a snapshot without the lock
+	users   map[string]int  // connections per user, for presence
+	lastSeq int64
+	notify  chan struct{} // closed and replaced on every publish, for long-polls
+}
+
+func (h *Hub) room(name string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.byKey[name]
+	if r == nil {
+		r = &room{name: name, users: make(map[string]int), notify: make(chan struct{})}
+		h.byKey[name] = r
+	}
+	return r
+}
+
+// Publish fans committed messages out, in the order given (seq order per room). It never blocks on
+// a subscriber. It has the signature of natter.CommitFunc.
+func (h *Hub) Publish(msgs []natter.Message) {
+	for _, m := range msgs {
+		f := EncodeMessage(m)
+		r := h.room(m.Room)
+		r.mu.Lock()
+		if m.Seq > r.lastSeq {
+			r.lastSeq = m.Seq
+		}
+		subs := r.subs
+		close(r.notify)
+		r.notify = make(chan struct{})
+		r.mu.Unlock()
+		for _, s := range subs {
+			s.deliver(f)
+		}
+	}
+}
+
+// Notify returns a channel that is closed by the next Publish to room. Long-polls take it before
+// reading the store, so that a message committed in between still wakes them.
+func (h *Hub) Notify(roomName string) <-chan struct{} {
+	r := h.room(roomName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notify
+}
+
+// Online returns the users connected to a room, sorted.
+func (h *Hub) Online(roomName string) []string {
+	r := h.room(roomName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.onlineLocked()
+}
+
+func (r *room) onlineLocked() []string {
+	online := make([]string, 0, len(r.users))
+	for u := range r.users {
+		online = append(online, u)
+	}
+	sort.Strings(online)
+	return online
+}
+
+// SubscribeRequest describes a new subscription.
+type SubscribeRequest struct {
+	Room      string
+	After     int64 // replay messages with seq > After
+	HasAfter  bool  // without After, the subscription starts live at the room's current end
+	User      string
+	Out       *Outbox
+	Transport Transport
+}
+
+// Subscription is one connection's interest in one room. Until its backlog is replayed it buffers
+// live frames; then it merges the two by seq, so that a message committed during the subscribe is
+// delivered exactly once.
+type Subscription struct {
+	hub    *Hub
+	room   *room
+	user   string
+	out    *Outbox
+	tr     Transport
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu            sync.Mutex
+	live          bool
+	catching      bool
+	closed        bool
+	presenceReady bool
+	last          int64
+	pending       []*Frame
+}
+
+// Subscribe registers for live messages, then sends the `subscribed` frame, the presence list and
+// the backlog after req.After, then goes live. Registration comes first so nothing committed
+// meanwhile is missed. The backlog is replayed by a goroutine; Subscribe returns once the room is
+// known. Errors: ENOTFOUND if the room does not exist.
+func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, natter.Room, error) {
+	r := h.room(req.Room)
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &Subscription{hub: h, room: r, user: req.User, out: req.Out, tr: req.Transport, ctx: sctx, cancel: cancel, catching: true}
+
+	r.mu.Lock()
+	r.subs = append(slices.Clip(r.subs), s)
+	r.mu.Unlock()
+
+	info, err := h.rooms.Room(ctx, req.Room)
+	if err != nil {
+		s.Unsubscribe()
+		return nil, natter.Room{}, err
+	}
+	s.mu.Lock()
+	if req.HasAfter {
+		s.last = req.After
+	} else {
+		s.last = info.LastSeq
+	}
+	s.mu.Unlock()
+
+	s.out.Send(EncodeEvent("subscribed", subscribedFrame{Type: "subscribed", Room: req.Room, Epoch: info.Epoch, LastSeq: info.LastSeq}).Bytes(s.tr))
+
+	// Presence: the new subscriber gets the list (itself included); others get a join if this is
+	// the user's first connection to the room.
+	r.mu.Lock()
+	r.users[req.User]++
+	first := r.users[req.User] == 1
+	online := r.onlineLocked()
+	others := r.subs
+	r.mu.Unlock()
+	s.mu.Lock()
+	s.out.Send(EncodeEvent("presence", presenceFrame{Type: "presence", Room: req.Room, Online: online}).Bytes(s.tr))
+	s.presenceReady = true
+	s.mu.Unlock()
+	if first {
+		h.broadcastEvent(others, s, EncodeEvent("join", memberFrame{Type: "join", Room: req.Room, User: req.User}))
+	}
+
+	go s.catchUp()
+	return s, info, nil
+}
+
+type subscribedFrame struct {
+	Type    string `json:"type"`
+	Room    string `json:"room"`
+	Epoch   string `json:"epoch"`
+	LastSeq int64  `json:"last_seq"`
+}
+
+type presenceFrame struct {
+	Type   string   `json:"type"`
+	Room   string   `json:"room"`
+	Online []string `json:"online"`
+}
+
+type memberFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	User string `json:"user"`
+}
+
+func (h *Hub) broadcastEvent(subs []*Subscription, except *Subscription, f *Frame) {
+	for _, o := range subs {
+		if o == except {
+			continue
+		}
+		o.mu.Lock()
+		ok := o.closed || !o.presenceReady || o.out.Send(f.Bytes(o.tr))
+		o.mu.Unlock()
+		if !ok {
+			o.out.CloseSlow()
+		}
+	}
+}
+
+// Unsubscribe stops deliveries and, if this was the user's last connection to the room, tells the
+// others that the user left. It is safe to call more than once.
+func (s *Subscription) Unsubscribe() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	wasCounted := s.presenceReady
+	s.pending = nil
+	s.mu.Unlock()
+	s.cancel()
+
+	r := s.room
+	r.mu.Lock()
+	if i := slices.Index(r.subs, s); i >= 0 {
+		subs := make([]*Subscription, 0, len(r.subs)-1)
+		subs = append(subs, r.subs[:i]...)
+		r.subs = append(subs, r.subs[i+1:]...)
+	}
+	last := false
+	if wasCounted {
+		r.users[s.user]--
+		if r.users[s.user] <= 0 {
+			delete(r.users, s.user)
+			last = true
+		}
+	}
+	others := r.subs
+	r.mu.Unlock()
+	if last {
+		s.hub.broadcastEvent(others, nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
+	}
+}
+
+// deliver hands one live frame to the subscription without blocking.
+func (s *Subscription) deliver(f *Frame) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !s.live {
+		if len(s.pending) >= maxPending {
+			s.mu.Unlock()
+			s.out.CloseSlow()
+			return
+		}
+		s.pending = append(s.pending, f)
+		s.mu.Unlock()
+		return
+	}
+	if f.Seq <= s.last {
+		s.mu.Unlock()
+		return
+	}
+	if f.Seq > s.last+1 {
+		// A gap: the frames in between were not seen live (e.g. a broker hiccup). Fetch them from
+		// the store before going on, buffering meanwhile.
+		s.live = false
+		s.pending = append(s.pending, f)
+		if !s.catching {
+			s.catching = true
+			go s.catchUp()
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.last = f.Seq
+	ok := s.out.Send(f.Bytes(s.tr))
+	s.mu.Unlock()
+	if !ok {
+		s.out.CloseSlow()
+	}
+}
+
+// catchUp replays the store from s.last until it meets the buffered live frames, then goes live.
+func (s *Subscription) catchUp() {
+	last := s.lastSeq()
+	for {
+		msgs, err := s.hub.store.MessagesAfter(s.ctx, s.room.name, last, replayPage)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.hub.logger.Error("replay failed", "room", s.room.name, "err", err)
+				s.out.Close()
+			}
+			return
+		}
+		for _, m := range msgs {
+			if err := s.out.SendWait(s.ctx, EncodeMessage(m).Bytes(s.tr)); err != nil {
+				return
+			}
+			last = m.Seq
+		}
+		if len(msgs) == replayPage {
+			continue
+		}
+		// The store had nothing more: splice in what arrived live meanwhile.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.last = last
+		gap := false
+		for i, f := range s.pending {
+			if f.Seq <= s.last {
+				continue
+			}
+			if f.Seq > s.last+1 {
+				s.pending = s.pending[i:]
+				gap = true
+				break
+			}
+			if !s.out.Send(f.Bytes(s.tr)) {
+				s.mu.Unlock()
+				s.out.CloseSlow()
+				return
+			}
+			s.last = f.Seq
+		}
+		if gap {
+			// Committed but not yet readable here can't happen with an ordered store; a broker
+			// may deliver ahead of its store, so read again.
+			last = s.last
+			s.mu.Unlock()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(gapRetry):
+			}
+			continue
+		}
+		s.pending = nil
+		s.live = true
+		s.catching = false
+		s.mu.Unlock()
+		return
+	}
+}
+
+func (s *Subscription) lastSeq() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}

@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for an Outbox, documented together because they trade memory against tolerance of slow
+// readers.
+const (
+	// DefaultQueueBytes bounds what may wait in one connection's queue. A subscriber over it is
+	// disconnected as slow rather than slowing its room; it resumes with `after` and loses nothing.
+	DefaultQueueBytes = 1 << 20
+	// DefaultWriteWait bounds one write to the socket: a peer that accepts nothing for this long is
+	// dead or hopelessly slow.
+	DefaultWriteWait = 10 * time.Second
+)
+
+// Outbox is one connection's output: a byte-bounded queue drained by a writer goroutine that runs
+// only while there is something to write, and writes everything queued in one writev. An idle
+// connection therefore costs no goroutine and no buffer here.
+type Outbox struct {
+	// SlowFinal is written before closing when the queue overflows: a WebSocket close frame with
+	// code 4008 "slow", or nothing for SSE (the stream just ends). Set it before first use.
+	SlowFinal []byte
+
+	conn      net.Conn
+	limit     int
+	writeWait time.Duration
+	onClose   func()
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when the queue drains or the outbox closes; for SendWait
+	queue   [][]byte
+	queued  int
+	writing bool
+	closed  bool
+	final   []byte // written after the queue, then the connection is closed
+
+	lastWrite atomic.Int64 // unix nanoseconds of the last successful write, for keepalives
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// NewOutbox wraps conn. limit <= 0 means DefaultQueueBytes. onClose, if set, runs once when the
+// outbox closes for any reason (write error, slow, Close).
+func NewOutbox(conn net.Conn, limit int, onClose func()) *Outbox {
+	if limit <= 0 {
+		limit = DefaultQueueBytes
+	}
+	o := &Outbox{conn: conn, limit: limit, writeWait: DefaultWriteWait, onClose: onClose, done: make(chan struct{})}
+	o.cond.L = &o.mu
+	o.lastWrite.Store(time.Now().UnixNano())
+	return o
+}
+
+// Send queues b without blocking. It reports false if the queue would exceed its bound (the caller
+// then closes the connection as slow) or the outbox is closed. b must not be modified afterwards:
+// the same bytes are shared by every subscriber.
+func (o *Outbox) Send(b []byte) bool {
+	o.mu.Lock()
+	if o.closed || o.final != nil {
+		o.mu.Unlock()
+		return false
+	}
+	if o.queued+len(b) > o.limit {
+		o.mu.Unlock()
+		return false
+	}
+	o.enqueueLocked(b)
+	o.mu.Unlock()
+	return true
+}
+
+// SendWait queues b, waiting while the queue is over half its bound. It is for backlog replay,
+// which is paced by the client's reading speed instead of counting as slowness.
+func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for !o.closed && o.final == nil && o.queued > 0 && o.queued+len(b) > o.limit/2 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		o.cond.Wait()
+	}
+	if o.closed || o.final != nil {
+		return net.ErrClosed
+	}
+	o.enqueueLocked(b)
+	return nil
+}
+
+func (o *Outbox) enqueueLocked(b []byte) {
+	o.queue = append(o.queue, b)
+	o.queued += len(b)
+	if !o.writing {
+		o.writing = true
+		go o.writeLoop()
+	}
+}
+
+// CloseWith drops anything still queued if drop is set, writes final (e.g. a WebSocket close frame)
+// and closes the connection. It does not block.
+func (o *Outbox) CloseWith(final []byte, drop bool) {
+	o.mu.Lock()
+	if o.closed || o.final != nil {
+		o.mu.Unlock()
+		return
+	}
+	if final == nil {
+		final = []byte{}
+	}
+	o.final = final
+	if drop {
+		o.queue, o.queued = nil, 0
+	}
+	if !o.writing {
+		o.writing = true
+		go o.writeLoop()
+	}
+	o.cond.Broadcast()
+	o.mu.Unlock()
+}
+
+// CloseSlow ends a connection that could not keep up: its queue is dropped, SlowFinal is sent.
+func (o *Outbox) CloseSlow() { o.CloseWith(o.SlowFinal, true) }
+
+// Close closes the connection at once, dropping the queue.
+func (o *Outbox) Close() { o.shutdown() }
+
+// Done is closed once the outbox has closed its connection.
+func (o *Outbox) Done() <-chan struct{} { return o.done }
+
+// Closed reports whether the outbox is closing or closed.
+func (o *Outbox) Closed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closed || o.final != nil
+}
+
+// IdleSince returns when the connection was last written to.
+func (o *Outbox) IdleSince() time.Time { return time.Unix(0, o.lastWrite.Load()) }
+
+func (o *Outbox) shutdown() {
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		o.queue, o.queued = nil, 0
+		o.cond.Broadcast()
+		o.mu.Unlock()
+		o.conn.Close()
+		close(o.done)
+		if o.onClose != nil {
+			o.onClose()
+		}
+	})
+}
+
+// writeLoop drains the queue; it exits when the queue is empty, so idle connections hold no
+// goroutine.
+func (o *Outbox) writeLoop() {
+	var bufs net.Buffers
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.writing = false
+			o.mu.Unlock()
+			return
+		}
+		if len(o.queue) == 0 {
+			if o.final != nil {
+				final := o.final
+				o.mu.Unlock()
+				if len(final) > 0 {
+					o.conn.SetWriteDeadline(time.Now().Add(time.Second))
+					o.conn.Write(final)
+				}
+				o.shutdown()
+				return
+			}
+			o.writing = false
+			if cap(o.queue) > 64 {
+				o.queue = nil // a burst is over: don't keep its large array on an idle connection
+			}
+			o.mu.Unlock()
+			return
+		}
+		bufs = append(bufs[:0], o.queue...)
+		clear(o.queue)
+		o.queue = o.queue[:0]
+		o.queued = 0
+		o.cond.Broadcast()
+		o.mu.Unlock()
+
+		o.conn.SetWriteDeadline(time.Now().Add(o.writeWait))
+		base := bufs
+		_, err := bufs.WriteTo(o.conn) // consumes bufs; base keeps the array for reuse
+		clear(base)
+		bufs = base[:0]
+		if err != nil {
+			o.shutdown()
+			return
+		}
+		o.lastWrite.Store(time.Now().UnixNano())
+	}
+}

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"natter"
+)
+
+type roomsBody struct {
+	Rooms []natter.Room `json:"rooms"`
+}
+
+type roomBody struct {
+	Room natter.Room `json:"room"`
+}
+
+func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := s.store.Rooms(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if rooms == nil {
+		rooms = []natter.Room{}
+	}
+	writeJSON(w, http.StatusOK, roomsBody{Rooms: rooms})
+}
+
+func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, roomBody{Room: room})
+}
+
+type createRoomRequest struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+}
+
+func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
+	var req createRoomRequest
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !natter.ValidRoomName(req.Name) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room name %q is not valid: use 1 to 64 of a-z 0-9 _ - starting with a letter or digit", req.Name))
+		return
+	}
+	if !utf8.ValidString(req.Title) || utf8.RuneCountInString(req.Title) > natter.MaxRoomTitleChars {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room title must be valid UTF-8 of at most %d characters", natter.MaxRoomTitleChars))
+		return
+	}
+	room, err := s.store.CreateRoom(r.Context(), natter.Room{Name: req.Name, Title: req.Title, CreatedBy: authFrom(r.Context()).user.Name})
+	if err != nil {
+		if natter.ErrorCode(err) == natter.ECONFLICT {
+			err = natter.Errorf(natter.ECONFLICT, "a room named %q exists", req.Name)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, roomBody{Room: room})
+}
+
+func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {
+	name := r.PathValue("room")
+	if !natter.ValidRoomName(name) {
+		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+	}
+	room, err := s.store.Room(r.Context(), name)
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+	}
+	return room, err
+}
+
+type sendRequest struct {
+	Body     string `json:"body"`
+	ClientID string `json:"client_id"`
+}
+
+type messageBody struct {
+	Message natter.Message `json:"message"`
+}
+
+// maxSendRequestBytes bounds a POSTed message: the body limit in the worst case of 6-byte JSON
+// escapes per character, plus room for the rest of the object.
+func (s *Server) maxSendRequestBytes() int64 {
+	return int64(s.limits.MaxBodyChars)*6 + 1024
+}
+
+func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("room")
+	var req sendRequest
+	if err := decodeJSON(w, r, s.maxSendRequestBytes(), &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user.Name, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, messageBody{Message: msg})
+}
+
+// send is the one path by which every transport appends: validation, the rate limit, the store.
+func (s *Server) send(ctx context.Context, author string, req natter.AppendRequest) (natter.Message, bool, error) {
+	req.Author = author
+	if !natter.ValidRoomName(req.Room) {
+		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+	}
+	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
+		return natter.Message{}, false, err
+	}
+	if err := s.limiter.allow(author); err != nil {
+		return natter.Message{}, false, err
+	}
+	msg, created, err := s.store.AppendMessage(ctx, req)
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+	}
+	return msg, created, err
+}
+
+type messagesBody struct {
+	Room     string           `json:"room"`
+	Epoch    string           `json:"epoch"`
+	LastSeq  int64            `json:"last_seq"`
+	Messages []natter.Message `json:"messages"`
+}
+
+// readQuery is a parsed GET .../messages query.
+type readQuery struct {
+	after, before       int64
+	hasAfter, hasBefore bool
+	limit               int
+	wait                time.Duration
+}
+
+func (s *Server) parseReadQuery(r *http.Request) (readQuery, error) {
+	q := r.URL.Query()
+	rq := readQuery{limit: natter.DefaultPageSize}
+	seqParam := func(name string) (int64, bool, error) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, false, natter.Errorf(natter.EINVALID, "%s must be a seq (a whole number >= 0), not %q", name, v)
+		}
+		return n, true, nil
+	}
+	var err error
+	if rq.after, rq.hasAfter, err = seqParam("after"); err != nil {
+		return rq, err
+	}
+	if rq.before, rq.hasBefore, err = seqParam("before"); err != nil {
+		return rq, err
+	}
+	if rq.hasAfter && rq.hasBefore {
+		return rq, natter.Errorf(natter.EINVALID, "give after or before, not both")
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return rq, natter.Errorf(natter.EINVALID, "limit must be a whole number from 1 to %d, not %q", s.limits.MaxPageSize, v)
+		}
+		rq.limit = min(n, s.limits.MaxPageSize)
+	}
+	if v := q.Get("wait"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f != f {
+			return rq, natter.Errorf(natter.EINVALID, "wait must be a number of seconds from 0 to %d, not %q", int(s.limits.MaxWait/time.Second), v)
+		}
+		rq.wait = min(time.Duration(f*float64(time.Second)), s.limits.MaxWait)
+	}
+	return rq, nil
+}
+
+func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
+	rq, err := s.parseReadQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	var msgs []natter.Message
+	switch {
+	case rq.hasBefore:
+		msgs, err = s.store.MessagesBefore(ctx, room.Name, rq.before, rq.limit)
+	case rq.hasAfter:
+		msgs, err = s.longPoll(ctx, room.Name, rq)
+	default:
+		msgs, err = s.store.MessagesBefore(ctx, room.Name, room.LastSeq+1, rq.limit)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Read the room after the messages so that last_seq is never below the newest seq returned.
+	if room, err = s.store.Room(ctx, room.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []natter.Message{}
+	}
+	writeJSON(w, http.StatusOK, messagesBody{Room: room.Name, Epoch: room.Epoch, LastSeq: room.LastSeq, Messages: msgs})
+}
+
+// longPoll returns the messages after rq.after, waiting up to rq.wait for the first one. It takes
+// the hub's notification channel before each store read, so a commit between the read and the
+// wait still wakes it.
+func (s *Server) longPoll(ctx context.Context, room string, rq readQuery) ([]natter.Message, error) {
+	var deadline <-chan time.Time
+	if rq.wait > 0 {
+		t := time.NewTimer(rq.wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		notify := s.hub.Notify(room)
+		msgs, err := s.store.MessagesAfter(ctx, room, rq.after, rq.limit)
+		if err != nil || len(msgs) > 0 || deadline == nil {
+			return msgs, err
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			return nil, nil
+		case <-s.stop:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, natter.Errorf(natter.EUNAVAILABLE, "request cancelled")
+		}
+	}
+}
+
+type presenceBody struct {
+	Room   string   `json:"room"`
+	Online []string `json:"online"`
+}
+
+func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, presenceBody{Room: room.Name, Online: s.hub.Online(room.Name)})
+}

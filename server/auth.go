@@ -1,0 +1,325 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"natter"
+)
+
+// Password hashing parameters: argon2id with OWASP's recommended minimum (19 MiB, 2 passes, one
+// lane). At most two hashes run at once (hashSem) so a burst of sign-ins can't exhaust memory.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+func hashPassword(password string) string {
+	salt := make([]byte, argonSaltLen)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// checkPassword compares in constant time and honours the parameters stored with the hash, so
+// they can be raised later without invalidating old accounts.
+func checkPassword(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// withHashSlot runs f while holding one of the few password-hashing slots.
+func (s *Server) withHashSlot(ctx context.Context, f func()) error {
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return natter.Errorf(natter.EUNAVAILABLE, "request cancelled")
+	}
+	defer func() { <-s.hashSem }()
+	f()
+	return nil
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenHash is what the store keeps: a stolen database does not yield usable tokens.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+type credentials struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+type userBody struct {
+	User natter.User `json:"user"`
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !natter.ValidUserName(req.Name) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "user name %q is not valid: use 1 to 32 of a-z 0-9 _ . - starting with a letter or digit", req.Name))
+		return
+	}
+	if n := utf8.RuneCountInString(req.Password); n < s.cfg.MinPasswordChars || len(req.Password) > maxPasswordBytes {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "password must have at least %d characters and at most %d bytes", s.cfg.MinPasswordChars, maxPasswordBytes))
+		return
+	}
+	var hash string
+	if err := s.withHashSlot(r.Context(), func() { hash = hashPassword(req.Password) }); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.store.CreateUser(r.Context(), req.Name, hash)
+	if err != nil {
+		if natter.ErrorCode(err) == natter.ECONFLICT {
+			err = natter.Errorf(natter.ECONFLICT, "the name %q is taken", req.Name)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userBody{User: u})
+}
+
+type sessionBody struct {
+	Token string      `json:"token"`
+	User  natter.User `json:"user"`
+}
+
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !natter.ValidUserName(req.Name) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "user name %q is not valid: use 1 to 32 of a-z 0-9 _ . - starting with a letter or digit", req.Name))
+		return
+	}
+	if len(req.Password) > maxPasswordBytes {
+		s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
+		return
+	}
+	user, hash, err := s.store.UserPasswordHash(r.Context(), req.Name)
+	switch {
+	case err == nil:
+		ok := false
+		if req.Password != "" {
+			if err := s.withHashSlot(r.Context(), func() { ok = checkPassword(hash, req.Password) }); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if !ok {
+			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
+			return
+		}
+	case natter.ErrorCode(err) == natter.ENOTFOUND:
+		if !s.cfg.Guests {
+			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
+			return
+		}
+		if req.Password != "" {
+			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "no account is named %q: sign in without a password to join as a guest, or register first", req.Name))
+			return
+		}
+		user = natter.User{Name: req.Name, Guest: true}
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+
+	token := newToken()
+	now := s.now().UTC()
+	sess := natter.Session{TokenHash: tokenHash(token), UserName: user.Name, Guest: user.Guest, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.store.CreateSession(r.Context(), sess); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName, Value: token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+	})
+	writeJSON(w, http.StatusOK, sessionBody{Token: token, User: user})
+}
+
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	a := authFrom(r.Context())
+	if err := s.store.DeleteSession(r.Context(), a.tokenHash); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
+	a := authFrom(r.Context())
+	writeJSON(w, http.StatusOK, userBody{User: a.user})
+}
+
+// auth is the signed-in identity of a request.
+type auth struct {
+	user      natter.User
+	tokenHash string
+	viaCookie bool
+}
+
+type authKey struct{}
+
+func authFrom(ctx context.Context) auth {
+	a, _ := ctx.Value(authKey{}).(auth)
+	return a
+}
+
+// authenticate finds the session of r: the bearer header first, then (where allowQuery) ?token=,
+// then the cookie.
+func (s *Server) authenticate(r *http.Request, allowQuery bool) (auth, error) {
+	var token string
+	viaCookie := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, t, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || t == "" {
+			return auth{}, natter.Errorf(natter.EUNAUTHORIZED, "the Authorization header must be \"Bearer <token>\"")
+		}
+		token = strings.TrimSpace(t)
+	} else if t := r.URL.Query().Get("token"); allowQuery && t != "" {
+		token = t
+	} else if c, err := r.Cookie(sessionCookieName); err == nil && c.Value != "" {
+		token = c.Value
+		viaCookie = true
+	}
+	if token == "" {
+		return auth{}, natter.Errorf(natter.EUNAUTHORIZED, "sign in first: send a session cookie or an Authorization: Bearer token")
+	}
+	sess, err := s.store.SessionByTokenHash(r.Context(), tokenHash(token))
+	if err != nil {
+		if natter.ErrorCode(err) == natter.EUNAUTHORIZED || natter.ErrorCode(err) == natter.ENOTFOUND {
+			return auth{}, natter.Errorf(natter.EUNAUTHORIZED, "the session has ended or was never valid: sign in again")
+		}
+		return auth{}, err
+	}
+	return auth{user: natter.User{Name: sess.UserName, Guest: sess.Guest}, tokenHash: sess.TokenHash, viaCookie: viaCookie}, nil
+}
+
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return s.requireAuth(h, false) }
+
+func (s *Server) authedQueryToken(h http.HandlerFunc) http.HandlerFunc {
+	return s.requireAuth(h, true)
+}
+
+// requireAuth admits requests with a live session. A cookie-authenticated request that changes
+// state must also pass the cross-origin check, since a browser attaches the cookie to requests
+// that other sites trigger; a bearer token can't be attached by another site.
+func (s *Server) requireAuth(h http.HandlerFunc, allowQuery bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticate(r, allowQuery)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if a.viaCookie {
+			if err := s.csrf.Check(r); err != nil {
+				s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "cross-site request refused"))
+				return
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), authKey{}, a)))
+	}
+}
+
+// rateLimiter is a token bucket per user: SendRate tokens a second, up to SendBurst.
+type rateLimiter struct {
+	rate  float64
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	sweep   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: float64(burst), now: now, buckets: make(map[string]*bucket)}
+}
+
+// allow takes one token for user, or returns ERATELIMITED with the wait until the next one.
+func (l *rateLimiter) allow(user string) error {
+	if l.rate < 0 {
+		return nil
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.sweep) > time.Minute {
+		// Full buckets carry no information: drop them so the map does not grow without bound.
+		for u, b := range l.buckets {
+			if math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= l.burst {
+				delete(l.buckets, u)
+			}
+		}
+		l.sweep = now
+	}
+	b := l.buckets[user]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[user] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+		return &rateLimitError{
+			err:        natter.Errorf(natter.ERATELIMITED, "sending too fast: at most %g messages a second (bursts of %g); retry in %s", l.rate, l.burst, wait.Round(time.Millisecond)),
+			retryAfter: wait,
+		}
+	}
+	b.tokens--
+	return nil
+}

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"natter"
+)
+
+// statusFor maps an error code to its HTTP status; it is the only place that does.
+func statusFor(code string) int {
+	switch code {
+	case natter.EINVALID:
+		return http.StatusBadRequest
+	case natter.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case natter.EFORBIDDEN:
+		return http.StatusForbidden
+	case natter.ENOTFOUND:
+		return http.StatusNotFound
+	case natter.ECONFLICT:
+		return http.StatusConflict
+	case natter.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case natter.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case natter.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with the contract's error shape. Internal errors are logged here, once, with
+// their cause; the client sees only "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := natter.ErrorCode(err)
+	if code == natter.EINTERNAL {
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == natter.ERATELIMITED {
+		retry := time.Second
+		var rl *rateLimitError
+		if errors.As(err, &rl) {
+			retry = rl.retryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, statusFor(code), errorBody{Error: errorDetail{Code: code, Message: natter.ErrorMessage(err)}})
+}
+
+// writeJSON writes v as the response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// decodeJSON reads a JSON request body of at most limit bytes into v. Oversize bodies are
+// ETOOLARGE; anything that is not one JSON object of the right shape is EINVALID.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		if _, ok := err.(*http.MaxBytesError); ok {
+			return natter.Errorf(natter.ETOOLARGE, "request body is larger than %d bytes", limit)
+		}
+		return natter.Errorf(natter.EINVALID, "request body is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return natter.Errorf(natter.EINVALID, "request body has data after the JSON object")
+	}
+	return nil
+}
+
+// rateLimitError is ERATELIMITED with the time after which a retry may succeed.
+type rateLimitError struct {
+	err        *natter.Error
+	retryAfter time.Duration
+}
+
+func (e *rateLimitError) Error() string { return e.err.Error() }
+func (e *rateLimitError) Unwrap() error { return e.err }

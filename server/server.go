@@ -1,0 +1,288 @@
+// Package server is natter's HTTP face: pages, static files, the JSON API and the three real-time
+// transports (WebSocket, Server-Sent Events, long-polling), all on one listener.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"natter"
+	"natter/hub"
+)
+
+// Keepalive timing, documented together because they depend on each other: a WebSocket ping or an
+// SSE comment goes out whenever a connection has been quiet for keepaliveIdle, checked every
+// keepaliveTick, so something is written at least every 25 s (the contract's bound for SSE); a
+// WebSocket peer from which nothing (not even a pong) has been read for pongWait is dead.
+const (
+	keepaliveTick = 5 * time.Second
+	keepaliveIdle = 20 * time.Second
+	pongWait      = 60 * time.Second
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultSessionTTL   = 30 * 24 * time.Hour
+	DefaultMinPassword  = 6
+	DefaultSendRate     = 20 // messages per second per user, sustained
+	DefaultSendBurst    = 100
+	maxPasswordBytes    = 1024
+	maxJSONRequestBytes = 1 << 20
+	sessionCookieName   = "natter_session"
+)
+
+// Config configures a Server. Zero fields take the documented defaults.
+type Config struct {
+	Store  natter.Store
+	Hub    *hub.Hub
+	Logger *slog.Logger
+	Now    func() time.Time
+	Limits natter.Limits
+
+	// Guests lets a name that is not registered sign in without a password.
+	Guests bool
+	// SessionTTL is how long a sign-in lasts (default 30 days).
+	SessionTTL time.Duration
+	// MinPasswordChars is the shortest password accepted at registration (default 6).
+	MinPasswordChars int
+	// SendRate and SendBurst bound how fast one user may send (token bucket, per node); a negative
+	// SendRate turns the limit off. Defaults: 20 messages/s sustained, bursts of 100.
+	SendRate  float64
+	SendBurst int
+	// QueueBytes bounds each connection's outgoing queue (default hub.DefaultQueueBytes).
+	QueueBytes int
+	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages may open WebSockets
+	// and send cookie-authenticated requests; the server's own origin is always allowed.
+	AllowedOrigins []string
+	// StaticDirs and TemplateDirs are searched in order before the embedded web files.
+	StaticDirs   []string
+	TemplateDirs []string
+}
+
+// Server serves natter over HTTP.
+type Server struct {
+	cfg    Config
+	store  natter.Store
+	hub    *hub.Hub
+	logger *slog.Logger
+	now    func() time.Time
+	limits natter.Limits
+
+	handler  http.Handler
+	pages    *pages
+	limiter  *rateLimiter
+	hashSem  chan struct{}
+	csrf     *http.CrossOriginProtection
+	draining atomic.Bool
+	stop     chan struct{} // closed when shutdown begins: parked long-polls answer at once
+
+	connsMu sync.Mutex
+	conns   map[liveConn]struct{}
+}
+
+// liveConn is a hijacked connection (WebSocket or SSE) that the keepalive sweeper and shutdown
+// must reach, since http.Server no longer tracks it.
+type liveConn interface {
+	keepalive(now time.Time)
+	goingAway()
+	done() <-chan struct{}
+}
+
+// New returns a Server. It panics if Store or Hub is missing, which is a wiring bug.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Hub == nil {
+		panic("server: Config.Store and Config.Hub are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MinPasswordChars <= 0 {
+		cfg.MinPasswordChars = DefaultMinPassword
+	}
+	if cfg.SendRate == 0 {
+		cfg.SendRate = DefaultSendRate
+	}
+	if cfg.SendBurst <= 0 {
+		cfg.SendBurst = DefaultSendBurst
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   cfg.Store,
+		hub:     cfg.Hub,
+		logger:  cfg.Logger,
+		now:     cfg.Now,
+		limits:  cfg.Limits.WithDefaults(),
+		hashSem: make(chan struct{}, 2),
+		stop:    make(chan struct{}),
+		conns:   make(map[liveConn]struct{}),
+	}
+	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
+	s.csrf = http.NewCrossOriginProtection()
+	for _, o := range cfg.AllowedOrigins {
+		if err := s.csrf.AddTrustedOrigin(o); err != nil {
+			return nil, natter.Errorf(natter.EINVALID, "allowed origin %q: %v", o, err)
+		}
+	}
+	p, err := newPages(s)
+	if err != nil {
+		return nil, err
+	}
+	s.pages = p
+	s.handler = s.routes()
+	go s.keepaliveLoop()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
+
+	mux.HandleFunc("POST /api/users", s.handleRegister)
+	mux.HandleFunc("POST /api/session", s.handleSignIn)
+	mux.HandleFunc("DELETE /api/session", s.authed(s.handleSignOut))
+	mux.HandleFunc("GET /api/session", s.authed(s.handleWhoAmI))
+
+	mux.HandleFunc("GET /api/rooms", s.authed(s.handleListRooms))
+	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
+	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
+	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed(s.handleReadMessages))
+	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
+	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))
+	mux.HandleFunc("GET /api/rooms/{room}/events", s.authedQueryToken(s.handleSSE))
+	mux.HandleFunc("GET /ws", s.authedQueryToken(s.handleWS))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no API endpoint %s %s", r.Method, r.URL.Path))
+	})
+
+	s.pages.register(mux)
+	return mux
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady answers 200 while the server takes traffic and its store answers, 503 otherwise, so
+// a load balancer stops routing here as soon as shutdown begins.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Room(ctx, natter.DefaultRoom); err != nil && natter.ErrorCode(err) != natter.ENOTFOUND {
+		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "store is not answering"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) addConn(c liveConn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) removeConn(c liveConn) {
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+}
+
+// ConnCount returns how many WebSocket and SSE connections are open.
+func (s *Server) ConnCount() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return len(s.conns)
+}
+
+// keepaliveLoop is the one timer for all hijacked connections: no connection has a timer or a
+// goroutine of its own for keepalives.
+func (s *Server) keepaliveLoop() {
+	t := time.NewTicker(keepaliveTick)
+	defer t.Stop()
+	var batch []liveConn
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.connsMu.Lock()
+			batch = batch[:0]
+			for c := range s.conns {
+				batch = append(batch, c)
+			}
+			s.connsMu.Unlock()
+			for _, c := range batch {
+				c.keepalive(now)
+			}
+			clear(batch)
+		}
+	}
+}
+
+// BeginShutdown marks the server as draining (readyz turns 503), answers parked long-polls, and
+// tells WebSocket clients "going away" and ends SSE streams. Call it before http.Server.Shutdown,
+// which does not know hijacked connections; then call Wait.
+func (s *Server) BeginShutdown() {
+	s.connsMu.Lock()
+	if s.draining.Swap(true) {
+		s.connsMu.Unlock()
+		return
+	}
+	conns := make([]liveConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connsMu.Unlock()
+	close(s.stop)
+	for _, c := range conns {
+		c.goingAway()
+	}
+}
+
+// WaitConns waits until every hijacked connection has flushed and closed, or ctx ends.
+func (s *Server) WaitConns(ctx context.Context) error {
+	s.connsMu.Lock()
+	conns := make([]liveConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connsMu.Unlock()
+	for _, c := range conns {
+		select {
+		case <-c.done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// atomicSub holds a subscription that another goroutine may end.
+type atomicSub struct {
+	p atomic.Pointer[hub.Subscription]
+}
+
+func (a *atomicSub) Store(s *hub.Subscription) { a.p.Store(s) }
+
+func (a *atomicSub) Swap(s *hub.Subscription) *hub.Subscription { return a.p.Swap(s) }

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"natter"
+	"natter/hub"
+)
+
+// sseHeader starts every event stream. The body ends when the connection closes (no chunking), so
+// the hijacked connection can be written by the same Outbox as a WebSocket, and an idle stream
+// costs no goroutine of the HTTP server. retry asks browsers to reconnect after 2 s.
+const sseHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream; charset=utf-8\r\n" +
+	"Cache-Control: no-store\r\n" +
+	"Connection: close\r\n" +
+	"X-Accel-Buffering: no\r\n" +
+	"\r\n" +
+	"retry: 2000\n\n"
+
+var sseKeepalive = []byte(": keepalive\n\n")
+
+// handleSSE streams a room as Server-Sent Events, from after Last-Event-ID, or ?after=, or the
+// end of the log.
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req := hub.SubscribeRequest{Room: room.Name, User: authFrom(r.Context()).user.Name, Transport: hub.SSE}
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.writeError(w, r, natter.Errorf(natter.EINVALID, "the stream position must be a seq (a whole number >= 0), not %q", v))
+			return
+		}
+		req.After, req.HasAfter = n, true
+		break
+	}
+	if s.draining.Load() {
+		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.writeError(w, r, natter.Internal("sse hijack", err))
+		return
+	}
+	if brw.Reader.Buffered() > 0 {
+		conn.Close() // a pipelined request after a stream can never be answered
+		return
+	}
+	c := &sseConn{srv: s}
+	c.out = hub.NewOutbox(conn, s.cfg.QueueBytes, c.closed)
+	if !s.addConn(c) {
+		conn.Close()
+		return
+	}
+	c.out.Send([]byte(sseHeader))
+	req.Out = c.out
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, _, err := s.hub.Subscribe(ctx, req)
+	if err != nil {
+		c.out.Close()
+		return
+	}
+	c.sub.Store(sub)
+	if c.out.Closed() {
+		sub.Unsubscribe()
+	}
+	go c.watch(conn)
+}
+
+// sseConn is one event stream.
+type sseConn struct {
+	srv *Server
+	out *hub.Outbox
+	sub atomicSub
+}
+
+// watch notices a client that hangs up at once (for presence), instead of at the next write.
+// Clients send nothing on an event stream, so any read result ends it.
+func (c *sseConn) watch(conn net.Conn) {
+	var b [1]byte
+	conn.Read(b[:])
+	c.out.Close()
+}
+
+func (c *sseConn) closed() {
+	if sub := c.sub.Swap(nil); sub != nil {
+		sub.Unsubscribe()
+	}
+	c.srv.removeConn(c)
+}
+
+func (c *sseConn) keepalive(now time.Time) {
+	if now.Sub(c.out.IdleSince()) >= keepaliveIdle {
+		c.out.Send(sseKeepalive)
+	}
+}
+
+func (c *sseConn) goingAway() { c.out.CloseWith(nil, false) }
+
+func (c *sseConn) done() <-chan struct{} { return c.out.Done() }

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"natter"
+	"natter/hub"
+	"natter/ws"
+)
+
+// Frames the server sends often enough to build once.
+var (
+	wsPingFrame      = ws.AppendFrame(nil, ws.OpPing, nil)
+	wsSlowClose      = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseSlow, "slow"))
+	wsGoingAwayClose = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseGoingAway, "going away"))
+)
+
+// handleWS upgrades to a WebSocket. The handler returns at once: the connection then lives on one
+// reader goroutine plus an Outbox whose writer runs only while there is something to send.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "WebSocket connections from origin %q are refused", r.Header.Get("Origin")))
+		return
+	}
+	if s.draining.Load() {
+		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
+		return
+	}
+	conn, err := ws.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered the client
+	}
+	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name, subs: make(map[string]*hub.Subscription)}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.out = hub.NewOutbox(conn, s.cfg.QueueBytes, c.closed)
+	c.out.SlowFinal = wsSlowClose
+	if !s.addConn(c) {
+		c.out.CloseWith(wsGoingAwayClose, true)
+		return
+	}
+	go c.readLoop(conn)
+}
+
+// originAllowed refuses WebSocket upgrades that a page on another site started: browsers always
+// send Origin, and only same-origin pages or configured origins may use the user's cookie here.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: no ambient credentials to abuse
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// wsConn is one WebSocket client: its subscriptions and its outbox.
+type wsConn struct {
+	srv      *Server
+	user     string
+	out      *hub.Outbox
+	lastRead atomic.Int64
+
+	mu   sync.Mutex
+	subs map[string]*hub.Subscription
+}
+
+// clientFrame is any frame a client sends; fields are used per type.
+type clientFrame struct {
+	Type     string          `json:"type"`
+	Room     string          `json:"room"`
+	After    json.RawMessage `json:"after"`
+	Body     string          `json:"body"`
+	ClientID string          `json:"client_id"`
+}
+
+type errorFrame struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+type ackFrame struct {
+	Type     string `json:"type"`
+	ClientID string `json:"client_id"`
+	Seq      int64  `json:"seq"`
+	Room     string `json:"room"`
+	Created  bool   `json:"created"`
+}
+
+func (c *wsConn) readLoop(conn net.Conn) {
+	defer c.out.Close()
+	rd := ws.NewReader(conn, true, c.srv.limits.MaxFrameBytes)
+	for {
+		op, payload, err := rd.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		switch op {
+		case ws.OpPing:
+			c.out.Send(ws.AppendFrame(nil, ws.OpPong, payload))
+		case ws.OpPong:
+		case ws.OpBinary:
+			c.sendError(natter.Errorf(natter.EINVALID, "frames must be JSON text, not binary"), "")
+		case ws.OpText:
+			c.handleFrame(payload)
+		}
+	}
+}
+
+// readFailed ends the connection after a read error, telling the client why where the protocol
+// allows: a close frame answered, an oversize frame refused with 1009, a protocol error with 1002.
+func (c *wsConn) readFailed(err error) {
+	var ce *ws.CloseError
+	switch {
+	case errors.As(err, &ce):
+		code := ce.Code
+		if code == ws.CloseNoStatus {
+			code = ws.CloseNormal
+		}
+		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(code, "")), false)
+	case errors.Is(err, ws.ErrTooLarge):
+		c.sendError(natter.Errorf(natter.ETOOLARGE, "frame is larger than %d bytes", c.srv.limits.MaxFrameBytes), "")
+		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseTooBig, "frame too large")), false)
+	case ws.CloseCodeFor(err) != 0:
+		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseCodeFor(err), "protocol error")), false)
+	}
+	<-c.out.Done()
+}
+
+func (c *wsConn) handleFrame(payload []byte) {
+	var f clientFrame
+	if err := json.Unmarshal(payload, &f); err != nil {
+		c.sendError(natter.Errorf(natter.EINVALID, "frame is not a JSON object: %v", err), "")
+		return
+	}
+	switch f.Type {
+	case "subscribe":
+		c.subscribe(f)
+	case "unsubscribe":
+		if !natter.ValidRoomName(f.Room) {
+			c.sendError(natter.Errorf(natter.EINVALID, "room name %q is not valid", f.Room), f.Room)
+			return
+		}
+		c.mu.Lock()
+		sub := c.subs[f.Room]
+		delete(c.subs, f.Room)
+		c.mu.Unlock()
+		if sub != nil {
+			sub.Unsubscribe()
+		}
+	case "send":
+		c.send(f)
+	case "ping":
+		c.out.Send(hub.EncodeEvent("pong", map[string]string{"type": "pong"}).WS)
+	default:
+		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe or send", f.Type), f.ClientID)
+	}
+}
+
+func (c *wsConn) subscribe(f clientFrame) {
+	if !natter.ValidRoomName(f.Room) {
+		c.sendError(natter.Errorf(natter.ENOTFOUND, "no room named %q", f.Room), f.Room)
+		return
+	}
+	req := hub.SubscribeRequest{Room: f.Room, User: c.user, Out: c.out, Transport: hub.WebSocket}
+	if len(f.After) > 0 && string(f.After) != "null" {
+		if err := json.Unmarshal(f.After, &req.After); err != nil || req.After < 0 {
+			c.sendError(natter.Errorf(natter.EINVALID, "after must be a seq (a whole number >= 0)"), f.Room)
+			return
+		}
+		req.HasAfter = true
+	}
+	// A second subscribe to the same room restarts it from the new position.
+	c.mu.Lock()
+	old := c.subs[f.Room]
+	delete(c.subs, f.Room)
+	c.mu.Unlock()
+	if old != nil {
+		old.Unsubscribe()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, _, err := c.srv.hub.Subscribe(ctx, req)
+	if err != nil {
+		if natter.ErrorCode(err) == natter.ENOTFOUND {
+			err = natter.Errorf(natter.ENOTFOUND, "no room named %q", f.Room)
+		}
+		c.sendError(err, f.Room)
+		return
+	}
+	c.mu.Lock()
+	if c.subs == nil { // the connection closed meanwhile
+		c.mu.Unlock()
+		sub.Unsubscribe()
+		return
+	}
+	c.subs[f.Room] = sub
+	c.mu.Unlock()
+}
+
+// send appends in the reader goroutine, so one connection's messages are stored in the order it
+// sent them.
+func (c *wsConn) send(f clientFrame) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msg, created, err := c.srv.send(ctx, c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
+	if err != nil {
+		c.sendError(err, f.ClientID)
+		return
+	}
+	c.out.Send(hub.EncodeEvent("ack", ackFrame{Type: "ack", ClientID: f.ClientID, Seq: msg.Seq, Room: msg.Room, Created: created}).WS)
+}
+
+func (c *wsConn) sendError(err error, ref string) {
+	code := natter.ErrorCode(err)
+	if code == natter.EINTERNAL {
+		c.srv.logger.Error("websocket request failed", "user", c.user, "err", err)
+	}
+	c.out.Send(hub.EncodeEvent("error", errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}).WS)
+}
+
+// closed runs once when the outbox closes: the subscriptions end and presence is updated.
+func (c *wsConn) closed() {
+	c.mu.Lock()
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for _, sub := range subs {
+		sub.Unsubscribe()
+	}
+	c.srv.removeConn(c)
+}
+
+func (c *wsConn) keepalive(now time.Time) {
+	if now.Sub(time.Unix(0, c.lastRead.Load())) > pongWait {
+		c.out.Close() // nothing read, not even a pong: the peer is gone
+		return
+	}
+	if now.Sub(c.out.IdleSince()) >= keepaliveIdle {
+		c.out.Send(wsPingFrame)
+	}
+}
+
+func (c *wsConn) goingAway() { c.out.CloseWith(wsGoingAwayClose, false) }
+
+func (c *wsConn) done() <-chan struct{} { return c.out.Done() }
