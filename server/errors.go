@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"natter"
 )
@@ -78,16 +81,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decodeJSON reads a JSON request body of at most limit bytes into v. Oversize bodies are
 // ETOOLARGE; anything that is not one JSON object of the right shape is EINVALID.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		if _, ok := err.(*http.MaxBytesError); ok {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
 			return natter.Errorf(natter.ETOOLARGE, "request body is larger than %d bytes", limit)
 		}
-		return natter.Errorf(natter.EINVALID, "request body is not valid JSON: %v", err)
+		return natter.Errorf(natter.EINVALID, "request body could not be read: %v", err)
 	}
-	if dec.More() {
-		return natter.Errorf(natter.EINVALID, "request body has data after the JSON object")
+	return unmarshalStrict(body, v)
+}
+
+// unmarshalStrict decodes one JSON object. Unlike json.Unmarshal alone it refuses invalid UTF-8,
+// which encoding/json would silently turn into U+FFFD: a client sending broken text is told so.
+func unmarshalStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return natter.Errorf(natter.EINVALID, "request is not valid UTF-8")
+	}
+	if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
+		return natter.Errorf(natter.EINVALID, "request must be a JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return natter.Errorf(natter.EINVALID, "request is not valid JSON: %v", err)
 	}
 	return nil
 }

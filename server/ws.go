@@ -151,8 +151,8 @@ func (c *wsConn) readFailed(err error) {
 
 func (c *wsConn) handleFrame(payload []byte) {
 	var f clientFrame
-	if err := json.Unmarshal(payload, &f); err != nil {
-		c.sendError(natter.Errorf(natter.EINVALID, "frame is not a JSON object: %v", err), "")
+	if err := unmarshalStrict(payload, &f); err != nil {
+		c.sendError(err, "")
 		return
 	}
 	switch f.Type {
