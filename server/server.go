@@ -15,13 +15,12 @@ import (
 )
 
 // Keepalive timing, documented together because they depend on each other: a WebSocket ping or an
-// SSE comment goes out whenever a connection has been quiet for keepaliveIdle, checked every
-// keepaliveTick, so something is written at least every 25 s (the contract's bound for SSE); a
-// WebSocket peer from which nothing (not even a pong) has been read for pongWait is dead.
+// SSE comment goes out whenever a connection has been quiet for KeepaliveIdle, checked every
+// quarter of that, so something is written at least every 25 s (the contract's bound for SSE); a
+// WebSocket peer from which nothing (not even a pong) has been read for PongWait is dead.
 const (
-	keepaliveTick = 5 * time.Second
-	keepaliveIdle = 20 * time.Second
-	pongWait      = 60 * time.Second
+	DefaultKeepaliveIdle = 20 * time.Second
+	DefaultPongWait      = 60 * time.Second
 )
 
 // Defaults for Config's zero fields.
@@ -55,6 +54,11 @@ type Config struct {
 	SendBurst int
 	// QueueBytes bounds each connection's outgoing queue (default hub.DefaultQueueBytes).
 	QueueBytes int
+	// KeepaliveIdle is how long a WebSocket or SSE connection may be quiet before the server pings
+	// it or sends an SSE comment (default 20 s). PongWait is how long a WebSocket may send nothing,
+	// not even a pong, before it is considered dead (default 60 s; at least 2 x KeepaliveIdle).
+	KeepaliveIdle time.Duration
+	PongWait      time.Duration
 	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages may open WebSockets
 	// and send cookie-authenticated requests; the server's own origin is always allowed.
 	AllowedOrigins []string
@@ -115,6 +119,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = DefaultSendBurst
 	}
+	if cfg.KeepaliveIdle <= 0 {
+		cfg.KeepaliveIdle = DefaultKeepaliveIdle
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = DefaultPongWait * cfg.KeepaliveIdle / DefaultKeepaliveIdle
+	}
+	cfg.PongWait = max(cfg.PongWait, 2*cfg.KeepaliveIdle) // a live peer always has time to answer a ping
 	s := &Server{
 		cfg:     cfg,
 		store:   cfg.Store,
@@ -218,7 +229,7 @@ func (s *Server) ConnCount() int {
 // keepaliveLoop is the one timer for all hijacked connections: no connection has a timer or a
 // goroutine of its own for keepalives.
 func (s *Server) keepaliveLoop() {
-	t := time.NewTicker(keepaliveTick)
+	t := time.NewTicker(s.cfg.KeepaliveIdle / 4)
 	defer t.Stop()
 	var batch []liveConn
 	for {

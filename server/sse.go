@@ -103,7 +103,7 @@ func (c *sseConn) closed() {
 }
 
 func (c *sseConn) keepalive(now time.Time) {
-	if now.Sub(c.out.IdleSince()) >= keepaliveIdle {
+	if now.Sub(c.out.IdleSince()) >= c.srv.cfg.KeepaliveIdle {
 		c.out.Send(sseKeepalive)
 	}
 }

@@ -254,11 +254,11 @@ func (c *wsConn) closed() {
 }
 
 func (c *wsConn) keepalive(now time.Time) {
-	if now.Sub(time.Unix(0, c.lastRead.Load())) > pongWait {
+	if now.Sub(time.Unix(0, c.lastRead.Load())) > c.srv.cfg.PongWait {
 		c.out.Close() // nothing read, not even a pong: the peer is gone
 		return
 	}
-	if now.Sub(c.out.IdleSince()) >= keepaliveIdle {
+	if now.Sub(c.out.IdleSince()) >= c.srv.cfg.KeepaliveIdle {
 		c.out.Send(wsPingFrame)
 	}
 }
