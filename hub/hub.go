@@ -51,6 +51,13 @@ type room struct {
 	users   map[string]int  // connections per user, for presence
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls
+	waiters map[*Waiter]struct{}
+}
+
+// Waiter is a callback registered with OnPublish.
+type Waiter struct {
+	room *room
+	fn   func()
 }
 
 func (h *Hub) room(name string) *room {
@@ -77,7 +84,12 @@ func (h *Hub) Publish(msgs []natter.Message) {
 		subs := r.subs
 		close(r.notify)
 		r.notify = make(chan struct{})
+		waiters := r.waiters
+		r.waiters = nil
 		r.mu.Unlock()
+		for w := range waiters {
+			w.fn()
+		}
 		for _, s := range subs {
 			s.deliver(f)
 		}
@@ -91,6 +103,30 @@ func (h *Hub) Notify(roomName string) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.notify
+}
+
+// OnPublish calls fn once, at the next Publish to room, unless Cancel is called first. fn runs in
+// the publishing goroutine, so it must only hand off (start a goroutine, close a channel). Parked
+// long-polls use it so that waiting costs no goroutine.
+func (h *Hub) OnPublish(roomName string, fn func()) *Waiter {
+	r := h.room(roomName)
+	w := &Waiter{room: r, fn: fn}
+	r.mu.Lock()
+	if r.waiters == nil {
+		r.waiters = make(map[*Waiter]struct{})
+	}
+	r.waiters[w] = struct{}{}
+	r.mu.Unlock()
+	return w
+}
+
+// Cancel unregisters w. It reports whether w was still registered (fn has not been called).
+func (w *Waiter) Cancel() bool {
+	w.room.mu.Lock()
+	defer w.room.mu.Unlock()
+	_, ok := w.room.waiters[w]
+	delete(w.room.waiters, w)
+	return ok
 }
 
 // Online returns the users connected to a room, sorted.

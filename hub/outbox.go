@@ -151,11 +151,13 @@ func (o *Outbox) shutdown() {
 		o.queue, o.queued = nil, 0
 		o.cond.Broadcast()
 		o.mu.Unlock()
-		o.conn.Close()
-		close(o.done)
+		// Clean up (unsubscribe, presence) before the peer can see the close, so that whoever
+		// observes the hang-up also observes its consequences.
 		if o.onClose != nil {
 			o.onClose()
 		}
+		o.conn.Close()
+		close(o.done)
 	})
 }
 

@@ -207,7 +207,16 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 	case rq.hasBefore:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, rq.before, rq.limit)
 	case rq.hasAfter:
-		msgs, err = s.longPoll(ctx, room.Name, rq)
+		// Take the hub's notification before reading, so that a commit after the read still
+		// wakes a parked poll.
+		notify := s.hub.Notify(room.Name)
+		msgs, err = s.store.MessagesAfter(ctx, room.Name, rq.after, rq.limit)
+		if err == nil && len(msgs) == 0 && rq.wait > 0 && !s.draining.Load() {
+			if err = s.park(w, room.Name, rq, notify); err == nil {
+				return // the parked poll answers later
+			}
+			err = natter.Internal("park long-poll", err)
+		}
 	default:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, room.LastSeq+1, rq.limit)
 	}
@@ -224,34 +233,6 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 		msgs = []natter.Message{}
 	}
 	writeJSON(w, http.StatusOK, messagesBody{Room: room.Name, Epoch: room.Epoch, LastSeq: room.LastSeq, Messages: msgs})
-}
-
-// longPoll returns the messages after rq.after, waiting up to rq.wait for the first one. It takes
-// the hub's notification channel before each store read, so a commit between the read and the
-// wait still wakes it.
-func (s *Server) longPoll(ctx context.Context, room string, rq readQuery) ([]natter.Message, error) {
-	var deadline <-chan time.Time
-	if rq.wait > 0 {
-		t := time.NewTimer(rq.wait)
-		defer t.Stop()
-		deadline = t.C
-	}
-	for {
-		notify := s.hub.Notify(room)
-		msgs, err := s.store.MessagesAfter(ctx, room, rq.after, rq.limit)
-		if err != nil || len(msgs) > 0 || deadline == nil {
-			return msgs, err
-		}
-		select {
-		case <-notify:
-		case <-deadline:
-			return nil, nil
-		case <-s.stop:
-			return nil, nil
-		case <-ctx.Done():
-			return nil, natter.Errorf(natter.EUNAVAILABLE, "request cancelled")
-		}
-	}
 }
 
 type presenceBody struct {

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"natter"
+	"natter/hub"
+)
+
+// parkedPoll is a long-poll waiting for its room's next message. Its connection is hijacked from
+// the HTTP server and nothing runs for it while it waits: no goroutine, no buffers, just this
+// struct, a hub callback and a runtime timer. That is what lets one node hold tens of thousands of
+// long-polling clients. It answers with Connection: close, since the hijacked connection can't be
+// handed back to net/http for the next request; a long-polling client reconnects anyway.
+type parkedPoll struct {
+	srv      *Server
+	conn     net.Conn
+	room     string
+	q        readQuery
+	deadline time.Time
+
+	mu       sync.Mutex
+	answered bool
+	waiter   *hub.Waiter
+	timer    *time.Timer
+	finished chan struct{}
+}
+
+// park hijacks the request's connection and waits for a publish to room, the deadline, or
+// shutdown. notify is the hub channel taken before the store read that found nothing: if it is
+// already closed, a message arrived in between and the poll answers at once.
+func (s *Server) park(w http.ResponseWriter, room string, q readQuery, notify <-chan struct{}) error {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return err
+	}
+	p := &parkedPoll{srv: s, conn: conn, room: room, q: q, deadline: s.now().Add(q.wait), finished: make(chan struct{})}
+	if !s.addConn(p) {
+		go p.answer(false)
+		return nil
+	}
+	p.mu.Lock()
+	p.waiter = s.hub.OnPublish(room, p.wake)
+	p.timer = time.AfterFunc(q.wait, func() { p.finish(false) })
+	p.mu.Unlock()
+	select {
+	case <-notify:
+		p.wake()
+	default:
+	}
+	return nil
+}
+
+// wake runs in the publishing goroutine: it only hands off.
+func (p *parkedPoll) wake() { go p.finish(true) }
+
+// finish answers the poll once: with the messages after its cursor when woken, with none when its
+// wait is over or the server is shutting down.
+func (p *parkedPoll) finish(woken bool) {
+	p.mu.Lock()
+	if p.answered {
+		p.mu.Unlock()
+		return
+	}
+	p.answered = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	if p.waiter != nil {
+		p.waiter.Cancel()
+	}
+	p.mu.Unlock()
+	p.answer(woken)
+}
+
+func (p *parkedPoll) answer(read bool) {
+	defer func() {
+		p.conn.Close()
+		p.srv.removeConn(p)
+		close(p.finished)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var msgs []natter.Message
+	var err error
+	if read {
+		msgs, err = p.srv.store.MessagesAfter(ctx, p.room, p.q.after, p.q.limit)
+	}
+	var room natter.Room
+	if err == nil {
+		room, err = p.srv.store.Room(ctx, p.room)
+	}
+	status, body := http.StatusOK, []byte(nil)
+	if err != nil {
+		p.srv.logger.Error("long-poll answer failed", "room", p.room, "err", err)
+		status = statusFor(natter.ErrorCode(err))
+		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: natter.ErrorCode(err), Message: natter.ErrorMessage(err)}})
+	} else {
+		if msgs == nil {
+			msgs = []natter.Message{}
+		}
+		body, _ = json.Marshal(messagesBody{Room: room.Name, Epoch: room.Epoch, LastSeq: room.LastSeq, Messages: msgs})
+	}
+	body = append(body, '\n')
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		status, http.StatusText(status), len(body))
+	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	bufs := net.Buffers{[]byte(head), body}
+	bufs.WriteTo(p.conn)
+}
+
+func (p *parkedPoll) keepalive(time.Time) {}
+
+func (p *parkedPoll) goingAway() { go p.finish(false) }
+
+func (p *parkedPoll) done() <-chan struct{} { return p.finished }
