@@ -1,0 +1,158 @@
+// natter: the script of every page. It signs in, registers, creates rooms and signs out through
+// the JSON API. Text from users only ever reaches the page through textContent.
+'use strict';
+
+(() => {
+  /** An API error: the contract's {"error": {"code", "message"}} plus the HTTP status. */
+  class APIError extends Error {
+    constructor(status, code, message, retryAfter) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  /**
+   * api calls the JSON API on this origin with the session cookie. It resolves to the decoded
+   * body, or rejects with an APIError (status 0 when the server can't be reached).
+   */
+  async function api(method, path, body, opts = {}) {
+    const init = {
+      method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+      signal: opts.signal,
+    };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      throw new APIError(0, 'unreachable', 'natter can’t be reached. Check your connection.');
+    }
+    let data = null;
+    if (res.status !== 204) {
+      try { data = await res.json(); } catch { data = null; }
+    }
+    if (!res.ok) {
+      const e = (data && data.error) || {};
+      const retry = Number(res.headers.get('Retry-After')) || 0;
+      throw new APIError(res.status, e.code || 'http_' + res.status, e.message || `The server answered ${res.status}.`, retry);
+    }
+    return { status: res.status, data };
+  }
+
+  function showError(el, message) {
+    if (!el) return;
+    el.textContent = message;
+    el.hidden = !message;
+  }
+
+  /** signInPath returns the sign-in page that leads back to where the user is. */
+  function signInPath() {
+    return '/signin?next=' + encodeURIComponent(location.pathname + location.search);
+  }
+
+  window.natter = { api, APIError, showError, signInPath };
+
+  // Sign out: one session ends on the server, then the sign-in page. Without script the form
+  // posts to /signout, which does the same.
+  for (const form of document.querySelectorAll('form[data-signout]')) {
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('DELETE', '/api/session');
+      } catch (err) {
+        if (err.status !== 401) {
+          form.submit(); // fall back to the plain form
+          return;
+        }
+      }
+      location.assign('/signin');
+    });
+  }
+
+  // Sign in, register or continue as a guest.
+  const signin = document.getElementById('signin');
+  if (signin) {
+    const nameEl = signin.elements.name;
+    const passEl = signin.elements.password;
+    const errEl = document.getElementById('signin-error');
+    const minPass = Number(signin.dataset.minPassword) || 6;
+    const next = signin.dataset.next || '/';
+    nameEl.addEventListener('input', () => {
+      // Names are lower case; type "Alice" and get "alice".
+      const lower = nameEl.value.toLowerCase();
+      if (lower !== nameEl.value) nameEl.value = lower;
+      nameEl.removeAttribute('aria-invalid');
+    });
+    signin.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const action = (ev.submitter && ev.submitter.value) || 'signin';
+      const name = nameEl.value.trim().toLowerCase();
+      const password = action === 'guest' ? '' : passEl.value;
+      if (!nameEl.checkValidity() || !name) {
+        nameEl.setAttribute('aria-invalid', 'true');
+        showError(errEl, 'Enter a name: 1 to 32 lower-case letters, digits, _ . or -, starting with a letter or digit.');
+        nameEl.focus();
+        return;
+      }
+      if (action === 'register' && [...password].length < minPass) {
+        showError(errEl, `Choose a password of at least ${minPass} characters to register.`);
+        passEl.focus();
+        return;
+      }
+      showError(errEl, '');
+      const buttons = signin.querySelectorAll('button');
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        if (action === 'register') await api('POST', '/api/users', { name, password });
+        await api('POST', '/api/session', { name, password });
+        location.assign(next);
+      } catch (err) {
+        showError(errEl, err.message);
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    });
+  }
+
+  // Create a room, then open it.
+  const create = document.getElementById('create-room');
+  if (create) {
+    const errEl = document.getElementById('create-error');
+    const nameEl = create.elements.name;
+    nameEl.addEventListener('input', () => {
+      const lower = nameEl.value.toLowerCase();
+      if (lower !== nameEl.value) nameEl.value = lower;
+      nameEl.removeAttribute('aria-invalid');
+    });
+    create.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const name = nameEl.value.trim();
+      const title = create.elements.title.value.trim();
+      if (!nameEl.checkValidity() || !name) {
+        nameEl.setAttribute('aria-invalid', 'true');
+        showError(errEl, 'Enter a room name: lower-case letters, digits, _ and -, starting with a letter or digit.');
+        nameEl.focus();
+        return;
+      }
+      showError(errEl, '');
+      const button = create.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        await api('POST', '/api/rooms', { name, title });
+        location.assign('/rooms/' + encodeURIComponent(name));
+      } catch (err) {
+        if (err.status === 401) { location.assign(signInPath()); return; }
+        showError(errEl, err.message);
+        button.disabled = false;
+      }
+    });
+  }
+})();

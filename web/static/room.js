@@ -1,0 +1,879 @@
+// natter: the room page's client. It shows one room's log and keeps it live over WebSocket,
+// falling back to Server-Sent Events and then to long-polling when a transport can't get
+// through. After any disconnect it resumes from the last seq shown, so the list has no gap and no
+// duplicate; messages typed while offline wait in an outbox and go out, with their client_id,
+// once a transport is live again.
+//
+// Message text, names and titles only ever reach the page through textContent and created
+// elements, never as HTML.
+'use strict';
+
+(() => {
+  const root = document.querySelector('main.room[data-room]');
+  if (!root || !window.natter) return;
+  const { api, showError, signInPath } = window.natter;
+
+  const ROOM = root.dataset.room;
+  const ME = root.dataset.user;
+  const FORCED = root.dataset.transport || '';
+  const MAX_BODY = Number(root.dataset.maxBody) || 4096;
+  const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
+  const ORDER = FORCED ? [FORCED] : ['ws', 'sse', 'poll'];
+  const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
+
+  // Timing, in milliseconds unless named otherwise. The server pings an idle WebSocket every 20 s,
+  // but a page can't see pings, so the client asks for a pong itself once quiet for
+  // WS_PING_AFTER and gives up after WS_DEAD_AFTER of silence.
+  const PAGE_SIZE = 100;
+  const WS_OPEN_TIMEOUT = 10000;
+  const WS_PING_AFTER = 25000;
+  const WS_DEAD_AFTER = 60000;
+  const POLL_WAIT_SECONDS = 30;
+  const PRESENCE_EVERY = 10000;
+  // A transport that fails before it goes live, or dies within SHORT_LIVED of going live, while
+  // the server answers plain requests, earns a strike; STRIKES strikes in a row and the client
+  // falls back to the next transport. A server that is down earns none: that is a reconnect.
+  const SHORT_LIVED = 5000;
+  const STRIKES = 2;
+  const BACKOFF_BASE = 500;
+  const BACKOFF_MAX = 15000;
+  const GROUP_WITHIN = 5 * 60 * 1000;
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    conn: $('conn'),
+    connText: $('conn').querySelector('.conn-text'),
+    scroller: $('scroller'),
+    list: $('messages'),
+    pending: $('pending'),
+    older: $('older'),
+    logStart: $('log-start'),
+    jump: $('jump'),
+    online: $('online'),
+    onlineCount: $('online-count'),
+    form: $('composer'),
+    body: $('body'),
+    composerError: $('composer-error'),
+  };
+
+  // The part of the room's log on the page: every seq from lowest to highest, each shown once.
+  const log = {
+    epoch: null,
+    lowest: 0, // 0: nothing shown
+    highest: 0, // the resume point: everything up to here is shown
+    shown: new Map(), // seq -> element
+    early: new Map(), // seq -> message that came before the gap below it was filled
+    loadingOlder: false,
+  };
+  // Messages typed here and not yet seen in the log, oldest first.
+  const outbox = [];
+  let online = new Set();
+
+  // Connection state.
+  let transportIndex = 0;
+  let current = null; // the transport in use, or null between attempts
+  let generation = 0; // bumped whenever a transport is abandoned, so its late callbacks are ignored
+  let attempt = 0; // failed attempts since the last live connection
+  let strikes = 0;
+  let retryTimer = null;
+  let everLive = false;
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const backoff = (n) => Math.min(BACKOFF_MAX, BACKOFF_BASE * 2 ** Math.max(0, n - 1)) * (0.5 + Math.random() / 2);
+  const parse = (s) => { try { return JSON.parse(s); } catch { return null; } };
+  const goSignIn = () => location.assign(signInPath());
+
+  function newClientID() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return 'c-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  // ---- Connection indicator ----
+
+  function setConn(kind, state) {
+    els.conn.dataset.transport = kind;
+    els.conn.dataset.state = state;
+    const name = NAMES[kind];
+    els.connText.textContent =
+      state === 'live' ? `Live · ${name}` :
+      state === 'connecting' ? `Connecting · ${name}…` :
+      state === 'reconnecting' ? `Reconnecting · ${name}…` :
+      'Offline';
+    els.conn.title = state === 'live' ? `Connected over ${name}` : `Not connected (${state})`;
+    updatePendingStatus();
+  }
+
+  // ---- Rendering ----
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+  function formatTime(d) {
+    const now = new Date();
+    return d.toDateString() === now.toDateString() ? timeFormat.format(d) : dayTimeFormat.format(d);
+  }
+
+  // appendText adds text to el, making http and https links clickable through created <a>
+  // elements; everything else stays a text node.
+  const LINK = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+  function appendText(el, text) {
+    let last = 0;
+    for (const match of text.matchAll(LINK)) {
+      // Trailing punctuation usually ends the sentence, not the link.
+      const raw = match[0].replace(/[.,;:!?)\]}]+$/, '');
+      let url = null;
+      try { url = new URL(raw); } catch { url = null; }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
+      el.append(text.slice(last, match.index));
+      const a = document.createElement('a');
+      a.href = url.href;
+      a.rel = 'noopener noreferrer';
+      a.target = '_blank';
+      a.textContent = raw;
+      el.append(a);
+      last = match.index + raw.length;
+    }
+    el.append(text.slice(last));
+  }
+
+  function messageElement(author, body, ts) {
+    const li = document.createElement('li');
+    li.className = 'msg';
+    if (author === ME) li.classList.add('mine');
+    li.dataset.author = author;
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const who = document.createElement('span');
+    who.className = 'author';
+    who.textContent = author;
+    meta.append(who);
+    if (ts) {
+      const d = new Date(ts);
+      if (!Number.isNaN(d.getTime())) {
+        const time = document.createElement('time');
+        time.dateTime = ts;
+        time.title = d.toLocaleString();
+        time.textContent = formatTime(d);
+        meta.append(time);
+        li.dataset.ts = String(d.getTime());
+      }
+    }
+    const p = document.createElement('p');
+    p.className = 'body';
+    appendText(p, body);
+    li.append(meta, p);
+    return li;
+  }
+
+  function renderMessage(m) {
+    const li = messageElement(m.author, m.body, m.ts);
+    li.dataset.seq = String(m.seq);
+    li.id = 'm' + m.seq;
+    return li;
+  }
+
+  // regroup hides the name and time of a message that follows one by the same author shortly
+  // before (they stay readable to screen readers).
+  function regroup(li) {
+    if (!li) return;
+    const prev = li.previousElementSibling;
+    const cont = !!prev && prev.dataset.author === li.dataset.author &&
+      Number(li.dataset.ts) - Number(prev.dataset.ts) < GROUP_WITHIN;
+    li.classList.toggle('cont', cont);
+  }
+
+  const nearBottom = () => {
+    const s = els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  };
+  function scrollToBottom() {
+    els.scroller.scrollTop = els.scroller.scrollHeight;
+    els.jump.hidden = true;
+  }
+
+  // ---- The log ----
+
+  function clearLog() {
+    log.epoch = null;
+    log.lowest = 0;
+    log.highest = 0;
+    log.shown.clear();
+    log.early.clear();
+    els.list.replaceChildren();
+  }
+
+  // loadLatest shows the newest page of the room; live messages follow from its last seq.
+  async function loadLatest() {
+    const { data } = await api('GET', `${ROOM_API}/messages?limit=${PAGE_SIZE}`);
+    clearLog();
+    log.epoch = data.epoch;
+    const frag = document.createDocumentFragment();
+    const lis = [];
+    for (const m of data.messages) {
+      if (log.shown.has(m.seq)) continue;
+      const li = renderMessage(m);
+      frag.append(li);
+      lis.push(li);
+      log.shown.set(m.seq, li);
+    }
+    els.list.append(frag);
+    lis.forEach(regroup);
+    if (data.messages.length) {
+      log.lowest = data.messages[0].seq;
+      log.highest = data.messages[data.messages.length - 1].seq;
+    }
+    for (const m of data.messages) settle(m);
+    updateHistoryControls();
+    scrollToBottom();
+    fillViewport();
+  }
+
+  // deliver takes a message from any transport. Duplicates (a resume overlaps what was shown)
+  // are dropped; a message past a gap waits until the gap is fetched.
+  function deliver(m) {
+    if (!m || m.room !== ROOM || typeof m.seq !== 'number') return;
+    if (m.seq <= log.highest) {
+      settle(m);
+      return;
+    }
+    if (m.seq > log.highest + 1) {
+      log.early.set(m.seq, m);
+      fillGap();
+      return;
+    }
+    appendMessage(m);
+    for (let next = log.early.get(log.highest + 1); next; next = log.early.get(log.highest + 1)) {
+      log.early.delete(next.seq);
+      appendMessage(next);
+    }
+  }
+
+  function appendMessage(m) {
+    const stick = nearBottom();
+    const li = renderMessage(m);
+    els.list.append(li);
+    regroup(li);
+    log.shown.set(m.seq, li);
+    log.highest = m.seq;
+    if (!log.lowest) {
+      log.lowest = m.seq;
+      updateHistoryControls();
+    }
+    settle(m);
+    if (stick) scrollToBottom();
+    else els.jump.hidden = false;
+  }
+
+  let filling = false;
+  async function fillGap() {
+    if (filling) return;
+    filling = true;
+    try {
+      while (log.early.size) {
+        const { data } = await api('GET', `${ROOM_API}/messages?after=${log.highest}&limit=1000`);
+        if (data.epoch !== log.epoch) {
+          epochChanged();
+          return;
+        }
+        if (!data.messages.length) break;
+        for (const m of data.messages) deliver(m);
+        for (const seq of log.early.keys()) if (seq <= log.highest) log.early.delete(seq);
+      }
+    } catch (err) {
+      if (err.status === 401) { goSignIn(); return; }
+      setTimeout(fillGap, 2000);
+    } finally {
+      filling = false;
+    }
+  }
+
+  // ---- History ----
+
+  function updateHistoryControls() {
+    const more = log.lowest > 1;
+    els.older.hidden = !more;
+    els.logStart.hidden = more;
+  }
+
+  async function loadOlder() {
+    if (log.loadingOlder || log.lowest <= 1) return;
+    log.loadingOlder = true;
+    els.older.disabled = true;
+    els.older.textContent = 'Loading older messages…';
+    try {
+      const { data } = await api('GET', `${ROOM_API}/messages?before=${log.lowest}&limit=${PAGE_SIZE}`);
+      if (data.epoch !== log.epoch) {
+        epochChanged();
+        return;
+      }
+      const msgs = data.messages.filter((m) => m.seq < log.lowest && !log.shown.has(m.seq));
+      if (!msgs.length) {
+        log.lowest = 1;
+        return;
+      }
+      const frag = document.createDocumentFragment();
+      const lis = msgs.map((m) => {
+        const li = renderMessage(m);
+        log.shown.set(m.seq, li);
+        frag.append(li);
+        return li;
+      });
+      const oldFirst = els.list.firstElementChild;
+      const s = els.scroller;
+      const fromBottom = s.scrollHeight - s.scrollTop;
+      els.list.setAttribute('aria-busy', 'true');
+      els.list.prepend(frag);
+      lis.forEach(regroup);
+      regroup(oldFirst);
+      // Keep what the reader was looking at in place.
+      s.scrollTop = s.scrollHeight - fromBottom;
+      els.list.removeAttribute('aria-busy');
+      log.lowest = msgs[0].seq;
+    } catch (err) {
+      if (err.status === 401) goSignIn();
+    } finally {
+      log.loadingOlder = false;
+      els.older.disabled = false;
+      els.older.textContent = 'Load older messages';
+      updateHistoryControls();
+    }
+    fillViewport();
+  }
+
+  // fillViewport loads history until the list can scroll, since only scrolling asks for more.
+  function fillViewport() {
+    const s = els.scroller;
+    if (log.lowest > 1 && s.scrollHeight <= s.clientHeight + 10) loadOlder();
+  }
+
+  els.scroller.addEventListener('scroll', () => {
+    if (els.scroller.scrollTop < 300) loadOlder();
+    if (nearBottom()) els.jump.hidden = true;
+  }, { passive: true });
+  els.older.addEventListener('click', () => loadOlder());
+  els.jump.addEventListener('click', () => {
+    scrollToBottom();
+    els.body.focus();
+  });
+
+  // ---- Presence ----
+
+  function renderOnline() {
+    const names = [...online].sort();
+    els.online.replaceChildren(...names.map((name) => {
+      const li = document.createElement('li');
+      li.dataset.user = name;
+      li.textContent = name;
+      if (name === ME) li.classList.add('me');
+      return li;
+    }));
+    els.onlineCount.textContent = String(names.length);
+  }
+
+  function setOnline(names, includeMe) {
+    online = new Set(Array.isArray(names) ? names : []);
+    // Long-poll readers hold no connection the server can count; this one is here all the same.
+    if (includeMe) online.add(ME);
+    renderOnline();
+  }
+
+  function presenceEvent(f) {
+    if (!f || f.room !== ROOM) return;
+    if (f.type === 'presence') setOnline(f.online, false);
+    else if (f.type === 'join') { online.add(f.user); renderOnline(); }
+    else if (f.type === 'leave') { online.delete(f.user); renderOnline(); }
+  }
+
+  // ---- Sending ----
+
+  function pendingElement(item) {
+    const li = messageElement(ME, item.body, null);
+    li.classList.add('pending');
+    li.dataset.clientId = item.clientId;
+    const status = document.createElement('span');
+    status.className = 'status';
+    li.querySelector('.meta').append(status);
+    item.statusEl = status;
+    return li;
+  }
+
+  function updatePendingStatus() {
+    const live = !!(current && current.live);
+    for (const item of outbox) {
+      if (item.failed) continue;
+      item.statusEl.textContent = item.seq ? 'sent' : live ? 'sending…' : 'waiting for connection…';
+    }
+  }
+
+  function queueMessage(body) {
+    const item = { clientId: newClientID(), body, sentOn: null, seq: 0, failed: false };
+    item.el = pendingElement(item);
+    outbox.push(item);
+    els.pending.append(item.el);
+    scrollToBottom();
+    updatePendingStatus();
+    flushOutbox();
+  }
+
+  function flushOutbox() {
+    if (current && current.live) current.flush();
+  }
+
+  function dropItem(item) {
+    const i = outbox.indexOf(item);
+    if (i >= 0) outbox.splice(i, 1);
+    item.el.remove();
+  }
+
+  // settle retires the pending copy of a message once the real one is on the page.
+  function settle(m) {
+    if (m.author !== ME || !m.client_id) return;
+    const item = outbox.find((i) => i.clientId === m.client_id);
+    if (item) dropItem(item);
+  }
+
+  // acked records that the server stored a message; it stays pending until the log shows it.
+  function acked(clientID, seq) {
+    const item = outbox.find((i) => i.clientId === clientID);
+    if (!item) return;
+    item.seq = seq;
+    if (log.shown.has(seq)) dropItem(item);
+    else updatePendingStatus();
+  }
+
+  // sendRefused handles a refusal: a temporary one is retried, any other is shown on the message.
+  function sendRefused(item, code, message, retryAfterMs) {
+    item.sentOn = null;
+    if (code === 'rate_limited' || code === 'unavailable' || code === 'internal') {
+      setTimeout(flushOutbox, Math.max(1000, retryAfterMs || 0));
+      return;
+    }
+    item.failed = true;
+    item.el.classList.add('failed');
+    item.statusEl.textContent = 'not sent: ' + message;
+    const actions = document.createElement('span');
+    actions.className = 'msg-actions';
+    const retry = document.createElement('button');
+    retry.type = 'button';
+    retry.textContent = 'Retry';
+    retry.addEventListener('click', () => {
+      item.failed = false;
+      item.el.classList.remove('failed');
+      actions.remove();
+      updatePendingStatus();
+      flushOutbox();
+    });
+    const discard = document.createElement('button');
+    discard.type = 'button';
+    discard.textContent = 'Discard';
+    discard.addEventListener('click', () => dropItem(item));
+    actions.append(retry, discard);
+    item.statusEl.after(actions);
+  }
+
+  // httpSender POSTs the outbox in order, for the transports that only receive.
+  function httpSender() {
+    let busy = false;
+    let stopped = false;
+    let timer = null;
+    const later = (ms) => { clearTimeout(timer); timer = setTimeout(flush, ms); };
+    async function flush() {
+      if (busy || stopped) return;
+      busy = true;
+      try {
+        for (;;) {
+          const item = outbox.find((i) => !i.seq && !i.failed);
+          if (!item || stopped) return;
+          try {
+            const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId });
+            acked(item.clientId, data.message.seq);
+          } catch (err) {
+            if (err.status === 401) { goSignIn(); return; }
+            if (err.status === 0 || err.status >= 500 || err.status === 429) {
+              later(Math.max(err.status === 429 ? 1000 : 2000, (err.retryAfter || 0) * 1000));
+              return;
+            }
+            sendRefused(item, err.code, err.message);
+          }
+        }
+      } finally {
+        busy = false;
+      }
+    }
+    return { flush, stop() { stopped = true; clearTimeout(timer); } };
+  }
+
+  // ---- Transports ----
+  //
+  // Each takes hooks {live(), down(info), epoch(e) -> bool} and returns {live, flush(), close()}.
+  // down is called once, when the transport fails; close is the page abandoning it.
+
+  function wsTransport(h) {
+    let ws = null;
+    let live = false;
+    let liveSince = 0;
+    let done = false;
+    let lastHeard = Date.now();
+    let heartbeat = null;
+    const openTimer = setTimeout(() => finish({}), WS_OPEN_TIMEOUT);
+    const send = (f) => { try { ws.send(JSON.stringify(f)); } catch { /* onclose follows */ } };
+
+    function finish(info) {
+      if (done) return;
+      done = true;
+      teardown();
+      h.down({ live, liveSince, slow: info.code === 4008 });
+    }
+    function teardown() {
+      clearTimeout(openTimer);
+      clearInterval(heartbeat);
+      if (ws) {
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try { ws.close(1000); } catch { /* already closing */ }
+      }
+    }
+
+    try {
+      ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+    } catch {
+      setTimeout(() => finish({}), 0);
+      return { get live() { return false; }, flush() {}, close() { done = true; teardown(); } };
+    }
+    ws.onopen = () => {
+      clearTimeout(openTimer);
+      lastHeard = Date.now();
+      send({ type: 'subscribe', room: ROOM, after: log.highest });
+      heartbeat = setInterval(() => {
+        const quiet = Date.now() - lastHeard;
+        if (quiet > WS_DEAD_AFTER) finish({});
+        else if (quiet > WS_PING_AFTER) send({ type: 'ping' });
+      }, 5000);
+    };
+    ws.onmessage = (ev) => {
+      lastHeard = Date.now();
+      const f = parse(ev.data);
+      if (!f) return;
+      switch (f.type) {
+        case 'subscribed':
+          if (f.room !== ROOM || !h.epoch(f.epoch)) return;
+          live = true;
+          liveSince = Date.now();
+          h.live();
+          break;
+        case 'message':
+          deliver(f.message);
+          break;
+        case 'presence':
+        case 'join':
+        case 'leave':
+          presenceEvent(f);
+          break;
+        case 'ack':
+          acked(f.client_id, f.seq);
+          break;
+        case 'error': {
+          const item = f.ref && outbox.find((i) => i.clientId === f.ref);
+          if (item) sendRefused(item, f.code, f.message);
+          else if (f.ref === ROOM && f.code === 'not_found') fatal('This room no longer exists.');
+          else if (f.ref === ROOM) finish({});
+          break;
+        }
+      }
+    };
+    ws.onerror = () => {}; // onclose follows with the code
+    ws.onclose = (ev) => finish({ code: ev.code });
+    return {
+      get live() { return live && !done; },
+      flush() {
+        if (!live || done) return;
+        for (const item of outbox) {
+          if (item.seq || item.failed || item.sentOn === ws) continue;
+          item.sentOn = ws;
+          send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
+        }
+      },
+      close() {
+        done = true;
+        teardown();
+      },
+    };
+  }
+
+  function sseTransport(h) {
+    let live = false;
+    let liveSince = 0;
+    let done = false;
+    const sender = httpSender();
+    const es = new EventSource(`${ROOM_API}/events?after=${log.highest}`);
+    const finish = () => {
+      if (done) return;
+      done = true;
+      es.close();
+      sender.stop();
+      h.down({ live, liveSince });
+    };
+    es.addEventListener('subscribed', (ev) => {
+      const f = parse(ev.data);
+      if (!f || !h.epoch(f.epoch)) return;
+      live = true;
+      liveSince = Date.now();
+      h.live();
+    });
+    es.addEventListener('message', (ev) => deliver(parse(ev.data)));
+    for (const type of ['presence', 'join', 'leave']) {
+      es.addEventListener(type, (ev) => presenceEvent(parse(ev.data)));
+    }
+    // EventSource would reconnect by itself, but from its own idea of the position and never
+    // to another transport: the page takes over instead.
+    es.onerror = finish;
+    return {
+      get live() { return live && !done; },
+      flush: () => { if (live && !done) sender.flush(); },
+      close() {
+        done = true;
+        es.close();
+        sender.stop();
+      },
+    };
+  }
+
+  function pollTransport(h) {
+    let live = false;
+    let liveSince = 0;
+    let done = false;
+    let ctrl = null;
+    let presenceTimer = null;
+    const sender = httpSender();
+    const stop = () => {
+      done = true;
+      clearInterval(presenceTimer);
+      sender.stop();
+      if (ctrl) ctrl.abort();
+    };
+    const finish = () => {
+      if (done) return;
+      stop();
+      h.down({ live, liveSince });
+    };
+    async function refreshPresence() {
+      try {
+        const { data } = await api('GET', `${ROOM_API}/presence`);
+        if (!done) setOnline(data.online, true);
+      } catch { /* the next poll notices a real problem */ }
+    }
+    (async () => {
+      let wait = 0; // the first poll answers at once, so the indicator goes live at once
+      while (!done) {
+        ctrl = new AbortController();
+        const timer = setTimeout(() => ctrl.abort(), (wait + 20) * 1000);
+        const started = Date.now();
+        let data;
+        try {
+          ({ data } = await api('GET', `${ROOM_API}/messages?after=${log.highest}&limit=500&wait=${wait}`, undefined, { signal: ctrl.signal }));
+        } catch {
+          clearTimeout(timer);
+          finish();
+          return;
+        }
+        clearTimeout(timer);
+        if (done || !h.epoch(data.epoch)) return;
+        if (!live) {
+          live = true;
+          liveSince = Date.now();
+          h.live();
+          refreshPresence();
+          presenceTimer = setInterval(refreshPresence, PRESENCE_EVERY);
+        }
+        for (const m of data.messages) deliver(m);
+        // A server that is shutting down answers at once: don't spin.
+        if (wait && !data.messages.length && Date.now() - started < 1000) await sleep(1000);
+        wait = POLL_WAIT_SECONDS;
+      }
+    })();
+    return {
+      get live() { return live && !done; },
+      flush: () => { if (live && !done) sender.flush(); },
+      close: stop,
+    };
+  }
+
+  const TRANSPORTS = { ws: wsTransport, sse: sseTransport, poll: pollTransport };
+
+  // ---- Connecting, falling back, resuming ----
+
+  function abandon() {
+    generation++;
+    if (current) current.close();
+    current = null;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (current) abandon();
+    const kind = ORDER[transportIndex];
+    setConn(kind, everLive || attempt ? 'reconnecting' : 'connecting');
+    const gen = ++generation;
+    current = TRANSPORTS[kind]({
+      live() {
+        if (gen !== generation) return;
+        attempt = 0;
+        everLive = true;
+        setConn(kind, 'live');
+        flushOutbox();
+      },
+      down(info) {
+        if (gen !== generation) return;
+        generation++;
+        current = null;
+        lost(kind, info);
+      },
+      epoch(e) {
+        if (gen !== generation) return false;
+        if (log.epoch !== null && e !== log.epoch) {
+          epochChanged();
+          return false;
+        }
+        return true;
+      },
+    });
+  }
+
+  function schedule(ms) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, ms);
+  }
+
+  // probe tells a transport that can't get through from a server that is down.
+  async function probe() {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), 5000);
+    try {
+      const ready = await fetch('/readyz', { cache: 'no-store', signal: ctrl.signal });
+      if (!ready.ok) return 'down';
+      await api('GET', '/api/session', undefined, { signal: ctrl.signal });
+      return 'ok';
+    } catch (err) {
+      return err.status === 401 ? 'unauthorized' : 'down';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function lost(kind, info) {
+    setConn(kind, navigator.onLine === false ? 'offline' : 'reconnecting');
+    if (info.slow) {
+      // Closed for falling behind: resume at once from the last seq shown.
+      attempt = 0;
+      schedule(100);
+      return;
+    }
+    const gen = generation;
+    const reach = await probe();
+    if (gen !== generation) return; // something else reconnected meanwhile
+    if (reach === 'unauthorized') {
+      goSignIn();
+      return;
+    }
+    if (reach === 'ok') {
+      const early = !info.live || Date.now() - info.liveSince < SHORT_LIVED;
+      strikes = early ? strikes + 1 : 0;
+      if (strikes >= STRIKES && transportIndex < ORDER.length - 1) {
+        transportIndex++;
+        strikes = 0;
+        attempt = 0;
+        connect();
+        return;
+      }
+    }
+    attempt++;
+    schedule(backoff(attempt));
+  }
+
+  // epochChanged: the room's log was reset, so every seq shown is meaningless. Start over.
+  async function epochChanged() {
+    abandon();
+    clearLog();
+    await start();
+  }
+
+  function fatal(message) {
+    abandon();
+    clearTimeout(retryTimer);
+    setConn(ORDER[transportIndex], 'offline');
+    showError(els.composerError, message);
+  }
+
+  let starting = false;
+  async function start() {
+    if (starting) return;
+    starting = true;
+    try {
+      for (;;) {
+        try {
+          await loadLatest();
+          break;
+        } catch (err) {
+          if (err.status === 401) { goSignIn(); return; }
+          if (err.status === 404) { fatal('This room no longer exists.'); return; }
+          attempt++;
+          setConn(ORDER[transportIndex], navigator.onLine === false ? 'offline' : 'reconnecting');
+          await sleep(backoff(attempt));
+        }
+      }
+      connect();
+    } finally {
+      starting = false;
+    }
+  }
+
+  window.addEventListener('online', () => {
+    if (retryTimer) connect();
+  });
+  window.addEventListener('offline', () => {
+    if (!current || !current.live) setConn(ORDER[transportIndex], 'offline');
+  });
+  // Leaving the page: close at once, so others see us leave now rather than at a timeout.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retryTimer);
+    abandon();
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted) start(); // back from the back-forward cache
+  });
+
+  // ---- Composer ----
+
+  els.body.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter' || ev.shiftKey || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.isComposing || ev.keyCode === 229) return; // an IME is composing: Enter picks a word
+    ev.preventDefault();
+    els.form.requestSubmit();
+  });
+  els.form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const body = els.body.value.replace(/\s+$/, '');
+    if (!body.trim()) return;
+    const n = [...body].length;
+    if (n > MAX_BODY) {
+      showError(els.composerError, `A message can have at most ${MAX_BODY} characters; this one has ${n}.`);
+      return;
+    }
+    showError(els.composerError, '');
+    queueMessage(body);
+    els.body.value = '';
+    els.body.dispatchEvent(new Event('input'));
+    els.body.focus();
+  });
+  // Browsers without field-sizing grow the box by script.
+  if (!(window.CSS && CSS.supports && CSS.supports('field-sizing', 'content'))) {
+    els.body.addEventListener('input', () => {
+      els.body.style.height = 'auto';
+      els.body.style.height = Math.min(els.body.scrollHeight + 2, 160) + 'px';
+    });
+  }
+
+  renderOnline();
+  start();
+})();
