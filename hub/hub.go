@@ -47,7 +47,7 @@ type room struct {
 	name string
 
 	mu      sync.Mutex
-	subs    []*Subscription // copy-on-write: Publish iterates a snapshot without the lock
+	subs    []*Subscription // each knows its index: O(1) add and remove, no copying
 	users   map[string]int  // connections per user, for presence
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls
@@ -77,22 +77,23 @@ func (h *Hub) Publish(msgs []natter.Message) {
 	for _, m := range msgs {
 		f := EncodeMessage(m)
 		r := h.room(m.Room)
+		// The room stays locked for the fan-out: deliver never blocks and never calls back into
+		// the room, and holding the lock lets subscribe and unsubscribe edit the slice in place
+		// instead of copying it for every change.
 		r.mu.Lock()
 		if m.Seq > r.lastSeq {
 			r.lastSeq = m.Seq
 		}
-		subs := r.subs
 		close(r.notify)
 		r.notify = make(chan struct{})
-		waiters := r.waiters
-		r.waiters = nil
-		r.mu.Unlock()
-		for w := range waiters {
+		for w := range r.waiters {
 			w.fn()
 		}
-		for _, s := range subs {
+		r.waiters = nil
+		for _, s := range r.subs {
 			s.deliver(f)
 		}
+		r.mu.Unlock()
 	}
 }
 
@@ -160,15 +161,15 @@ type SubscribeRequest struct {
 // live frames; then it merges the two by seq, so that a message committed during the subscribe is
 // delivered exactly once.
 type Subscription struct {
-	hub    *Hub
-	room   *room
-	user   string
-	out    *Outbox
-	tr     Transport
-	ctx    context.Context
-	cancel context.CancelFunc
+	hub  *Hub
+	room *room
+	user string
+	out  *Outbox
+	tr   Transport
+	idx  int // place in room.subs, guarded by room.mu
 
 	mu            sync.Mutex
+	stopCatchUp   context.CancelFunc // set while a catch-up runs
 	live          bool
 	catching      bool
 	closed        bool
@@ -183,11 +184,11 @@ type Subscription struct {
 // known. Errors: ENOTFOUND if the room does not exist.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, natter.Room, error) {
 	r := h.room(req.Room)
-	sctx, cancel := context.WithCancel(context.Background())
-	s := &Subscription{hub: h, room: r, user: req.User, out: req.Out, tr: req.Transport, ctx: sctx, cancel: cancel, catching: true}
+	s := &Subscription{hub: h, room: r, user: req.User, out: req.Out, tr: req.Transport, catching: true}
 
 	r.mu.Lock()
-	r.subs = append(slices.Clip(r.subs), s)
+	s.idx = len(r.subs)
+	r.subs = append(r.subs, s)
 	r.mu.Unlock()
 
 	info, err := h.rooms.Room(ctx, req.Room)
@@ -211,17 +212,16 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	r.users[req.User]++
 	first := r.users[req.User] == 1
 	online := r.onlineLocked()
-	others := r.subs
-	r.mu.Unlock()
 	s.mu.Lock()
 	s.out.Send(EncodeEvent("presence", presenceFrame{Type: "presence", Room: req.Room, Online: online}).Bytes(s.tr))
 	s.presenceReady = true
 	s.mu.Unlock()
 	if first {
-		h.broadcastEvent(others, s, EncodeEvent("join", memberFrame{Type: "join", Room: req.Room, User: req.User}))
+		r.broadcastLocked(s, EncodeEvent("join", memberFrame{Type: "join", Room: req.Room, User: req.User}))
 	}
+	r.mu.Unlock()
 
-	go s.catchUp()
+	s.startCatchUp()
 	return s, info, nil
 }
 
@@ -244,8 +244,9 @@ type memberFrame struct {
 	User string `json:"user"`
 }
 
-func (h *Hub) broadcastEvent(subs []*Subscription, except *Subscription, f *Frame) {
-	for _, o := range subs {
+// broadcastLocked sends a frame outside the log (presence) to every subscriber of r but except.
+func (r *room) broadcastLocked(except *Subscription, f *Frame) {
+	for _, o := range r.subs {
 		if o == except {
 			continue
 		}
@@ -269,28 +270,31 @@ func (s *Subscription) Unsubscribe() {
 	s.closed = true
 	wasCounted := s.presenceReady
 	s.pending = nil
+	if s.stopCatchUp != nil {
+		s.stopCatchUp()
+	}
 	s.mu.Unlock()
-	s.cancel()
 
 	r := s.room
 	r.mu.Lock()
-	if i := slices.Index(r.subs, s); i >= 0 {
-		subs := make([]*Subscription, 0, len(r.subs)-1)
-		subs = append(subs, r.subs[:i]...)
-		r.subs = append(subs, r.subs[i+1:]...)
+	defer r.mu.Unlock()
+	if s.idx >= 0 {
+		last := len(r.subs) - 1
+		moved := r.subs[last]
+		r.subs[s.idx], moved.idx = moved, s.idx
+		r.subs[last] = nil
+		r.subs = r.subs[:last]
+		s.idx = -1
+		if cap(r.subs) > 64 && len(r.subs) < cap(r.subs)/4 {
+			r.subs = slices.Clone(r.subs) // give back the array of a crowd that left
+		}
 	}
-	last := false
 	if wasCounted {
 		r.users[s.user]--
 		if r.users[s.user] <= 0 {
 			delete(r.users, s.user)
-			last = true
+			r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
 		}
-	}
-	others := r.subs
-	r.mu.Unlock()
-	if last {
-		s.hub.broadcastEvent(others, nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
 	}
 }
 
@@ -322,7 +326,7 @@ func (s *Subscription) deliver(f *Frame) {
 		s.pending = append(s.pending, f)
 		if !s.catching {
 			s.catching = true
-			go s.catchUp()
+			s.startCatchUpLocked()
 		}
 		s.mu.Unlock()
 		return
@@ -335,20 +339,46 @@ func (s *Subscription) deliver(f *Frame) {
 	}
 }
 
+func (s *Subscription) startCatchUp() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.startCatchUpLocked()
+	}
+}
+
+// startCatchUpLocked starts a catch-up with a context that Unsubscribe cancels. The context lives
+// only as long as the catch-up, so an idle subscription holds none.
+func (s *Subscription) startCatchUpLocked() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCatchUp = cancel
+	go s.catchUp(ctx, cancel)
+}
+
 // catchUp replays the store from s.last until it meets the buffered live frames, then goes live.
-func (s *Subscription) catchUp() {
+func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
+	defer func() {
+		// Only a catch-up that did not finish still owns stopCatchUp: one that went live cleared
+		// it under the lock, and a newer catch-up may have set its own since.
+		s.mu.Lock()
+		if s.catching {
+			s.stopCatchUp = nil
+		}
+		s.mu.Unlock()
+		cancel()
+	}()
 	last := s.lastSeq()
 	for {
-		msgs, err := s.hub.store.MessagesAfter(s.ctx, s.room.name, last, replayPage)
+		msgs, err := s.hub.store.MessagesAfter(ctx, s.room.name, last, replayPage)
 		if err != nil {
-			if s.ctx.Err() == nil {
+			if ctx.Err() == nil {
 				s.hub.logger.Error("replay failed", "room", s.room.name, "err", err)
 				s.out.Close()
 			}
 			return
 		}
 		for _, m := range msgs {
-			if err := s.out.SendWait(s.ctx, EncodeMessage(m).Bytes(s.tr)); err != nil {
+			if err := s.out.SendWait(ctx, EncodeMessage(m).Bytes(s.tr)); err != nil {
 				return
 			}
 			last = m.Seq
@@ -386,7 +416,7 @@ func (s *Subscription) catchUp() {
 			last = s.last
 			s.mu.Unlock()
 			select {
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				return
 			case <-time.After(gapRetry):
 			}
@@ -395,6 +425,7 @@ func (s *Subscription) catchUp() {
 		s.pending = nil
 		s.live = true
 		s.catching = false
+		s.stopCatchUp = nil
 		s.mu.Unlock()
 		return
 	}

@@ -17,6 +17,9 @@ const (
 	// DefaultWriteWait bounds one write to the socket: a peer that accepts nothing for this long is
 	// dead or hopelessly slow.
 	DefaultWriteWait = 10 * time.Second
+	// closeGrace bounds the final write (a close frame) and a write in flight when a slow
+	// connection is dropped.
+	closeGrace = time.Second
 )
 
 // Outbox is one connection's output: a byte-bounded queue drained by a writer goroutine that runs
@@ -116,6 +119,11 @@ func (o *Outbox) CloseWith(final []byte, drop bool) {
 	o.final = final
 	if drop {
 		o.queue, o.queued = nil, 0
+		if o.writing {
+			// A write may be stuck on a peer that reads nothing: give it a moment to finish,
+			// so the final frame can follow it, rather than the full write timeout.
+			o.conn.SetWriteDeadline(time.Now().Add(closeGrace))
+		}
 	}
 	if !o.writing {
 		o.writing = true
@@ -177,16 +185,14 @@ func (o *Outbox) writeLoop() {
 				final := o.final
 				o.mu.Unlock()
 				if len(final) > 0 {
-					o.conn.SetWriteDeadline(time.Now().Add(time.Second))
+					o.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 					o.conn.Write(final)
 				}
 				o.shutdown()
 				return
 			}
 			o.writing = false
-			if cap(o.queue) > 64 {
-				o.queue = nil // a burst is over: don't keep its large array on an idle connection
-			}
+			o.queue = nil // an idle connection keeps no array
 			o.mu.Unlock()
 			return
 		}

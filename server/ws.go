@@ -39,7 +39,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name, subs: make(map[string]*hub.Subscription)}
+	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name}
+	c.inCond.L = &c.inMu
 	c.lastRead.Store(time.Now().UnixNano())
 	c.out = hub.NewOutbox(conn, s.cfg.QueueBytes, c.closed)
 	c.out.SlowFinal = wsSlowClose
@@ -73,6 +74,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 // wsConn is one WebSocket client: its subscriptions and its outbox.
+//
+// Memory per idle connection is what limits how many one node holds, so: the reader goroutine
+// only reads (frames are handled by a worker that exists only while frames wait, so the reader's
+// stack never grows), the subscriptions are a short slice rather than a map, and the outbox
+// holds no buffer while idle.
 type wsConn struct {
 	srv      *Server
 	user     string
@@ -80,8 +86,24 @@ type wsConn struct {
 	lastRead atomic.Int64
 
 	mu   sync.Mutex
-	subs map[string]*hub.Subscription
+	subs []roomSub
+	gone bool // closed: no new subscriptions
+
+	inMu       sync.Mutex
+	inCond     sync.Cond // the reader waits here while the inbox is full
+	inbox      [][]byte
+	processing bool
 }
+
+// roomSub is one of a connection's subscriptions.
+type roomSub struct {
+	room string
+	sub  *hub.Subscription
+}
+
+// maxInbox bounds the frames read but not yet handled; past it the reader stops reading, so a
+// client that floods frames is slowed by TCP flow control instead of growing memory.
+const maxInbox = 64
 
 // clientFrame is any frame a client sends; fields are used per type.
 type clientFrame struct {
@@ -124,8 +146,41 @@ func (c *wsConn) readLoop(conn net.Conn) {
 		case ws.OpBinary:
 			c.sendError(natter.Errorf(natter.EINVALID, "frames must be JSON text, not binary"), "")
 		case ws.OpText:
-			c.handleFrame(payload)
+			c.enqueue(payload)
 		}
+	}
+}
+
+// enqueue hands a frame to the worker, starting it if none runs. Frames are handled in the order
+// they were read, so a connection's sends are stored in its order.
+func (c *wsConn) enqueue(frame []byte) {
+	c.inMu.Lock()
+	for len(c.inbox) >= maxInbox {
+		c.inCond.Wait()
+	}
+	c.inbox = append(c.inbox, frame)
+	if !c.processing {
+		c.processing = true
+		go c.process()
+	}
+	c.inMu.Unlock()
+}
+
+func (c *wsConn) process() {
+	for {
+		c.inMu.Lock()
+		if len(c.inbox) == 0 {
+			c.processing = false
+			c.inbox = nil
+			c.inMu.Unlock()
+			return
+		}
+		frame := c.inbox[0]
+		c.inbox[0] = nil
+		c.inbox = c.inbox[1:]
+		c.inCond.Signal()
+		c.inMu.Unlock()
+		c.handleFrame(frame)
 	}
 }
 
@@ -163,11 +218,7 @@ func (c *wsConn) handleFrame(payload []byte) {
 			c.sendError(natter.Errorf(natter.EINVALID, "room name %q is not valid", f.Room), f.Room)
 			return
 		}
-		c.mu.Lock()
-		sub := c.subs[f.Room]
-		delete(c.subs, f.Room)
-		c.mu.Unlock()
-		if sub != nil {
+		if sub := c.takeSub(f.Room); sub != nil {
 			sub.Unsubscribe()
 		}
 	case "send":
@@ -193,11 +244,7 @@ func (c *wsConn) subscribe(f clientFrame) {
 		req.HasAfter = true
 	}
 	// A second subscribe to the same room restarts it from the new position.
-	c.mu.Lock()
-	old := c.subs[f.Room]
-	delete(c.subs, f.Room)
-	c.mu.Unlock()
-	if old != nil {
+	if old := c.takeSub(f.Room); old != nil {
 		old.Unsubscribe()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -211,13 +258,26 @@ func (c *wsConn) subscribe(f clientFrame) {
 		return
 	}
 	c.mu.Lock()
-	if c.subs == nil { // the connection closed meanwhile
+	if c.gone { // the connection closed meanwhile
 		c.mu.Unlock()
 		sub.Unsubscribe()
 		return
 	}
-	c.subs[f.Room] = sub
+	c.subs = append(c.subs, roomSub{room: f.Room, sub: sub})
 	c.mu.Unlock()
+}
+
+// takeSub removes and returns the subscription to room, if any.
+func (c *wsConn) takeSub(room string) *hub.Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, rs := range c.subs {
+		if rs.room == room {
+			c.subs = append(c.subs[:i], c.subs[i+1:]...)
+			return rs.sub
+		}
+	}
+	return nil
 }
 
 // send appends in the reader goroutine, so one connection's messages are stored in the order it
@@ -245,10 +305,10 @@ func (c *wsConn) sendError(err error, ref string) {
 func (c *wsConn) closed() {
 	c.mu.Lock()
 	subs := c.subs
-	c.subs = nil
+	c.subs, c.gone = nil, true
 	c.mu.Unlock()
-	for _, sub := range subs {
-		sub.Unsubscribe()
+	for _, rs := range subs {
+		rs.sub.Unsubscribe()
 	}
 	c.srv.removeConn(c)
 }
