@@ -1,0 +1,317 @@
+package ws
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"unicode/utf8"
+)
+
+// readBufferSize is the size of Reader's inline buffer: big enough that one read usually takes a
+// whole small client frame (a chat message is a few hundred bytes), small enough that 10,000 idle
+// connections cost 5 MB. Longer payloads are read straight into the message slice.
+const readBufferSize = 512
+
+// DefaultMaxMessage is the message limit NewReader uses when given maxMessage <= 0.
+const DefaultMaxMessage = 1 << 20
+
+// minGrow is the smallest step by which a message buffer grows while its payload streams in. The
+// buffer grows in steps rather than to the announced length so that a peer can't make us allocate
+// maxMessage bytes by sending only a frame header.
+const minGrow = 4096
+
+// Reader decodes frames from one connection and returns whole messages. It holds a fixed inline
+// buffer and allocates nothing while the connection is idle. A Reader is not safe for concurrent
+// use; after ReadMessage returns an error other than *CloseError its state is undefined and the
+// connection should be closed (after sending the close code CloseCodeFor reports).
+type Reader struct {
+	src    io.Reader
+	server bool // require masked frames (server side) or unmasked ones (client side)
+	max    int
+
+	// A fragmented message in progress; fragOp is OpContinuation when there is none.
+	fragOp Opcode
+	frag   []byte
+
+	start, end int // buffered bytes are buf[start:end]
+	buf        [readBufferSize]byte
+}
+
+// NewReader returns a Reader of r. A server-side reader (server true) requires masked frames and a
+// client-side one unmasked frames, as RFC 6455 section 5.1 demands. maxMessage bounds a whole,
+// reassembled message; maxMessage <= 0 means DefaultMaxMessage.
+func NewReader(r io.Reader, server bool, maxMessage int) *Reader {
+	if maxMessage <= 0 {
+		maxMessage = DefaultMaxMessage
+	}
+	return &Reader{src: r, server: server, max: maxMessage}
+}
+
+// SetLimit changes the message limit; n <= 0 means DefaultMaxMessage.
+func (r *Reader) SetLimit(n int) {
+	if n <= 0 {
+		n = DefaultMaxMessage
+	}
+	r.max = n
+}
+
+// ReadMessage returns the next data message (OpText or OpBinary, reassembled from its fragments)
+// or control frame (OpPing or OpPong with its payload). Control frames may arrive between the
+// fragments of a message; they are returned at once and the message continues on the next call.
+// A close frame is returned as a *CloseError with op OpClose.
+//
+// Every returned payload is a fresh slice that the caller owns. Text messages are valid UTF-8.
+// Errors: ErrTooLarge; a *ProtocolError (errors.Is ErrProtocol) whose Code is the close code to
+// send; io.EOF when the connection ends between frames; io.ErrUnexpectedEOF or the read error when
+// it ends inside one.
+func (r *Reader) ReadMessage() (Opcode, []byte, error) {
+	for {
+		fin, op, key, n, err := r.readHeader()
+		if err != nil {
+			return 0, nil, err
+		}
+		if op.isControl() {
+			p, err := r.readPayload(make([]byte, 0, n), n, key, true)
+			if err != nil {
+				return 0, nil, err
+			}
+			if op == OpClose {
+				return OpClose, nil, parseClose(p)
+			}
+			return op, p, nil
+		}
+
+		if op != OpContinuation {
+			if r.fragOp != OpContinuation {
+				return 0, nil, protocolError("%v frame inside a fragmented message", op)
+			}
+			if fin {
+				p, err := r.readPayload(nil, n, key, true)
+				if err != nil {
+					return 0, nil, err
+				}
+				return finishMessage(op, p)
+			}
+			r.fragOp = op
+			r.frag = nil
+		} else if r.fragOp == OpContinuation {
+			return 0, nil, protocolError("continuation frame without a message to continue")
+		}
+
+		r.frag, err = r.readPayload(r.frag, n, key, fin)
+		if err != nil {
+			return 0, nil, err
+		}
+		if fin {
+			op, p := r.fragOp, r.frag
+			r.fragOp, r.frag = OpContinuation, nil
+			return finishMessage(op, p)
+		}
+	}
+}
+
+// finishMessage validates a complete data message.
+func finishMessage(op Opcode, p []byte) (Opcode, []byte, error) {
+	if op == OpText && !utf8.Valid(p) {
+		return 0, nil, &ProtocolError{Code: CloseInvalidPayload, Msg: "text message is not valid UTF-8"}
+	}
+	if p == nil {
+		p = []byte{} // an empty message is still a message; callers shouldn't see nil
+	}
+	return op, p, nil
+}
+
+// parseClose turns a close frame payload into the *CloseError ReadMessage returns, or a protocol
+// error when the payload is malformed (RFC 6455 sections 5.5.1 and 7.4).
+func parseClose(p []byte) error {
+	switch {
+	case len(p) == 0:
+		return &CloseError{Code: CloseNoStatus}
+	case len(p) == 1:
+		return protocolError("close frame payload of 1 byte")
+	}
+	code := int(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return protocolError("invalid close code %d", code)
+	}
+	if !utf8.Valid(p[2:]) {
+		return &ProtocolError{Code: CloseInvalidPayload, Msg: "close reason is not valid UTF-8"}
+	}
+	return &CloseError{Code: code, Reason: string(p[2:])}
+}
+
+// readHeader reads and validates one frame header. n is the payload length, already checked
+// against the message limit for data frames.
+func (r *Reader) readHeader() (fin bool, op Opcode, key [4]byte, n int, err error) {
+	if err = r.fill(2); err != nil {
+		if err == io.ErrUnexpectedEOF && r.end == r.start {
+			err = io.EOF // the connection ended between frames: a clean end of stream
+		}
+		return
+	}
+	b0, b1 := r.buf[r.start], r.buf[r.start+1]
+	fin = b0&0x80 != 0
+	op = Opcode(b0 & 0x0f)
+	masked := b1&0x80 != 0
+	len7 := int(b1 & 0x7f)
+
+	if b0&0x70 != 0 {
+		return fin, op, key, 0, protocolError("reserved bits set without a negotiated extension")
+	}
+	switch op {
+	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
+	default:
+		return fin, op, key, 0, protocolError("reserved opcode %d", byte(op))
+	}
+	if op.isControl() {
+		if !fin {
+			return fin, op, key, 0, protocolError("fragmented %v frame", op)
+		}
+		if len7 > maxControlPayload {
+			return fin, op, key, 0, protocolError("%v frame longer than 125 bytes", op)
+		}
+	}
+	if masked != r.server {
+		if r.server {
+			return fin, op, key, 0, protocolError("unmasked frame from a client")
+		}
+		return fin, op, key, 0, protocolError("masked frame from a server")
+	}
+
+	hlen := 2
+	switch len7 {
+	case 126:
+		hlen += 2
+	case 127:
+		hlen += 8
+	}
+	if masked {
+		hlen += 4
+	}
+	if err = r.fill(hlen); err != nil {
+		return
+	}
+	h := r.buf[r.start : r.start+hlen]
+	var length uint64
+	switch len7 {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(h[2:]))
+		if length < 126 {
+			return fin, op, key, 0, protocolError("non-minimal 16-bit payload length %d", length)
+		}
+	case 127:
+		length = binary.BigEndian.Uint64(h[2:])
+		if length>>63 != 0 {
+			return fin, op, key, 0, protocolError("payload length with the most significant bit set")
+		}
+		if length <= 0xffff {
+			return fin, op, key, 0, protocolError("non-minimal 64-bit payload length %d", length)
+		}
+	default:
+		length = uint64(len7)
+	}
+	if masked {
+		copy(key[:], h[hlen-4:])
+	}
+	if !op.isControl() && length > uint64(r.max-len(r.frag)) {
+		return fin, op, key, 0, ErrTooLarge
+	}
+	r.start += hlen
+	return fin, op, key, int(length), nil
+}
+
+// readPayload appends the n-byte payload of the current frame to dst, unmasks it with key (on
+// the server side) and returns the extended slice. Bytes already buffered are copied; the rest is
+// read straight into dst, so a big payload doesn't pass through the small buffer. fin tells
+// whether this frame ends its message, so that dst may be sized exactly.
+func (r *Reader) readPayload(dst []byte, n int, key [4]byte, fin bool) ([]byte, error) {
+	off := len(dst)
+	// The final frame's length bounds the message; a non-final one only r.max does.
+	limit := r.max
+	if fin {
+		limit = off + n
+	}
+	for left := n; left > 0; {
+		if r.start == r.end {
+			if left < readBufferSize {
+				// Small remainder: read into the buffer, which may also pick up the next frames
+				// and save a syscall.
+				if err := r.fill(1); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			dst = grow(dst, 1, limit)
+			k := min(left, cap(dst)-len(dst))
+			m := len(dst)
+			dst = dst[:m+k]
+			if _, err := io.ReadFull(r.src, dst[m:]); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			left -= k
+			continue
+		}
+		k := min(left, r.end-r.start)
+		dst = grow(dst, k, limit)
+		dst = append(dst, r.buf[r.start:r.start+k]...)
+		r.start += k
+		left -= k
+	}
+	if r.server {
+		maskBytes(dst[off:], key)
+	}
+	return dst, nil
+}
+
+// grow returns b with room for need more bytes. Capacity doubles (from minGrow) so that a message
+// of many small fragments costs amortized linear time, but never exceeds limit, and grows only
+// as bytes arrive: a peer that announces a long payload and sends nothing costs at most minGrow.
+func grow(b []byte, need, limit int) []byte {
+	if cap(b)-len(b) >= need {
+		return b
+	}
+	newCap := max(len(b)+need, min(limit, max(2*cap(b), minGrow)))
+	nb := make([]byte, len(b), newCap)
+	copy(nb, b)
+	return nb
+}
+
+// errNoProgress guards against an io.Reader that keeps returning 0, nil.
+var errNoProgress = errors.New("ws: reader returned no data and no error")
+
+// fill makes at least n (<= readBufferSize) bytes available in buf[start:end]. A connection that
+// ends before that yields io.ErrUnexpectedEOF.
+func (r *Reader) fill(n int) error {
+	if r.start == r.end {
+		r.start, r.end = 0, 0
+	}
+	if r.end-r.start >= n {
+		return nil
+	}
+	if r.start+n > len(r.buf) {
+		r.end = copy(r.buf[:], r.buf[r.start:r.end])
+		r.start = 0
+	}
+	for empty := 0; r.end-r.start < n; {
+		m, err := r.src.Read(r.buf[r.end:])
+		r.end += m
+		if r.end-r.start >= n {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if m == 0 {
+			if empty++; empty > 100 {
+				return errNoProgress
+			}
+		}
+	}
+	return nil
+}
