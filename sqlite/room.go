@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"unicode/utf8"
+
+	"natter"
+)
+
+// CreateRoom stores a new room with a fresh random epoch and LastSeq 0. An empty title becomes the
+// name. Errors: EINVALID (bad name or title), ECONFLICT (the room exists).
+func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, error) {
+	if !natter.ValidRoomName(room.Name) {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room name %q is not valid", room.Name)
+	}
+	if room.Title == "" {
+		room.Title = room.Name
+	}
+	if !utf8.ValidString(room.Title) {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(room.Title); n > natter.MaxRoomTitleChars {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title has %d characters; the limit is %d", n, natter.MaxRoomTitleChars)
+	}
+	epoch, err := newEpoch()
+	if err != nil {
+		return natter.Room{}, natter.Internal("sqlite: new epoch", err)
+	}
+	created := toNanos(s.now())
+	res, err := s.stmts.insertRoom.ExecContext(ctx, room.Name, room.Title, epoch, room.CreatedBy, created)
+	if err != nil {
+		return natter.Room{}, natter.Internal("sqlite: create room", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return natter.Room{}, natter.Internal("sqlite: create room", err)
+	} else if n == 0 {
+		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
+	}
+	return natter.Room{
+		Name:      room.Name,
+		Title:     room.Title,
+		Epoch:     epoch,
+		CreatedBy: room.CreatedBy,
+		CreatedAt: fromNanos(created),
+	}, nil
+}
+
+// Room returns one room with its current LastSeq. ENOTFOUND if absent.
+func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
+	r, err := scanRoom(s.stmts.readRoom.QueryRowContext(ctx, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	}
+	if err != nil {
+		return natter.Room{}, natter.Internal("sqlite: room", err)
+	}
+	return r, nil
+}
+
+// Rooms lists every room by name.
+func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
+	rows, err := s.stmts.readRooms.QueryContext(ctx)
+	if err != nil {
+		return nil, natter.Internal("sqlite: rooms", err)
+	}
+	defer rows.Close()
+	var rooms []natter.Room
+	for rows.Next() {
+		r, err := scanRoom(rows)
+		if err != nil {
+			return nil, natter.Internal("sqlite: rooms", err)
+		}
+		rooms = append(rooms, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: rooms", err)
+	}
+	return rooms, nil
+}
+
+func scanRoom(r rowScanner) (natter.Room, error) {
+	var room natter.Room
+	var created int64
+	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created); err != nil {
+		return natter.Room{}, err
+	}
+	room.CreatedAt = fromNanos(created)
+	return room, nil
+}

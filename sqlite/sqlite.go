@@ -1,0 +1,347 @@
+// Package sqlite is natter's embedded default store: one SQLite file in WAL mode, written by a single
+// committer goroutine that group-commits appends, and read through a separate pool of connections so
+// reads never wait for a commit.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"natter"
+
+	// Registers the pure-Go "sqlite" driver.
+	_ "modernc.org/sqlite"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultSynchronous = "FULL"
+	DefaultMaxBatch    = 256
+	DefaultBusyTimeout = 10 * time.Second
+	// DefaultCheckpointEvery is about 2,500 WAL frames (10 MB) when client_ids scatter the
+	// idempotency index: large enough that rewrites of one page often coalesce into one copy.
+	DefaultCheckpointEvery = 2048
+)
+
+// writerCacheKiB sizes the writer's page cache. Appends with client_ids touch a different index
+// page almost every time; a cache that holds the index's hot part saves a read per append.
+const writerCacheKiB = 32 << 10
+
+// walSizeLimit is the WAL size kept on disk after a rewind, in bytes.
+const walSizeLimit = 64 << 20
+
+// Config configures a Store. Zero fields take the documented defaults.
+type Config struct {
+	// Path is the database file, e.g. filepath.Join(dataDir, "natter.db"). Required.
+	Path string
+	// OnCommit receives committed messages, in seq order per room, from the single committer
+	// goroutine, before the AppendMessage calls that stored them return. Nil means nobody listens.
+	OnCommit natter.CommitFunc
+	// Logger reports batch failures; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for message and account times; nil means time.Now. Times are stored in UTC.
+	Now func() time.Time
+	// Synchronous is SQLite's synchronous setting for the writer: "FULL" (the default: an
+	// acknowledged message survives power loss) or "NORMAL" (it survives a crash of the process).
+	Synchronous string
+	// MaxBatch is the most appends committed in one transaction; 0 means DefaultMaxBatch.
+	MaxBatch int
+	// MaxBodyChars bounds a message body in characters; 0 means natter.DefaultMaxBodyChars.
+	MaxBodyChars int
+	// ReadConns is the size of the reader pool; 0 means max(4, 2*GOMAXPROCS).
+	ReadConns int
+	// CheckpointEvery is how many appends the WAL collects between background checkpoints; 0
+	// means DefaultCheckpointEvery. Larger means fewer, bigger copies and a bigger WAL file.
+	CheckpointEvery int
+	// BusyTimeout is how long a connection waits for a lock held by another process; 0 means
+	// DefaultBusyTimeout.
+	BusyTimeout time.Duration
+}
+
+// Store is a natter.Store backed by one SQLite database file.
+type Store struct {
+	log      *slog.Logger
+	now      func() time.Time
+	onCommit natter.CommitFunc
+	maxBody  int
+	maxBatch int
+
+	// writeDB has exactly one connection: SQLite allows one writer at a time, and queueing in
+	// database/sql is cheaper than spinning on SQLITE_BUSY. readDB is a pool that WAL lets read
+	// while the writer commits.
+	writeDB *sql.DB
+	readDB  *sql.DB
+	stmts   statements
+
+	// appends feeds the committer. mu guards closed and the closing of appends, so that no send
+	// can race with close(appends).
+	mu      sync.RWMutex
+	closed  bool
+	appends chan *appendCall
+	calls   sync.Pool // of *appendCall, reused once their caller has read the result
+
+	committerDone chan struct{}
+	closeOnce     sync.Once
+	closeErr      error
+
+	// lastSeq caches rooms.last_seq. Only the committer goroutine touches it: it is the only
+	// writer of messages, so the cache is exact until a batch fails, when it is cleared.
+	lastSeq map[string]int64
+
+	ckpt checkpointer
+}
+
+var _ natter.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at cfg.Path, applies pending migrations, makes sure
+// the default room exists and starts the committer.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sqlite: Config.Path is required")
+	}
+	if strings.ContainsRune(cfg.Path, '?') {
+		// The driver splits its DSN at the first '?'.
+		return nil, fmt.Errorf("sqlite: database path %q must not contain '?'", cfg.Path)
+	}
+	syncMode := strings.ToUpper(cfg.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = DefaultSynchronous
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("sqlite: Synchronous must be FULL or NORMAL, not %q", cfg.Synchronous)
+	}
+	s := &Store{
+		log:           cfg.Logger,
+		now:           cfg.Now,
+		onCommit:      cfg.OnCommit,
+		maxBody:       cfg.MaxBodyChars,
+		maxBatch:      cfg.MaxBatch,
+		committerDone: make(chan struct{}),
+		lastSeq:       make(map[string]int64),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = natter.DefaultMaxBodyChars
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = DefaultMaxBatch
+	}
+	readConns := cfg.ReadConns
+	if readConns <= 0 {
+		readConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	busy := cfg.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	s.ckpt.every = cfg.CheckpointEvery
+	if s.ckpt.every <= 0 {
+		s.ckpt.every = DefaultCheckpointEvery
+	}
+	s.calls.New = func() any { return &appendCall{done: make(chan struct{}, 1)} }
+	// Room for several batches, so callers rarely block on the send while a batch commits.
+	s.appends = make(chan *appendCall, 4*s.maxBatch)
+
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	common.Add("_pragma", "foreign_keys(1)")
+
+	w := url.Values{}
+	for k, v := range common {
+		w[k] = append(w[k], v...)
+	}
+	w.Add("_pragma", "journal_mode(WAL)")
+	w.Add("_pragma", "synchronous("+syncMode+")")
+	// The checkpointer goroutine does this work on its own connection, off the commit path.
+	w.Add("_pragma", "wal_autocheckpoint(0)")
+	// After a burst, give back all but this much of the WAL's disk space when it rewinds.
+	w.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+	w.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
+	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails halfway
+	// through when it tries to upgrade a read lock.
+	w.Set("_txlock", "immediate")
+	var err error
+	s.writeDB, err = sql.Open("sqlite", cfg.Path+"?"+w.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
+	}
+	s.writeDB.SetMaxOpenConns(1)
+	s.writeDB.SetMaxIdleConns(1)
+	s.writeDB.SetConnMaxLifetime(0)
+	s.writeDB.SetConnMaxIdleTime(0)
+
+	// Migrate before opening readers, so that they find WAL mode and the schema in place.
+	if err := s.migrate(ctx); err != nil {
+		s.writeDB.Close()
+		return nil, err
+	}
+
+	s.ckpt.db, err = sql.Open("sqlite", cfg.Path+"?"+common.Encode())
+	if err != nil {
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", cfg.Path, err)
+	}
+	s.ckpt.db.SetMaxOpenConns(1)
+	s.ckpt.db.SetMaxIdleConns(1)
+
+	r := common
+	r.Add("_pragma", "query_only(1)")
+	s.readDB, err = sql.Open("sqlite", cfg.Path+"?"+r.Encode())
+	if err != nil {
+		s.ckpt.db.Close()
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", cfg.Path, err)
+	}
+	s.readDB.SetMaxOpenConns(readConns)
+	s.readDB.SetMaxIdleConns(readConns)
+	s.readDB.SetConnMaxLifetime(0)
+	s.readDB.SetConnMaxIdleTime(0)
+
+	if err := s.stmts.prepare(ctx, s.writeDB, s.readDB); err != nil {
+		s.stmts.close()
+		s.readDB.Close()
+		s.ckpt.db.Close()
+		s.writeDB.Close()
+		return nil, err
+	}
+	s.ckpt.wake = make(chan struct{}, 1)
+	s.ckpt.done = make(chan struct{})
+	go s.checkpointLoop()
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops accepting appends (they fail with EUNAVAILABLE), commits what was already queued and
+// closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.appends)
+		s.mu.Unlock()
+		<-s.committerDone
+		close(s.ckpt.wake)
+		<-s.ckpt.done
+
+		s.stmts.close()
+		// Best effort: leaves the planner statistics fresh for the next Open.
+		if _, err := s.writeDB.Exec("PRAGMA optimize"); err != nil {
+			s.log.Warn("sqlite: optimize on close", "err", err)
+		}
+		// The writer goes last: the last connection to close checkpoints and removes the WAL.
+		s.closeErr = errors.Join(s.readDB.Close(), s.ckpt.db.Close(), s.writeDB.Close())
+	})
+	return s.closeErr
+}
+
+// fromNanos turns a stored time back into a UTC time.Time. Writes build their results through it
+// too, so that a value returned by a write equals (==) the value read back later.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// toNanos is the inverse of fromNanos; the zero time is 0 rather than an overflowed UnixNano.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// newEpoch returns a fresh, random name for a room's log.
+func newEpoch() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// statements are prepared once per Store; database/sql re-prepares them on each pooled connection
+// as needed, and Tx.Stmt reuses the writer connection's copy inside the committer's transaction.
+type statements struct {
+	insertMessage   *sql.Stmt
+	messageByClient *sql.Stmt
+	roomLastSeq     *sql.Stmt
+	updateRoomSeq   *sql.Stmt
+	insertRoom      *sql.Stmt
+	insertUser      *sql.Stmt
+	insertSession   *sql.Stmt
+	deleteSession   *sql.Stmt
+	readMsgsAfter   *sql.Stmt
+	readMsgsBefore  *sql.Stmt
+	readRoom        *sql.Stmt
+	readRooms       *sql.Stmt
+	readUser        *sql.Stmt
+	readSession     *sql.Stmt
+	readRoomExists  *sql.Stmt
+	prepared        []*sql.Stmt
+}
+
+const messageColumns = `room, seq, id, client_id, author, body, ts`
+
+func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
+	for _, p := range []struct {
+		db    *sql.DB
+		dst   **sql.Stmt
+		query string
+	}{
+		{w, &st.insertMessage, `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (room, author, client_id) WHERE client_id != '' DO NOTHING`},
+		{w, &st.messageByClient, `SELECT ` + messageColumns + ` FROM messages
+			WHERE room = ? AND author = ? AND client_id = ? AND client_id != ''`},
+		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
+		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
+		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at)
+			VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
+			ON CONFLICT DO NOTHING`},
+		{w, &st.insertSession, `INSERT INTO sessions (token_hash, user_name, guest, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.deleteSession, `DELETE FROM sessions WHERE token_hash = ?`},
+		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
+			WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
+			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at FROM rooms WHERE name = ?`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at FROM rooms ORDER BY name`},
+		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
+		{r, &st.readUser, `SELECT name, password_hash, created_at FROM users WHERE name = ?`},
+		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions
+			WHERE token_hash = ?`},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %q: %w", p.query, err)
+		}
+		*p.dst = stmt
+		st.prepared = append(st.prepared, stmt)
+	}
+	return nil
+}
+
+func (st *statements) close() {
+	for _, stmt := range st.prepared {
+		stmt.Close()
+	}
+	st.prepared = nil
+}
