@@ -1,0 +1,331 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"natter/app"
+	"natter/server"
+)
+
+// startServer runs a whole natter in-process on a random loopback port with guests on and no
+// send rate limit, as `natter bench --spawn` would.
+func startServer(tb testing.TB, tweak func(*server.Config)) string {
+	tb.Helper()
+	sc := server.Config{Guests: true, SendRate: -1}
+	if tweak != nil {
+		tweak(&sc)
+	}
+	m, err := app.Open(context.Background(), app.Config{
+		Addr:    "127.0.0.1:0",
+		DataDir: tb.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sync:    "NORMAL",
+		Server:  sc,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Close(ctx)
+	})
+	return m.URL()
+}
+
+func run(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	if cfg.Duration == 0 {
+		cfg.Duration = 60 * time.Second
+	}
+	if cfg.Settle == 0 {
+		cfg.Settle = 50 * time.Millisecond
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if testing.Verbose() {
+		res.WriteTable(os.Stderr)
+	}
+	if res.StoppedByCap {
+		t.Fatalf("the run hit its duration cap: %v", res.Notes)
+	}
+	return res
+}
+
+// checkDelivery asserts exact delivery accounting: nothing lost, duplicated or reordered, and every
+// count adding up.
+func checkDelivery(t *testing.T, res *Result, subs, messages int) {
+	t.Helper()
+	checkRooms(t, res, 1, subs, messages)
+}
+
+// checkRooms is checkDelivery for rooms x subsPerRoom subscribers and messages per room.
+func checkRooms(t *testing.T, res *Result, rooms, subsPerRoom, perRoom int) {
+	t.Helper()
+	subs, messages := rooms*subsPerRoom, rooms*perRoom
+	if res.Connections != subs {
+		t.Errorf("connections = %d, want %d", res.Connections, subs)
+	}
+	if res.Published != int64(messages) || res.Acked != int64(messages) || res.SendErrors != 0 {
+		t.Errorf("published %d, acked %d, refused %d; want %d, %d, 0", res.Published, res.Acked, res.SendErrors, messages, messages)
+	}
+	want := int64(subs) * int64(perRoom)
+	if res.Expected != want {
+		t.Errorf("expected = %d, want %d", res.Expected, want)
+	}
+	if res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 || res.DuplicateAcks != 0 {
+		t.Errorf("lost %d, duplicated %d, out of order %d, duplicate acks %d; want all 0", res.Lost, res.Duplicated, res.OutOfOrder, res.DuplicateAcks)
+	}
+	if res.Unique != want || res.Deliveries != want {
+		t.Errorf("unique %d, deliveries %d, want %d each", res.Unique, res.Deliveries, want)
+	}
+	if res.Latency.Count != uint64(want) {
+		t.Errorf("latency samples = %d, want %d", res.Latency.Count, want)
+	}
+	if res.AckLatency.Count != uint64(messages) {
+		t.Errorf("ack latency samples = %d, want %d", res.AckLatency.Count, messages)
+	}
+	var inTimeline uint64
+	for _, b := range res.Timeline {
+		inTimeline += b.Count
+	}
+	if inTimeline != res.Latency.Count {
+		t.Errorf("timeline holds %d samples, latency %d", inTimeline, res.Latency.Count)
+	}
+}
+
+func TestFanout(t *testing.T) {
+	url := startServer(t, nil)
+	for _, tr := range []string{"ws", "sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			res := run(t, Config{Scenario: "fanout", URL: url, Transport: tr, Subs: 20, Messages: 200, Batch: 7, Users: 5, PID: os.Getpid()})
+			checkDelivery(t, res, 20, 200)
+			if res.RSSAfterKiB <= 0 || res.PeakRSSKiB <= 0 {
+				t.Errorf("RSS was not sampled: after %d, peak %d", res.RSSAfterKiB, res.PeakRSSKiB)
+			}
+		})
+	}
+}
+
+func TestFanoutPaced(t *testing.T) {
+	url := startServer(t, nil)
+	res := run(t, Config{Scenario: "fanout", URL: url, Subs: 10, Messages: 50, Rate: 500, Window: 4})
+	checkDelivery(t, res, 10, 50)
+}
+
+// TestFanoutExistingRoom runs twice in one named room: the second run's window starts after the
+// first run's messages, which it must not count.
+func TestFanoutExistingRoom(t *testing.T) {
+	url := startServer(t, nil)
+	for range 2 {
+		res := run(t, Config{Scenario: "fanout", URL: url, Room: "shared-room", Subs: 5, Messages: 30})
+		checkDelivery(t, res, 5, 30)
+	}
+}
+
+func TestRooms(t *testing.T) {
+	url := startServer(t, nil)
+	res := run(t, Config{Scenario: "rooms", URL: url, Rooms: 3, Subs: 5, Messages: 60, Users: 0})
+	checkRooms(t, res, 3, 5, 60)
+}
+
+// TestSlowSubscribersResume gives each connection a tiny outbox so that bursts close subscribers
+// with 4008; they must resume with after and still end with every message exactly once. The
+// publisher's window is kept small enough that its acks fit its own outbox.
+func TestSlowSubscribersResume(t *testing.T) {
+	url := startServer(t, func(c *server.Config) { c.QueueBytes = 4096 })
+	res := run(t, Config{Scenario: "fanout", URL: url, Subs: 20, Messages: 300, Window: 16, BodySize: 400, Users: 2})
+	t.Logf("slow disconnects: %d, reconnects: %d", res.SlowDisconnects, res.Reconnects)
+	if res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 {
+		t.Errorf("lost %d, duplicated %d, out of order %d; want 0", res.Lost, res.Duplicated, res.OutOfOrder)
+	}
+	if want := int64(20 * 300); res.Unique != want || res.Expected != want || res.Acked != 300 {
+		t.Errorf("unique %d, expected %d, acked %d; want %d, %d, 300", res.Unique, res.Expected, res.Acked, want, want)
+	}
+}
+
+func TestIngest(t *testing.T) {
+	url := startServer(t, nil)
+	for _, tr := range []string{"ws", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			res := run(t, Config{Scenario: "ingest", URL: url, Transport: tr, Senders: 10, Messages: 303, Rooms: 2})
+			if res.Published != 303 || res.Acked != 303 || res.SendErrors != 0 || res.DuplicateAcks != 0 {
+				t.Errorf("published %d, acked %d, refused %d, duplicate acks %d", res.Published, res.Acked, res.SendErrors, res.DuplicateAcks)
+			}
+			if res.StoredDelta != 303 {
+				t.Errorf("the rooms grew by %d messages, want 303", res.StoredDelta)
+			}
+			if res.AckLatency.Count != 303 {
+				t.Errorf("ack latency samples = %d, want 303", res.AckLatency.Count)
+			}
+		})
+	}
+}
+
+func TestIdle(t *testing.T) {
+	url := startServer(t, nil)
+	for _, tr := range []string{"ws", "sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			res := run(t, Config{Scenario: "idle", URL: url, Transport: tr, Conns: 25, PollWait: 2 * time.Second, Settle: 100 * time.Millisecond, PID: os.Getpid()})
+			if res.Connections != 25 {
+				t.Errorf("connections = %d, want 25", res.Connections)
+			}
+			if res.RSSAfterKiB <= 0 {
+				t.Errorf("RSS was not sampled")
+			}
+		})
+	}
+}
+
+func TestDurationCapStopsTheRun(t *testing.T) {
+	url := startServer(t, nil)
+	start := time.Now()
+	res, err := Run(context.Background(), Config{Scenario: "fanout", URL: url, Subs: 2, Messages: 100000, Rate: 50, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.StoppedByCap {
+		t.Errorf("StoppedByCap is false")
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("the run took %v despite a cap of 1.5 s", time.Since(start))
+	}
+	if res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 {
+		t.Errorf("lost %d, duplicated %d, out of order %d", res.Lost, res.Duplicated, res.OutOfOrder)
+	}
+}
+
+func TestLoopbackGuard(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80", "http://127.3.4.5", "https://app.localhost:9"} {
+		if err := CheckLoopback(u); err != nil {
+			t.Errorf("CheckLoopback(%q) = %v, want nil", u, err)
+		}
+	}
+	for _, u := range []string{"http://10.0.0.1:8080", "http://192.168.1.2", "http://example.com", "http://0.0.0.0:80", "http://[2001:db8::1]:80"} {
+		err := CheckLoopback(u)
+		if err == nil || !strings.Contains(err.Error(), "--allow-remote") {
+			t.Errorf("CheckLoopback(%q) = %v, want a refusal naming --allow-remote", u, err)
+		}
+	}
+	// Run refuses before connecting anywhere.
+	res, err := Run(context.Background(), Config{Scenario: "fanout", URL: "http://10.255.255.1:8080"})
+	if err == nil || res != nil {
+		t.Fatalf("Run against a non-loopback URL = %v, %v; want a refusal", res, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Config{Scenario: "fanout", URL: "http://127.0.0.1:1"}
+	if err := Validate(ok); err != nil {
+		t.Fatalf("Validate(%+v) = %v", ok, err)
+	}
+	bad := map[string]Config{
+		"scenario":  {Scenario: "nope", URL: ok.URL},
+		"no url":    {Scenario: "fanout"},
+		"scheme":    {Scenario: "fanout", URL: "ftp://127.0.0.1"},
+		"transport": {Scenario: "fanout", URL: ok.URL, Transport: "carrier-pigeon"},
+		"subs":      {Scenario: "fanout", URL: ok.URL, Subs: -1},
+		"rate":      {Scenario: "fanout", URL: ok.URL, Rate: -3},
+		"body":      {Scenario: "fanout", URL: ok.URL, BodySize: 5},
+		"room":      {Scenario: "fanout", URL: ok.URL, Room: "Bad Room"},
+		"poll wait": {Scenario: "idle", URL: ok.URL, PollWait: 2 * time.Minute},
+		"senders":   {Scenario: "ingest", URL: ok.URL, Senders: 10, Messages: 5},
+		"duration":  {Scenario: "fanout", URL: ok.URL, Duration: -time.Second},
+	}
+	for name, c := range bad {
+		if err := Validate(c); err == nil {
+			t.Errorf("%s: Validate(%+v) = nil, want an error", name, c)
+		}
+	}
+}
+
+func TestTrackerResume(t *testing.T) {
+	tr := newTracker(10, 20) // window 11..30
+	for _, s := range []int64{11, 12, 13} {
+		tr.add(s)
+	}
+	if after := tr.resume(); after != 13 {
+		t.Fatalf("resume after = %d, want 13", after)
+	}
+	tr.add(14)
+	tr.add(13) // a replay overlap: duplicate and out of order on this connection
+	tr.add(15)
+	tr.add(9)  // before the window: foreign
+	tr.add(31) // after it: foreign
+	if tr.unique != 5 || tr.dups != 1 || tr.outOfOrder != 1 || tr.foreign != 2 || tr.deliveries != 6 {
+		t.Errorf("unique %d dups %d ooo %d foreign %d deliveries %d", tr.unique, tr.dups, tr.outOfOrder, tr.foreign, tr.deliveries)
+	}
+	acks := newAckLog(10, 20)
+	for s := int64(11); s <= 17; s++ {
+		acks.add(s)
+	}
+	bits, n := acks.snapshot()
+	if n != 7 || tr.missing(bits) != 2 {
+		t.Errorf("acked %d, missing %d; want 7, 2", n, tr.missing(bits))
+	}
+}
+
+func TestParseMessage(t *testing.T) {
+	frame := []byte(`{"type":"message","message":{"room":"r","seq":42,"id":"x","client_id":"c","author":"a","body":"1732680000123456789 pad","ts":"2026-01-01T00:00:00Z"}}`)
+	seq, sent, ok := parseMessage(frame)
+	if !ok || seq != 42 || sent != 1732680000123456789 {
+		t.Errorf("parseMessage = %d, %d, %v", seq, sent, ok)
+	}
+	if _, _, ok := parseMessage([]byte(`{"type":"subscribed","room":"r","last_seq":3}`)); ok {
+		t.Errorf("last_seq was taken for a seq")
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h histogram
+	for v := int64(1); v <= 100000; v++ {
+		h.record(v)
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		got, want := float64(h.quantile(q)), q*100000
+		if got < want*0.97 || got > want*1.03 {
+			t.Errorf("quantile(%v) = %v, want %v within 3%%", q, got, want)
+		}
+	}
+	if h.quantile(1) != 100000 {
+		t.Errorf("max = %d", h.quantile(1))
+	}
+}
+
+func TestPlot(t *testing.T) {
+	res := &Result{Scenario: "fanout", Transport: "ws"}
+	for i := range 50 {
+		res.Timeline = append(res.Timeline, TimelineBucket{StartS: float64(i) / 10, Count: 10, P50MS: 0.5 + float64(i%7), P99MS: 3 + float64(i), MaxMS: 50})
+	}
+	dir := t.TempDir()
+	pngPath, svgPath := filepath.Join(dir, "p.png"), filepath.Join(dir, "p.svg")
+	if err := res.WritePlot(pngPath); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(pngPath)
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil || img.Bounds().Dx() != plotW {
+		t.Fatalf("PNG: %v, %v", err, img)
+	}
+	if err := res.WritePlot(svgPath); err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := os.ReadFile(svgPath)
+	if !bytes.Contains(svg, []byte("<polyline")) {
+		t.Errorf("SVG has no lines")
+	}
+	if err := res.WritePlot(filepath.Join(dir, "p.gif")); err == nil {
+		t.Errorf("a .gif plot was accepted")
+	}
+}

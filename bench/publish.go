@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"natter/ws"
+)
+
+// publisher sends count messages to one room over one connection and records their acks. Every
+// body starts with the unix nanoseconds of its sending, which subscribers turn into latency.
+type publisher struct {
+	idx    int
+	room   *roomRun
+	token  string
+	count  int
+	rate   float64 // messages per second; 0 = as fast as the window allows
+	window int     // sends in flight (WebSocket only)
+	prefix string  // client_id prefix, unique per run and publisher
+
+	sentAt []atomic.Int64 // by message index: unix nanoseconds, 0 once answered
+	done   atomic.Int64   // acked or refused
+}
+
+func (r *runner) newPublisher(idx int, room *roomRun, token string, count int, rate float64) *publisher {
+	return &publisher{
+		idx: idx, room: room, token: token, count: count, rate: rate, window: r.cfg.Window,
+		prefix: fmt.Sprintf("b%s-%d-", r.runID, idx),
+		sentAt: make([]atomic.Int64, count),
+	}
+}
+
+// body returns a message body: the send time, then padding up to the configured size.
+func (r *runner) body(dst []byte, now int64) []byte {
+	dst = strconv.AppendInt(dst, now, 10)
+	for len(dst) < r.cfg.BodySize {
+		dst = append(dst, " natter bench ........................................"...)
+	}
+	if len(dst) > r.cfg.BodySize && r.cfg.BodySize >= 19 {
+		dst = dst[:r.cfg.BodySize]
+	}
+	return dst
+}
+
+// pace waits until message i is due at the publisher's rate.
+func (p *publisher) pace(ctx context.Context, start time.Time, i int) error {
+	if p.rate <= 0 {
+		return ctx.Err()
+	}
+	due := start.Add(time.Duration(float64(i) / p.rate * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return ctx.Err()
+}
+
+// answered records the server's answer to message i: its seq, or a refusal.
+func (p *publisher) answered(r *runner, i int, seq int64, errMsg string) {
+	if i < 0 || i >= p.count {
+		return
+	}
+	sent := p.sentAt[i].Swap(0)
+	if sent == 0 {
+		return // a second answer to the same send
+	}
+	if errMsg != "" {
+		r.sendErrors.Add(1)
+		r.noteError(fmt.Errorf("send refused: %s", errMsg))
+	} else {
+		r.acked.Add(1)
+		p.room.acks.add(seq)
+		r.ackLat.record(p.idx, sent, time.Now().UnixNano())
+	}
+	p.done.Add(1)
+}
+
+// runWS sends over one WebSocket, keeping up to window sends in flight. It returns when every
+// send was answered, the connection failed, or ctx ended.
+func (p *publisher) runWS(ctx context.Context, r *runner) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wc, resp, err := r.dialer.Dial(dctx, r.wsURL, http.Header{"Authorization": {"Bearer " + p.token}})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("publisher: %w", describeDialError(err, resp))
+	}
+	defer wc.Close()
+	stop := context.AfterFunc(ctx, func() { wc.Close() })
+	defer stop()
+
+	slots := make(chan struct{}, max(p.window, 1))
+	allDone := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		var f struct {
+			Type     string `json:"type"`
+			ClientID string `json:"client_id"`
+			Seq      int64  `json:"seq"`
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+			Ref      string `json:"ref"`
+		}
+		for {
+			op, msg, err := wc.ReadMessage()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if op != ws.OpText {
+				continue
+			}
+			f.Type, f.ClientID, f.Ref = "", "", ""
+			if json.Unmarshal(msg, &f) != nil {
+				continue
+			}
+			var id, errMsg string
+			switch f.Type {
+			case "ack":
+				id = f.ClientID
+			case "error":
+				id, errMsg = f.Ref, f.Code+": "+f.Message
+			default:
+				continue
+			}
+			i, ok := p.index(id)
+			if !ok {
+				if errMsg != "" {
+					r.noteError(fmt.Errorf("publisher: %s", errMsg))
+				}
+				continue
+			}
+			p.answered(r, i, f.Seq, errMsg)
+			select {
+			case <-slots:
+			default:
+			}
+			if p.done.Load() == int64(p.count) {
+				close(allDone)
+				// Keep reading so that pings are answered until the connection closes.
+				for {
+					if _, _, err := wc.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}
+		}
+	}()
+
+	start := time.Now()
+	buf := make([]byte, 0, 256+r.cfg.BodySize)
+	var body []byte
+	for i := 0; i < p.count; i++ {
+		if err := p.pace(ctx, start, i); err != nil {
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return fmt.Errorf("publisher connection: %w", err)
+		}
+		now := time.Now().UnixNano()
+		p.sentAt[i].Store(now)
+		body = r.body(body[:0], now)
+		buf = append(buf[:0], `{"type":"send","room":"`...)
+		buf = append(buf, p.room.name...)
+		buf = append(buf, `","client_id":"`...)
+		buf = append(buf, p.prefix...)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, `","body":"`...)
+		buf = append(buf, body...)
+		buf = append(buf, `"}`...)
+		if err := wc.WriteMessage(ws.OpText, buf); err != nil {
+			return fmt.Errorf("publisher: %w", err)
+		}
+		r.published.Add(1)
+	}
+	if p.count == 0 {
+		return nil
+	}
+	// Wait for the last answers, but not for ever: a server that drops an ack would otherwise
+	// hold the run until its cap.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last, lastChange := p.done.Load(), time.Now()
+	for {
+		select {
+		case <-allDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return fmt.Errorf("publisher connection: %w", err)
+		case now := <-tick.C:
+			if d := p.done.Load(); d != last {
+				last, lastChange = d, now
+			} else if now.Sub(lastChange) > r.cfg.Drain {
+				return fmt.Errorf("publisher: %d of %d sends were never answered (no ack or error within %v)", int64(p.count)-d, p.count, r.cfg.Drain)
+			}
+		}
+	}
+}
+
+// index parses the message index out of a client_id of this publisher.
+func (p *publisher) index(clientID string) (int, bool) {
+	rest, ok := strings.CutPrefix(clientID, p.prefix)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	return i, err == nil
+}
+
+// runHTTP sends with POST /api/rooms/{room}/messages, one request at a time.
+func (p *publisher) runHTTP(ctx context.Context, r *runner) error {
+	path := r.base + "/api/rooms/" + url.PathEscape(p.room.name) + "/messages"
+	start := time.Now()
+	var body []byte
+	for i := 0; i < p.count; i++ {
+		if err := p.pace(ctx, start, i); err != nil {
+			return err
+		}
+		now := time.Now().UnixNano()
+		p.sentAt[i].Store(now)
+		body = r.body(body[:0], now)
+		in, _ := json.Marshal(map[string]string{"body": string(body), "client_id": p.prefix + strconv.Itoa(i)})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(in))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		r.published.Add(1)
+		resp, err := r.pollHTTP.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.answered(r, i, 0, err.Error())
+			continue
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			json.Unmarshal(data, &e)
+			p.answered(r, i, 0, fmt.Sprintf("%d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message))
+			continue
+		}
+		var out struct {
+			Message struct {
+				Seq int64 `json:"seq"`
+			} `json:"message"`
+		}
+		if err := json.Unmarshal(data, &out); err != nil {
+			p.answered(r, i, 0, "bad JSON answer: "+err.Error())
+			continue
+		}
+		p.answered(r, i, out.Message.Seq, "")
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"natter/ws"
+)
+
+// subscriber is one receiving connection of a room, on any transport. Its goroutine connects,
+// subscribes, reads, and reconnects (resuming with after) until the run stops it.
+type subscriber struct {
+	idx   int
+	room  *roomRun
+	token string
+	t     tracker
+
+	ready     chan struct{} // closed once subscribed the first time, or on a failed first connect
+	readyOnce sync.Once
+	err       error // why the first connect failed; read after ready is closed
+}
+
+func (s *subscriber) markReady(err error) {
+	s.readyOnce.Do(func() {
+		s.err = err
+		close(s.ready)
+	})
+}
+
+// run keeps the subscriber connected until ctx ends.
+func (s *subscriber) run(ctx context.Context, r *runner) {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		after := s.t.resume()
+		var err error
+		switch r.cfg.Transport {
+		case "sse":
+			err = s.runSSE(ctx, r, after)
+		case "poll":
+			err = s.runPoll(ctx, r, after)
+		default:
+			err = s.runWS(ctx, r, after)
+		}
+		if ctx.Err() != nil {
+			s.markReady(ctx.Err())
+			return
+		}
+		var ce *ws.CloseError
+		switch {
+		case errors.As(err, &ce) && ce.Code == ws.CloseSlow:
+			r.slow.Add(1)
+			backoff = 50 * time.Millisecond
+		default:
+			r.disconnects.Add(1)
+			r.noteError(err)
+		}
+		select {
+		case <-s.ready:
+		default:
+			// Not yet subscribed: a few retries ride out a full accept queue; more mean the
+			// server refuses us, and the run stops with that error.
+			if attempt >= 3 {
+				s.markReady(err)
+				return
+			}
+		}
+		r.reconnects.Add(1)
+		select {
+		case <-ctx.Done():
+			s.markReady(ctx.Err())
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// deliver accounts for one received message.
+func (s *subscriber) deliver(r *runner, seq, sent int64) {
+	inWindow := seq > s.t.base && seq <= s.t.base+s.t.span
+	fresh := s.t.add(seq)
+	if inWindow {
+		r.deliveries.add(s.idx, 1)
+	}
+	if fresh {
+		r.unique.add(s.idx, 1)
+		if sent > 0 {
+			r.lat.record(s.idx, sent, time.Now().UnixNano())
+		}
+	}
+}
+
+// runWS dials, subscribes with after and reads frames until the connection ends.
+func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	hdr := http.Header{"Authorization": {"Bearer " + s.token}}
+	wc, resp, err := r.dialer.Dial(dctx, r.wsURL, hdr)
+	cancel()
+	if err != nil {
+		return describeDialError(err, resp)
+	}
+	defer wc.Close()
+	stop := context.AfterFunc(ctx, func() { wc.Close() })
+	defer stop()
+
+	sub := []byte(`{"type":"subscribe","room":"` + s.room.name + `","after":` + strconv.FormatInt(after, 10) + `}`)
+	if err := wc.WriteMessage(ws.OpText, sub); err != nil {
+		return err
+	}
+	fr := newFrameReader(wc.NetConn())
+	connected := false
+	defer func() {
+		if connected {
+			r.connected.Add(-1)
+		}
+	}()
+	for {
+		op, p, err := fr.next()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case ws.OpText:
+			switch {
+			case bytes.HasPrefix(p, prefixMessage):
+				if seq, sent, ok := parseMessage(p); ok {
+					s.deliver(r, seq, sent)
+				}
+			case bytes.HasPrefix(p, prefixSubscribed):
+				if !connected {
+					connected = true
+					r.connected.Add(1)
+					s.markReady(nil)
+				}
+			case bytes.HasPrefix(p, prefixError):
+				if !connected {
+					var e struct{ Code, Message string }
+					json.Unmarshal(p, &e)
+					return fmt.Errorf("subscribe to %q refused: %s: %s", s.room.name, e.Code, e.Message)
+				}
+				r.frameErrors.Add(1)
+			}
+		case ws.OpPing:
+			wc.WriteMessage(ws.OpPong, p)
+		case ws.OpClose:
+			code := closeCode(p)
+			wc.WriteClose(code, "")
+			return &ws.CloseError{Code: code}
+		}
+	}
+}
+
+func describeDialError(err error, resp *http.Response) error {
+	if resp != nil && resp.Body != nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if len(body) > 0 {
+			return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(body)))
+		}
+	}
+	return err
+}
+
+// runSSE opens the room's event stream after `after` and reads events until it ends. The request
+// is written by hand so that a stream costs one connection, one goroutine and one buffer.
+func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := d.DialContext(dctx, "tcp", r.hostPort)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	req := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/events?after=" + strconv.FormatInt(after, 10) + " HTTP/1.1\r\n" +
+		"Host: " + r.host + "\r\nAuthorization: Bearer " + s.token + "\r\nAccept: text/event-stream\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(conn, frameBufSize)
+	status, err := br.ReadSlice('\n')
+	if err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
+		body, _ := io.ReadAll(io.LimitReader(br, 2048))
+		_, rest, _ := bytes.Cut(body, []byte("\r\n\r\n"))
+		return fmt.Errorf("event stream refused: %s %s", bytes.TrimSpace(status), bytes.TrimSpace(rest))
+	}
+	for { // headers
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return fmt.Errorf("event stream headers: %w", err)
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+	}
+
+	connected := false
+	defer func() {
+		if connected {
+			r.connected.Add(-1)
+		}
+	}()
+	var event []byte
+	var long []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			event = event[:0]
+		case bytes.HasPrefix(line, []byte("event: ")):
+			event = append(event[:0], line[len("event: "):]...)
+		case bytes.HasPrefix(line, []byte("data: ")):
+			data := line[len("data: "):]
+			switch string(event) {
+			case "message":
+				if seq, sent, ok := parseMessage(data); ok {
+					s.deliver(r, seq, sent)
+				}
+			case "subscribed":
+				if !connected {
+					connected = true
+					r.connected.Add(1)
+					s.markReady(nil)
+				}
+			}
+		}
+	}
+}
+
+// pollAnswer is the part of a long-poll answer the load generator reads.
+type pollAnswer struct {
+	Messages []struct {
+		Seq  int64  `json:"seq"`
+		Body string `json:"body"`
+	} `json:"messages"`
+}
+
+// runPoll long-polls the room from `after` until ctx ends or a request fails.
+func (s *subscriber) runPoll(ctx context.Context, r *runner, after int64) error {
+	wait := strconv.FormatFloat(r.cfg.PollWait.Seconds(), 'f', -1, 64)
+	path := r.base + "/api/rooms/" + url.PathEscape(s.room.name) + "/messages?limit=1000&wait=" + wait + "&after="
+	r.connected.Add(1)
+	defer r.connected.Add(-1)
+	s.markReady(nil) // a long-poll has no handshake: it counts as subscribed once issued
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path+strconv.FormatInt(after, 10), nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		resp, err := r.pollHTTP.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+			resp.Body.Close()
+			return fmt.Errorf("long-poll answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		}
+		var ans pollAnswer
+		err = json.NewDecoder(resp.Body).Decode(&ans)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("long-poll answer: %w", err)
+		}
+		for _, m := range ans.Messages {
+			sent, _ := parseDigits([]byte(m.Body))
+			s.deliver(r, m.Seq, sent)
+			after = max(after, m.Seq)
+		}
+	}
+}
