@@ -31,6 +31,7 @@ const maxErrorBody = 64 << 10
 type Conn struct {
 	conn net.Conn
 	r    *Reader
+	idle time.Duration // see SetIdleTimeout; used by the reading goroutine only
 
 	wmu       sync.Mutex // serializes frames on the wire and guards wbuf and closeSent
 	wbuf      []byte
@@ -210,6 +211,12 @@ func (d *Dialer) handshake(ctx context.Context, conn net.Conn, u *url.URL, secur
 // matching close frame and returns the error. The payload is a fresh slice the caller owns.
 func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 	for {
+		if c.idle > 0 {
+			// Renewed for every frame, pings included, so an idle but healthy connection lives.
+			if err := c.conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+				return 0, nil, err
+			}
+		}
 		op, p, err := c.r.ReadMessage()
 		if err != nil {
 			var ce *CloseError
@@ -278,6 +285,17 @@ func (c *Conn) Close() error { return c.conn.Close() }
 // NetConn returns the underlying connection, e.g. to set deadlines. Reading from it directly
 // corrupts the stream.
 func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// SetIdleTimeout makes ReadMessage fail with a timeout error (a net.Error) when no frame at all,
+// not even a ping, arrives for d: a peer that pings idle connections is then known to be gone
+// even if the network never says so. d <= 0 turns the timeout off. Call it from the reading
+// goroutine.
+func (c *Conn) SetIdleTimeout(d time.Duration) {
+	c.idle = d
+	if d <= 0 {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+}
 
 // SetReadLimit sets the largest message ReadMessage accepts; larger ones fail with ErrTooLarge.
 // n <= 0 means DefaultMaxMessage. Call it from the reading goroutine.

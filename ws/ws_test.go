@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"natter/ws"
 )
@@ -659,5 +660,41 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if len(seen) != writers*each {
 		t.Fatalf("%d distinct messages; want %d", len(seen), writers*each)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	pings := make(chan struct{})
+	ts := newTestServer(t, 0, func(conn net.Conn, rd *ws.Reader, events chan<- event) {
+		// Pings keep an idle connection alive; then silence ends it.
+		for range pings {
+			conn.Write(ws.AppendFrame(nil, ws.OpPing, nil))
+			rd.ReadMessage() // the pong
+		}
+		conn.Write(ws.AppendFrame(nil, ws.OpText, []byte("last")))
+		rd.ReadMessage()
+	})
+	c := dial(t, ts.URL)
+	c.SetIdleTimeout(time.Second)
+	done := make(chan error, 1)
+	go func() {
+		_, p, err := c.ReadMessage()
+		if err == nil && string(p) != "last" {
+			err = fmt.Errorf("read %q", p)
+		}
+		if err == nil {
+			_, _, err = c.ReadMessage()
+		}
+		done <- err
+	}()
+	for range 5 {
+		pings <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // together longer than the timeout, each gap well within it
+	}
+	close(pings)
+	err := <-done
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("ReadMessage after silence = %v; want a timeout", err)
 	}
 }
