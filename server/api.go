@@ -90,10 +90,11 @@ type messageBody struct {
 	Message natter.Message `json:"message"`
 }
 
-// maxSendRequestBytes bounds a POSTed message: the body limit in the worst case of 6-byte JSON
-// escapes per character, plus room for the rest of the object.
+// maxSendRequestBytes bounds a POSTed message: the body limit in the worst case of 12 bytes per
+// character (a character above U+FFFF escaped as a surrogate pair, "\ud83d\ude00", as clients that
+// escape all non-ASCII send it), plus room for the rest of the object.
 func (s *Server) maxSendRequestBytes() int64 {
-	return int64(s.limits.MaxBodyChars)*6 + 1024
+	return int64(s.limits.MaxBodyChars)*12 + 1024
 }
 
 func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
