@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type Config struct {
 	Messages int     // fanout, rooms: messages per room (default 1,000); ingest: in total (default 100,000)
 	Rate     float64 // fanout, rooms: msg/s per room; ingest: msg/s in total; 0 = as fast as acks come back
 	Window   int     // sends in flight per WebSocket publisher (default 64 for fanout and rooms, 1 for ingest)
+	Pubs     int     // fanout, rooms: publisher connections per room sharing its messages and rate (default 1)
 	Batch    int     // connections dialed at once while connecting (default 100)
 	Senders  int     // ingest: concurrent senders (default 100)
 	Conns    int     // idle: connections (default 1,000)
@@ -92,6 +94,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Rooms, 1)
 	def(&c.Messages, 1000)
 	def(&c.Window, 64)
+	def(&c.Pubs, 1)
 	def(&c.Batch, 100)
 	def(&c.Users, 100)
 	def(&c.BodySize, 64)
@@ -146,7 +149,7 @@ func (c Config) Validate() error {
 		v    int
 	}{
 		{"--subs", c.Subs}, {"--rooms", c.Rooms}, {"--window", c.Window}, {"--batch", c.Batch},
-		{"--senders", c.Senders}, {"--conns", c.Conns},
+		{"--senders", c.Senders}, {"--conns", c.Conns}, {"--publishers", c.Pubs},
 	}
 	for _, p := range positive {
 		if p.v < 0 {
@@ -215,9 +218,9 @@ func (c Config) NeededFiles() int {
 	n := 0
 	switch c.Scenario {
 	case "fanout":
-		n = c.Subs + 1
+		n = c.Subs + c.Pubs
 	case "rooms":
-		n = c.Rooms * (c.Subs + 1)
+		n = c.Rooms * (c.Subs + c.Pubs)
 	case "ingest":
 		n = c.Senders
 	case "idle":
@@ -363,6 +366,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.errMu.Lock()
 	res.ConnectionErrors, res.FirstError = r.errCount, r.firstErr
 	r.errMu.Unlock()
+	if strings.Contains(res.FirstError, "rate_limited") {
+		res.Notes = append(res.Notes, "the server limits send rates: start it with --send-rate -1 (as --spawn does)")
+	}
 	res.ProcSeries, res.PeakRSSKiB = r.sampler.snapshot()
 	if err != nil {
 		return res, err
@@ -544,13 +550,20 @@ func (r *runner) runFanout(ctx context.Context) error {
 	t0 := time.Now()
 	r.lat.start(t0)
 	r.ackLat.start(t0)
-	pubErrs := make(chan error, len(r.rooms))
+	// A room's messages and rate are split over its publisher connections.
+	pubErrs := make(chan error, len(r.rooms)*cfg.Pubs)
 	for i, room := range r.rooms {
-		p := r.newPublisher(i, room, pubToken, cfg.Messages, cfg.Rate)
-		go func() { pubErrs <- p.runWS(ctx, r) }()
+		for j := range cfg.Pubs {
+			n := cfg.Messages / cfg.Pubs
+			if j < cfg.Messages%cfg.Pubs {
+				n++
+			}
+			p := r.newPublisher(i*cfg.Pubs+j, room, pubToken, n, cfg.Rate/float64(cfg.Pubs))
+			go func() { pubErrs <- p.runWS(ctx, r) }()
+		}
 	}
 	var pubErr error
-	for range r.rooms {
+	for range len(r.rooms) * cfg.Pubs {
 		if err := <-pubErrs; err != nil && pubErr == nil {
 			pubErr = err
 		}

@@ -122,6 +122,9 @@ func TestFanoutPaced(t *testing.T) {
 	url := startServer(t, nil)
 	res := run(t, Config{Scenario: "fanout", URL: url, Subs: 10, Messages: 50, Rate: 500, Window: 4})
 	checkDelivery(t, res, 10, 50)
+	// Several publisher connections share one room's messages; seqs interleave but stay exact.
+	res = run(t, Config{Scenario: "fanout", URL: url, Subs: 10, Messages: 51, Pubs: 4})
+	checkDelivery(t, res, 10, 51)
 }
 
 // TestFanoutExistingRoom runs twice in one named room: the second run's window starts after the

@@ -87,8 +87,8 @@ func (d *plotData) xTicks() []float64 {
 		}
 	}
 	var ticks []float64
-	for x := 0.0; x <= d.xMax+1e-9; x += step {
-		ticks = append(ticks, x)
+	for i := 0; float64(i)*step <= d.xMax+1e-9; i++ {
+		ticks = append(ticks, math.Round(float64(i)*step*1e6)/1e6)
 	}
 	return ticks
 }

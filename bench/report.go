@@ -84,6 +84,7 @@ func paramsOf(c Config) map[string]string {
 		p["messages"] = fmt.Sprint(c.Messages)
 		p["rate"] = fmt.Sprint(c.Rate)
 		p["window"] = fmt.Sprint(c.Window)
+		p["publishers"] = fmt.Sprint(c.Pubs)
 		p["drain"] = c.Drain.String()
 		if c.Scenario == "rooms" {
 			p["rooms"] = fmt.Sprint(c.Rooms)
@@ -125,7 +126,7 @@ func (res *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "natter bench %s over %s: %s\n", res.Scenario, res.Transport, res.URL)
 	var keys []string
-	for _, k := range []string{"subs", "rooms", "senders", "conns", "messages", "rate", "window", "users", "body_size"} {
+	for _, k := range []string{"subs", "rooms", "senders", "conns", "messages", "rate", "publishers", "window", "users", "body_size"} {
 		if v, ok := res.Params[k]; ok {
 			keys = append(keys, k+"="+v)
 		}

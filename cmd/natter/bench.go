@@ -55,6 +55,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Messages, "messages", 0, "fanout, rooms: messages per room (default 1000); ingest: in total (default 100000)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "fanout, rooms: msg/s per room; ingest: msg/s in total; 0 = as fast as acknowledged")
 	fs.IntVar(&cfg.Window, "window", 0, "sends in flight per WebSocket publisher (default 64; ingest 1)")
+	fs.IntVar(&cfg.Pubs, "publishers", 0, "fanout, rooms: publisher connections per room, sharing its --messages and --rate (default 1)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "connections dialed at once while connecting (default 100)")
 	fs.IntVar(&cfg.Senders, "senders", 0, "ingest: concurrent senders (default 100)")
 	fs.IntVar(&cfg.Conns, "conns", 0, "idle: connections (default 1000)")
