@@ -325,6 +325,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer r.api.close()
 	defer r.pollHTTP.CloseIdleConnections()
 	r.res = &Result{Scenario: cfg.Scenario, Transport: cfg.Transport, URL: base, Started: r.started, Params: paramsOf(cfg)}
+	r.res.LoadAvg[0] = loadAvg()
+	defer func() { r.res.LoadAvg[1] = loadAvg() }()
 	r.setPhase("starting")
 
 	if cfg.PID > 0 {

@@ -41,3 +41,16 @@ func MachineInfo() map[string]string {
 	}
 	return m
 }
+
+// loadAvg returns the 1, 5 and 15 minute load averages from /proc/loadavg, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -66,6 +66,9 @@ type Result struct {
 	ServerCPUPerMillion float64 `json:"server_cpu_s_per_million,omitempty"`
 	BenchCPUS           float64 `json:"bench_cpu_s"`
 
+	// LoadAvg is /proc/loadavg at the start and the end: other work on the machine skews figures.
+	LoadAvg [2]string `json:"loadavg,omitempty"`
+
 	StoppedByCap bool             `json:"stopped_by_cap"`
 	Notes        []string         `json:"notes,omitempty"`
 	Timeline     []TimelineBucket `json:"timeline,omitempty"`
@@ -174,6 +177,9 @@ func (res *Result) WriteTable(w io.Writer) error {
 		row("server peak RSS", "%s", kib(res.PeakRSSKiB))
 	}
 	row("bench CPU", "%.2f s in %.1f s", res.BenchCPUS, res.ElapsedS)
+	if res.LoadAvg[0] != "" {
+		row("load average", "%s at the start, %s at the end", res.LoadAvg[0], res.LoadAvg[1])
+	}
 	for _, n := range res.Notes {
 		row("note", "%s", n)
 	}
