@@ -1,0 +1,514 @@
+// Package client is the Go client of natter's wire contract (PROTOCOL.md). The CLI, the load
+// generator and the tests use it.
+//
+// A Client holds a base URL and, once signed in, a bearer token that it sends with every call.
+// API errors come back as *natter.Error carrying the contract's code. Calls that are safe to
+// repeat (reads, and sends, which carry a client_id) are retried on transient failures; Subscribe
+// (and Follow) deliver a room's messages exactly once, in order, across reconnects.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"natter"
+	"natter/ws"
+)
+
+// Defaults for the Client's options.
+const (
+	DefaultAttempts    = 6                      // tries of a retried call, the first included
+	DefaultMinBackoff  = 100 * time.Millisecond // first wait before a retry or a reconnect
+	DefaultMaxBackoff  = 5 * time.Second        // longest wait between retries or reconnects
+	DefaultIdleTimeout = 90 * time.Second       // silence after which a stream counts as dead
+
+	// maxResponseBytes bounds an API answer: a page of 1,000 messages of 4,096 characters each,
+	// escaped, stays well below it.
+	maxResponseBytes = 64 << 20
+)
+
+// Client talks to one natter server. It is safe for concurrent use.
+type Client struct {
+	base        *url.URL
+	http        *http.Client
+	dialer      *ws.Dialer
+	attempts    int
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	idleTimeout time.Duration
+
+	mu    sync.Mutex
+	token string
+	user  natter.User
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client send its requests with hc. Its Timeout is ignored for the
+// requests that stream or wait (SSE, long-polls); contexts bound every call instead.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithDialer makes the Client open WebSockets with d. By default it uses a ws.Dialer with the
+// TLS configuration of the HTTP client's transport, if any.
+func WithDialer(d *ws.Dialer) Option { return func(c *Client) { c.dialer = d } }
+
+// WithToken starts the Client signed in with a token from an earlier SignIn.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithRetry sets how often a retried call is tried (attempts, the first included; 1 turns retries
+// off) and the bounds of the exponential backoff between tries and between reconnects.
+// Non-positive values keep the defaults.
+func WithRetry(attempts int, minBackoff, maxBackoff time.Duration) Option {
+	return func(c *Client) {
+		if attempts > 0 {
+			c.attempts = attempts
+		}
+		if minBackoff > 0 {
+			c.minBackoff = minBackoff
+		}
+		if maxBackoff > 0 {
+			c.maxBackoff = maxBackoff
+		}
+	}
+}
+
+// WithIdleTimeout sets how long a WebSocket or SSE stream may stay completely silent (servers
+// send keepalives at least every 25 s) before the Client drops it and reconnects.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *Client) {
+		if d > 0 {
+			c.idleTimeout = d
+		}
+	}
+}
+
+// New returns a Client of the server at baseURL (e.g. "http://localhost:8080"; a path prefix is
+// kept). A baseURL that doesn't parse makes every call fail with EINVALID.
+func New(baseURL string, opts ...Option) *Client {
+	c := &Client{
+		http:        &http.Client{},
+		attempts:    DefaultAttempts,
+		minBackoff:  DefaultMinBackoff,
+		maxBackoff:  DefaultMaxBackoff,
+		idleTimeout: DefaultIdleTimeout,
+	}
+	if u, err := url.Parse(strings.TrimRight(baseURL, "/")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		c.base = u
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.dialer == nil {
+		c.dialer = &ws.Dialer{}
+		if t, ok := c.http.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+			c.dialer.TLSConfig = t.TLSClientConfig
+		}
+	}
+	return c
+}
+
+// Token returns the bearer token of the current session, or "" when signed out.
+func (c *Client) Token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// User returns the user of the session SignIn opened (the zero User after WithToken).
+func (c *Client) User() natter.User {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user
+}
+
+type credentials struct {
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+}
+
+// Register creates an account. Errors: EINVALID (name or password), ECONFLICT (name taken).
+func (c *Client) Register(ctx context.Context, name, password string) error {
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/users", in: credentials{name, password}})
+	return err
+}
+
+// SignIn opens a session and keeps its token for later calls. An empty password signs in as a
+// guest, where the server allows guests. Errors: EINVALID, EUNAUTHORIZED.
+func (c *Client) SignIn(ctx context.Context, name, password string) error {
+	var out struct {
+		Token string      `json:"token"`
+		User  natter.User `json:"user"`
+	}
+	// Retried only where the server says it did nothing (429, 503): a lost answer would strand a
+	// session, which costs little, but the contract promises nothing about repeating it.
+	if _, err := c.do(ctx, call{method: http.MethodPost, path: "/api/session", in: credentials{name, password}, out: &out}); err != nil {
+		return err
+	}
+	if out.Token == "" {
+		return &natter.Error{Code: natter.EINTERNAL, Message: "sign-in answer has no token"}
+	}
+	c.mu.Lock()
+	c.token, c.user = out.Token, out.User
+	c.mu.Unlock()
+	return nil
+}
+
+// SignOut ends the session at the server and forgets the token. A session the server no longer
+// knows counts as ended.
+func (c *Client) SignOut(ctx context.Context) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/session", idempotent: true})
+	if err == nil || natter.ErrorCode(err) == natter.EUNAUTHORIZED {
+		c.mu.Lock()
+		c.token, c.user = "", natter.User{}
+		c.mu.Unlock()
+		return nil
+	}
+	return err
+}
+
+// Rooms lists every room with its last seq.
+func (c *Client) Rooms(ctx context.Context) ([]natter.Room, error) {
+	var out struct {
+		Rooms []natter.Room `json:"rooms"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms", out: &out, idempotent: true})
+	return out.Rooms, err
+}
+
+// CreateRoom creates a room. Errors: EINVALID (name or title), ECONFLICT (it exists).
+func (c *Client) CreateRoom(ctx context.Context, name, title string) (natter.Room, error) {
+	var out struct {
+		Room natter.Room `json:"room"`
+	}
+	in := struct {
+		Name  string `json:"name"`
+		Title string `json:"title"`
+	}{name, title}
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/rooms", in: in, out: &out})
+	return out.Room, err
+}
+
+// NewClientID returns a random client_id ("c-" and 16 hex digits) for an idempotent send.
+func NewClientID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "c-" + hex.EncodeToString(b[:])
+}
+
+// Send posts body to room with a fresh client_id and returns the stored message. Transient
+// failures (network errors, 5xx, 429 after its Retry-After) are retried with the same client_id,
+// so a retry never stores the message twice. Errors: EINVALID, ETOOLARGE, ENOTFOUND,
+// ERATELIMITED (once the retries are used up), EUNAUTHORIZED.
+func (c *Client) Send(ctx context.Context, room, body string) (natter.Message, error) {
+	msg, _, err := c.SendWithClientID(ctx, room, body, NewClientID())
+	return msg, err
+}
+
+// SendWithClientID is Send with the caller's client_id (at most 64 characters). created is false
+// when the server already had this message (an earlier send with the same client_id), which it
+// then returns.
+func (c *Client) SendWithClientID(ctx context.Context, room, body, clientID string) (msg natter.Message, created bool, err error) {
+	var out struct {
+		Message natter.Message `json:"message"`
+	}
+	in := struct {
+		Body     string `json:"body"`
+		ClientID string `json:"client_id,omitempty"`
+	}{body, clientID}
+	status, err := c.do(ctx, call{
+		method: http.MethodPost, path: "/api/rooms/" + url.PathEscape(room) + "/messages",
+		in: in, out: &out, idempotent: clientID != "",
+	})
+	return out.Message, status == http.StatusCreated, err
+}
+
+// Newest, as Query.After, asks for the newest messages of a room rather than those after a seq.
+const Newest = -1
+
+// Query selects a page of a room's log. The zero Query reads from the start of the log.
+type Query struct {
+	// After asks for the messages with seq > After, oldest first. Newest (any negative value)
+	// asks for the newest ones instead.
+	After int64
+	// Before, if > 0, asks for the messages just before seq Before, oldest first; After is then
+	// ignored.
+	Before int64
+	// Limit is the most messages to return; 0 means the server's default (100).
+	Limit int
+	// Wait makes a read with After a long-poll: if no message is newer than After, the server
+	// holds the request up to Wait (at most 60 s) for one.
+	Wait time.Duration
+}
+
+// Page is one answer of Messages.
+type Page struct {
+	Room     string           `json:"room"`
+	Epoch    string           `json:"epoch"`
+	LastSeq  int64            `json:"last_seq"`
+	Messages []natter.Message `json:"messages"`
+}
+
+// Messages reads a page of room's log as q selects. Errors: EINVALID, ENOTFOUND.
+func (c *Client) Messages(ctx context.Context, room string, q Query) (Page, error) {
+	v := url.Values{}
+	switch {
+	case q.Before > 0:
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	case q.After >= 0:
+		v.Set("after", strconv.FormatInt(q.After, 10))
+		if q.Wait > 0 {
+			v.Set("wait", strconv.FormatFloat(q.Wait.Seconds(), 'f', -1, 64))
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var page Page
+	cl := call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/messages", query: v, out: &page, idempotent: true}
+	if q.Wait > 0 {
+		cl.streaming = true
+		// The server answers within Wait; past that plus a margin it or the network is stuck.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.Wait+c.idleTimeout)
+		defer cancel()
+	}
+	_, err := c.do(ctx, cl)
+	return page, err
+}
+
+// Presence returns who is connected to room.
+func (c *Client) Presence(ctx context.Context, room string) ([]string, error) {
+	var out struct {
+		Online []string `json:"online"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/presence", out: &out, idempotent: true})
+	return out.Online, err
+}
+
+// call is one API request.
+type call struct {
+	method string
+	path   string // below the base URL, escaped
+	query  url.Values
+	in     any // JSON request body, if not nil
+	out    any // decoded from a 2xx answer, if not nil
+	// idempotent calls are retried after any transient failure; others only when the server
+	// says it did nothing (429, 503).
+	idempotent bool
+	streaming  bool // may take long: the http.Client's Timeout must not apply
+}
+
+// do runs cl, retrying as its kind allows, and returns the final HTTP status.
+func (c *Client) do(ctx context.Context, cl call) (int, error) {
+	var body []byte
+	if cl.in != nil {
+		var err error
+		if body, err = json.Marshal(cl.in); err != nil {
+			return 0, &natter.Error{Code: natter.EINVALID, Message: "request can't be encoded", Err: err}
+		}
+	}
+	b := c.newBackoff()
+	for attempt := 1; ; attempt++ {
+		status, retryAfter, err := c.doOnce(ctx, cl, body)
+		if err == nil || attempt >= c.attempts || ctx.Err() != nil || !retryable(cl.idempotent, status, err) {
+			return status, err
+		}
+		if err := sleep(ctx, max(b.next(), retryAfter)); err != nil {
+			return status, err
+		}
+	}
+}
+
+// retryable reports whether a failed call may be tried again. A network failure or a 5xx may hide
+// a request that took effect, so only idempotent calls retry those; 429 and 503 mean nothing was
+// done.
+func retryable(idempotent bool, status int, err error) bool {
+	switch {
+	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable:
+		return true
+	case status >= 500:
+		return idempotent
+	case status == 0:
+		var ne *natter.Error
+		return idempotent && !errors.As(err, &ne) // a network error, not a refusal
+	}
+	return false
+}
+
+// doOnce sends one request. status is 0 when no answer arrived.
+func (c *Client) doOnce(ctx context.Context, cl call, body []byte) (status int, retryAfter time.Duration, err error) {
+	if c.base == nil {
+		return 0, 0, &natter.Error{Code: natter.EINVALID, Message: "the client's base URL is not an http:// or https:// URL"}
+	}
+	target := c.endpoint(cl.path)
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, target, rd)
+	if err != nil {
+		return 0, 0, &natter.Error{Code: natter.EINVALID, Message: "request can't be built", Err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	c.authorize(req.Header)
+
+	hc := c.http
+	if cl.streaming && hc.Timeout != 0 {
+		copied := *hc
+		copied.Timeout = 0
+		hc = &copied
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		return 0, 0, fmt.Errorf("natter client: %s %s: %w", cl.method, cl.path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		return 0, 0, fmt.Errorf("natter client: %s %s: reading the answer: %w", cl.method, cl.path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), errorFromResponse(resp.StatusCode, data)
+	}
+	if cl.out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(data, cl.out); err != nil {
+			return resp.StatusCode, 0, &natter.Error{Code: natter.EINTERNAL, Message: fmt.Sprintf("%s %s: the answer is not the expected JSON", cl.method, cl.path), Err: err}
+		}
+	}
+	return resp.StatusCode, 0, nil
+}
+
+// endpoint returns the URL of path (escaped, starting with "/") below the base URL.
+func (c *Client) endpoint(path string) string {
+	return strings.TrimRight(c.base.String(), "/") + path
+}
+
+// authorize adds the bearer token, if any, to h.
+func (c *Client) authorize(h http.Header) {
+	if tok := c.Token(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+}
+
+// errorFromResponse turns an error answer into a *natter.Error: the contract's
+// {"error": {"code", "message"}} when the body has it, else a code derived from the status (a
+// proxy's 502 page, say).
+func errorFromResponse(status int, body []byte) *natter.Error {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		return &natter.Error{Code: e.Error.Code, Message: e.Error.Message}
+	}
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return &natter.Error{Code: codeForStatus(status), Message: fmt.Sprintf("HTTP %d %s", status, msg)}
+}
+
+// codeForStatus maps an HTTP status without a contract body to the nearest error code.
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return natter.EINVALID
+	case http.StatusUnauthorized:
+		return natter.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return natter.EFORBIDDEN
+	case http.StatusNotFound:
+		return natter.ENOTFOUND
+	case http.StatusConflict:
+		return natter.ECONFLICT
+	case http.StatusRequestEntityTooLarge:
+		return natter.ETOOLARGE
+	case http.StatusTooManyRequests:
+		return natter.ERATELIMITED
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return natter.EUNAVAILABLE
+	}
+	if status < 500 {
+		return natter.EINVALID
+	}
+	return natter.EINTERNAL
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date. Unparseable means 0.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// backoff yields exponentially growing waits with jitter, so that clients that lost the same
+// server don't come back in lockstep.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (c *Client) newBackoff() *backoff { return &backoff{min: c.minBackoff, max: c.maxBackoff} }
+
+// next returns the next wait: between half and all of min*2^n, capped at max.
+func (b *backoff) next() time.Duration {
+	d := b.max
+	if b.n < 30 && b.min<<b.n < b.max {
+		d = b.min << b.n
+	}
+	b.n++
+	return d/2 + mrand.N(d/2+1)
+}
+
+// reset starts the backoff over, after a success.
+func (b *backoff) reset() { b.n = 0 }
+
+// sleep waits d or until ctx ends, which it reports.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

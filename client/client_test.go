@@ -1,0 +1,508 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"natter"
+	"natter/app"
+	"natter/client"
+	"natter/server"
+)
+
+// guard bounds every wait in these tests. It is a failure guard, never a measurement: a correct
+// client and server finish long before it.
+const guard = 30 * time.Second
+
+// natterServer is a whole natter (SQLite in a temp dir, hub, HTTP) on a random loopback port.
+type natterServer struct {
+	t    testing.TB
+	cfg  app.Config
+	main *app.Main
+	URL  string
+}
+
+// startNatter starts natter with guests allowed and no send rate limit.
+func startNatter(t testing.TB) *natterServer {
+	t.Helper()
+	ns := &natterServer{t: t, cfg: app.Config{
+		Addr:    "127.0.0.1:0",
+		DataDir: t.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sync:    "NORMAL",
+		Server:  server.Config{Guests: true, SendRate: -1},
+	}}
+	ns.open()
+	t.Cleanup(ns.close)
+	return ns
+}
+
+func (ns *natterServer) open() {
+	ns.t.Helper()
+	m, err := app.Open(context.Background(), ns.cfg)
+	if err != nil {
+		ns.t.Fatalf("start natter: %v", err)
+	}
+	ns.main, ns.URL = m, m.URL()
+	ns.cfg.Addr = m.Addr().String() // a restart reuses the port
+}
+
+func (ns *natterServer) close() {
+	if ns.main == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := ns.main.Close(ctx); err != nil {
+		ns.t.Errorf("close natter: %v", err)
+	}
+	ns.main = nil
+}
+
+// restart stops natter and starts it again on the same port and data.
+func (ns *natterServer) restart() {
+	ns.t.Helper()
+	ns.close()
+	ns.open()
+}
+
+// guest returns a client signed in as a guest. Short backoffs keep reconnect tests quick.
+func (ns *natterServer) guest(t testing.TB, name string) *client.Client {
+	t.Helper()
+	c := client.New(ns.URL, client.WithRetry(0, 5*time.Millisecond, 100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := c.SignIn(ctx, name, ""); err != nil {
+		t.Fatalf("sign in %s: %v", name, err)
+	}
+	return c
+}
+
+// testCtx is a context that the guard ends, so that a hung call fails the test.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// wantCode checks that err is a *natter.Error with code.
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	var ne *natter.Error
+	if !errors.As(err, &ne) || ne.Code != code {
+		t.Fatalf("error = %v; want a *natter.Error with code %s", err, code)
+	}
+}
+
+func TestAccountsRoomsAndSignOut(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	c := client.New(ns.URL)
+	if err := c.Register(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.Register(ctx, "alice", "correct horse"), natter.ECONFLICT)
+	wantCode(t, c.SignIn(ctx, "alice", "wrong password"), natter.EUNAUTHORIZED)
+	if _, err := c.Rooms(ctx); natter.ErrorCode(err) != natter.EUNAUTHORIZED {
+		t.Fatalf("Rooms before sign-in: %v; want unauthorized", err)
+	}
+	if err := c.SignIn(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Token() == "" || c.User().Name != "alice" {
+		t.Fatalf("after SignIn: token %q, user %+v", c.Token(), c.User())
+	}
+
+	room, err := c.CreateRoom(ctx, "ops", "Operations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room.Name != "ops" || room.Title != "Operations" {
+		t.Fatalf("created %+v", room)
+	}
+	_, err = c.CreateRoom(ctx, "ops", "Again")
+	wantCode(t, err, natter.ECONFLICT)
+	rooms, err := c.Rooms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rooms {
+		names = append(names, r.Name)
+	}
+	if !slices.Contains(names, "lobby") || !slices.Contains(names, "ops") {
+		t.Fatalf("rooms = %v", names)
+	}
+
+	// A second client reuses the token.
+	other := client.New(ns.URL, client.WithToken(c.Token()))
+	if _, err := other.Rooms(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Token() != "" {
+		t.Fatalf("token kept after SignOut")
+	}
+	_, err = other.Rooms(ctx)
+	wantCode(t, err, natter.EUNAUTHORIZED)
+}
+
+func TestSendIsIdempotent(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	c := ns.guest(t, "bob")
+	first, created, err := c.SendWithClientID(ctx, "lobby", "hello", "c-fixed")
+	if err != nil || !created {
+		t.Fatalf("first send: %+v created=%v err=%v", first, created, err)
+	}
+	again, created, err := c.SendWithClientID(ctx, "lobby", "hello", "c-fixed")
+	if err != nil || created || again.Seq != first.Seq || again.ID != first.ID {
+		t.Fatalf("repeat send: %+v created=%v err=%v; want the original %+v", again, created, err, first)
+	}
+	m, err := c.Send(ctx, "lobby", "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != first.Seq+1 || m.Author != "bob" || m.Body != "second" || !strings.HasPrefix(m.ClientID, "c-") {
+		t.Fatalf("Send = %+v", m)
+	}
+	_, err = c.Send(ctx, "no-such-room", "x")
+	wantCode(t, err, natter.ENOTFOUND)
+	_, err = c.Send(ctx, "lobby", "")
+	wantCode(t, err, natter.EINVALID)
+}
+
+func TestMessagesQueries(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	c := ns.guest(t, "carol")
+	for i := 1; i <= 5; i++ {
+		if _, err := c.Send(ctx, "lobby", fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := func(p client.Page) []int64 {
+		var s []int64
+		for _, m := range p.Messages {
+			s = append(s, m.Seq)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		q    client.Query
+		want []int64
+	}{
+		{"from start", client.Query{}, []int64{1, 2, 3, 4, 5}},
+		{"after", client.Query{After: 2}, []int64{3, 4, 5}},
+		{"after with limit", client.Query{After: 1, Limit: 2}, []int64{2, 3}},
+		{"before", client.Query{Before: 3}, []int64{1, 2}},
+		{"newest", client.Query{After: client.Newest, Limit: 2}, []int64{4, 5}},
+		{"nothing newer", client.Query{After: 5}, nil},
+	}
+	for _, tt := range tests {
+		p, err := c.Messages(ctx, "lobby", tt.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := seqs(p); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: seqs %v; want %v", tt.name, got, tt.want)
+		}
+		if p.Room != "lobby" || p.Epoch == "" || p.LastSeq != 5 {
+			t.Errorf("%s: page room %q epoch %q last_seq %d", tt.name, p.Room, p.Epoch, p.LastSeq)
+		}
+	}
+	_, err := c.Messages(ctx, "nowhere", client.Query{})
+	wantCode(t, err, natter.ENOTFOUND)
+
+	// A long-poll waits for the next message.
+	got := make(chan client.Page, 1)
+	go func() {
+		p, err := c.Messages(ctx, "lobby", client.Query{After: 5, Wait: guard})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- p
+	}()
+	if _, err := c.Send(ctx, "lobby", "wake up"); err != nil {
+		t.Fatal(err)
+	}
+	if p := <-got; len(p.Messages) != 1 || p.Messages[0].Body != "wake up" {
+		t.Fatalf("long-poll answered %+v", p)
+	}
+}
+
+func TestWSConnSession(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	c := ns.guest(t, "dave")
+	if _, err := c.Send(ctx, "lobby", "before"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.DialWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Subscribe(ctx, "lobby", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Send(ctx, "lobby", "via ws", "c-ws-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Subscribe(ctx, "no-such-room", 0); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	var subscribed, acked, refused, presence bool
+	for !(subscribed && acked && refused && presence && len(seen) == 2) {
+		f, err := conn.ReadFrame(ctx)
+		if err != nil {
+			t.Fatalf("ReadFrame: %v (so far %v)", err, seen)
+		}
+		switch f.Type {
+		case "subscribed":
+			subscribed = f.Room == "lobby" && f.Epoch != ""
+		case "message":
+			seen = append(seen, f.Message.Body)
+		case "ack":
+			acked = f.ClientID == "c-ws-1" && f.Seq == 2
+		case "error":
+			refused = f.Code == natter.ENOTFOUND && f.Ref == "no-such-room" && f.ErrMessage != ""
+			wantCode(t, f.Err(), natter.ENOTFOUND)
+		case "presence":
+			presence = f.Room == "lobby" && slices.Contains(f.Online, "dave")
+		}
+	}
+	if !slices.Equal(seen, []string{"before", "via ws"}) {
+		t.Fatalf("messages %v", seen)
+	}
+	online, err := c.Presence(ctx, "lobby")
+	if err != nil || !slices.Contains(online, "dave") {
+		t.Fatalf("Presence = %v, %v", online, err)
+	}
+}
+
+func TestDialWSRefusals(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	_, err := client.New(ns.URL).DialWS(ctx)
+	wantCode(t, err, natter.EUNAUTHORIZED)
+	c := ns.guest(t, "erin")
+	_, err = c.DialWS(ctx, http.Header{"Origin": {"https://evil.example"}})
+	wantCode(t, err, natter.EFORBIDDEN)
+}
+
+// collector gathers delivered messages for a subscription test.
+type collector struct {
+	mu   sync.Mutex
+	msgs []natter.Message
+	more chan struct{} // signalled after each delivery
+}
+
+func newCollector() *collector { return &collector{more: make(chan struct{}, 1)} }
+
+func (c *collector) add(m natter.Message) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until n messages arrived (or the guard passes) and returns them.
+func (c *collector) waitFor(t testing.TB, n int) []natter.Message {
+	t.Helper()
+	deadline := time.NewTimer(guard)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		got := slices.Clone(c.msgs)
+		c.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-c.more:
+		case <-deadline.C:
+			t.Fatalf("got %d messages; want %d", len(got), n)
+		}
+	}
+}
+
+// checkSeqs checks that msgs are exactly seqs from..to.
+func checkSeqs(t testing.TB, msgs []natter.Message, from, to int64) {
+	t.Helper()
+	if int64(len(msgs)) != to-from+1 {
+		t.Fatalf("got %d messages (%v); want seqs %d..%d", len(msgs), seqList(msgs), from, to)
+	}
+	for i, m := range msgs {
+		if m.Seq != from+int64(i) {
+			t.Fatalf("message %d has seq %d; want %d (all: %v)", i, m.Seq, from+int64(i), seqList(msgs))
+		}
+	}
+}
+
+func seqList(msgs []natter.Message) []int64 {
+	var s []int64
+	for _, m := range msgs {
+		s = append(s, m.Seq)
+	}
+	return s
+}
+
+var transports = []client.Transport{client.TransportWS, client.TransportSSE, client.TransportPoll}
+
+// TestSubscribeResumesAcrossRestart follows lobby on each transport while messages are sent
+// before it starts, while it runs, and after a server restart: each must arrive once, in order.
+func TestSubscribeResumesAcrossRestart(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			ns := startNatter(t)
+			ctx := testCtx(t)
+			sender := ns.guest(t, "sender")
+			reader := ns.guest(t, "reader")
+			for i := range 3 {
+				if _, err := sender.Send(ctx, "lobby", fmt.Sprint("early ", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			col := newCollector()
+			var epochs []string
+			var errs []error
+			subCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				done <- reader.Follow(subCtx, client.Subscription{
+					Room: "lobby", After: 1, Transport: tr, OnMessage: col.add,
+					OnEpoch: func(old, new string) { epochs = append(epochs, old+"->"+new) },
+					OnError: func(err error) { errs = append(errs, err) },
+				})
+			}()
+			checkSeqs(t, col.waitFor(t, 2), 2, 3)
+			for i := range 3 {
+				if _, err := sender.Send(ctx, "lobby", fmt.Sprint("live ", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkSeqs(t, col.waitFor(t, 5), 2, 6)
+
+			ns.restart()
+			for i := range 3 {
+				if _, err := sender.Send(ctx, "lobby", fmt.Sprint("after restart ", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := col.waitFor(t, 8)
+			stop()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("Follow returned %v; want context.Canceled", err)
+			}
+			checkSeqs(t, col.msgs, 2, 9)
+			if got[7].Body != "after restart 2" || got[7].Author != "sender" {
+				t.Errorf("last message %+v", got[7])
+			}
+			if len(epochs) != 1 || !strings.HasPrefix(epochs[0], "->") {
+				t.Errorf("epochs %v; want the one epoch learned once", epochs)
+			}
+			// Long-polls retry inside Messages, so only the streams report the restart.
+			if len(errs) == 0 && tr != client.TransportPoll {
+				t.Errorf("OnError never told about the restart")
+			}
+		})
+	}
+}
+
+func TestSubscribeFromNow(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			ns := startNatter(t)
+			ctx := testCtx(t)
+			c := ns.guest(t, "frank")
+			for range 4 {
+				if _, err := c.Send(ctx, "lobby", "old"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			col := newCollector()
+			subCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			started := make(chan struct{})
+			go c.Follow(subCtx, client.Subscription{Room: "lobby", After: -1, Transport: tr, OnMessage: col.add,
+				OnEpoch: func(string, string) { close(started) }})
+			<-started // the end of the log is known: later sends are new
+			if _, err := c.Send(ctx, "lobby", "new"); err != nil {
+				t.Fatal(err)
+			}
+			got := col.waitFor(t, 1)
+			checkSeqs(t, got, 5, 5)
+		})
+	}
+}
+
+func TestSubscribeUnknownRoomFails(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			ns := startNatter(t)
+			c := ns.guest(t, "gina")
+			err := c.Subscribe(testCtx(t), "nowhere", 0, tr, func(natter.Message) { t.Error("delivered") })
+			wantCode(t, err, natter.ENOTFOUND)
+		})
+	}
+}
+
+// TestSubscribeManySenders has several clients send concurrently while one subscriber per
+// transport follows: each must see the same seqs 1..N once, in order.
+func TestSubscribeManySenders(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	const senders, each = 4, 25
+	cols := map[client.Transport]*collector{}
+	subCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, tr := range transports {
+		col := newCollector()
+		cols[tr] = col
+		go ns.guest(t, "reader-"+string(tr)).Subscribe(subCtx, "lobby", 0, tr, col.add)
+	}
+	var wg sync.WaitGroup
+	for s := range senders {
+		c := ns.guest(t, fmt.Sprint("sender", s))
+		wg.Go(func() {
+			for i := range each {
+				if _, err := c.Send(ctx, "lobby", fmt.Sprint(s, "/", i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var want []natter.Message
+	for tr, col := range cols {
+		got := col.waitFor(t, senders*each)
+		checkSeqs(t, got, 1, senders*each)
+		if want == nil {
+			want = got
+			continue
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID || got[i].Body != want[i].Body {
+				t.Fatalf("%s: message %d is %+v; another transport saw %+v", tr, i, got[i], want[i])
+			}
+		}
+	}
+}
