@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"natter/client"
+)
+
+// signOutTimeout bounds the sign-out that send and tail do on their way out: the session is
+// worth ending, but not worth hanging an exiting command for.
+const signOutTimeout = 3 * time.Second
+
+// accountFlags are the flags send and tail share: where the server is and who signs in.
+type accountFlags struct {
+	url, room, name, password string
+}
+
+func (a *accountFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.url, "url", "http://localhost:8080", "base URL of the natter server")
+	fs.StringVar(&a.room, "room", "lobby", "room name")
+	fs.StringVar(&a.name, "name", "", "user name to sign in as (required)")
+	fs.StringVar(&a.password, "password", "", "password; empty signs in as a guest where the server allows it")
+}
+
+// signIn returns a client signed in as the flags say.
+func (a *accountFlags) signIn(ctx context.Context) (*client.Client, error) {
+	if a.name == "" {
+		return nil, errors.New("--name is required (or set NATTER_NAME)")
+	}
+	c := client.New(a.url)
+	if err := c.SignIn(ctx, a.name, a.password); err != nil {
+		return nil, fmt.Errorf("sign in to %s as %s: %w", a.url, a.name, err)
+	}
+	return c, nil
+}
+
+// signOut ends c's session even when ctx has ended already (the usual case after Ctrl-C), so
+// that one-shot commands don't leave live tokens behind.
+func signOut(ctx context.Context, c *client.Client) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signOutTimeout)
+	defer cancel()
+	c.SignOut(ctx)
+}
+
+// parseInterspersed parses flags that may come before or after positional arguments, so that
+// `natter send "hi" --room ops` works like `natter send --room ops "hi"`, and returns the
+// positional arguments. The environment is consulted once, first, so that a command-line flag
+// always wins.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var positional []string
+	for fs.NArg() > 0 {
+		rest := fs.Args()
+		if rest[0] == "--" || !strings.HasPrefix(rest[0], "-") || rest[0] == "-" {
+			if rest[0] == "--" {
+				return append(positional, rest[1:]...), nil
+			}
+			positional = append(positional, rest[0])
+			rest = rest[1:]
+		}
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+	}
+	return positional, nil
+}
+
+// runSend implements `natter send`: it signs in, sends one message (retrying transient failures
+// without ever storing it twice) and prints the stored message's seq.
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("natter send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var acct accountFlags
+	acct.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: natter send [flags] TEXT\n\nSends TEXT to a room and prints its seq. Every flag can be set as NATTER_<FLAG>.\n\n")
+		fs.PrintDefaults()
+	}
+	words, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	text := strings.Join(words, " ")
+	if text == "" {
+		fs.Usage()
+		return errors.New("send: no message text")
+	}
+	c, err := acct.signIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer signOut(ctx, c)
+	msg, err := c.Send(ctx, acct.room, text)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", acct.room, err)
+	}
+	fmt.Fprintln(stdout, msg.Seq)
+	return nil
+}
