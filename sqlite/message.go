@@ -14,8 +14,9 @@ import (
 // idBytes is the size of a message id's randomness: 128 bits never collide in practice.
 const idBytes = 16
 
-// appendCall is one AppendMessage waiting for the committer. The committer fills in the result and
-// signals done (buffered, so it never blocks on a caller that gave up).
+// appendCall is one append waiting for the committer. The committer fills in the result, then
+// either calls then (AppendMessageAsync) or signals done (AppendMessage; buffered, so it never
+// blocks on a caller that gave up).
 type appendCall struct {
 	ctx     context.Context
 	req     natter.AppendRequest
@@ -23,6 +24,7 @@ type appendCall struct {
 	created bool
 	err     error
 	done    chan struct{}
+	then    func(natter.Message, bool, error)
 }
 
 // AppendMessage stores req at the end of its room's log. It returns once the message is committed
@@ -33,22 +35,10 @@ func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (na
 	}
 	c := s.calls.Get().(*appendCall)
 	c.ctx, c.req = ctx, req
-
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if err := s.enqueue(ctx, c); err != nil {
 		s.putCall(c)
-		return natter.Message{}, false, natter.Errorf(natter.EUNAVAILABLE, "the store is closed")
+		return natter.Message{}, false, err
 	}
-	select {
-	case s.appends <- c:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		s.putCall(c)
-		return natter.Message{}, false, canceled(ctx)
-	}
-
 	select {
 	case <-c.done:
 		msg, created, err := c.msg, c.created, c.err
@@ -58,6 +48,33 @@ func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (na
 		// The committer still owns c and may yet store the message; a retry with the same
 		// client_id finds it. c is left to the garbage collector rather than reused.
 		return natter.Message{}, false, canceled(ctx)
+	}
+}
+
+// AppendMessageAsync validates req and queues it behind everything queued before it, then returns
+// without waiting, so one sender can have several appends in flight and still share group commits.
+// done runs on the committer goroutine after the commit and after OnCommit, and must not block. If
+// AppendMessageAsync returns an error, done is never called. It implements natter.AsyncAppender.
+func (s *Store) AppendMessageAsync(ctx context.Context, req natter.AppendRequest, done func(msg natter.Message, created bool, err error)) error {
+	if err := natter.ValidateAppend(req, s.maxBody); err != nil {
+		return err
+	}
+	// Not pooled: nothing tells when done's caller is finished with the call.
+	return s.enqueue(ctx, &appendCall{ctx: ctx, req: req, then: done})
+}
+
+// enqueue hands c to the committer. The channel keeps the order of one goroutine's appends.
+func (s *Store) enqueue(ctx context.Context, c *appendCall) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return natter.Errorf(natter.EUNAVAILABLE, "the store is closed")
+	}
+	select {
+	case s.appends <- c:
+		return nil
+	case <-ctx.Done():
+		return canceled(ctx)
 	}
 }
 
@@ -133,7 +150,11 @@ func (s *Store) commitBatch(batch []*appendCall) {
 		}
 	}
 	for _, c := range batch {
-		c.done <- struct{}{}
+		if c.then != nil {
+			c.then(c.msg, c.created, c.err)
+		} else {
+			c.done <- struct{}{}
+		}
 	}
 }
 

@@ -600,3 +600,64 @@ func TestCheckpointsKeepWALBounded(t *testing.T) {
 		t.Fatalf("database file is %d bytes: nothing was checkpointed", db.Size())
 	}
 }
+
+// TestAppendAsync covers AppendMessageAsync, the method server/ws uses (through natter.AsyncAppender)
+// to keep several of one connection's sends in flight.
+func TestAppendAsync(t *testing.T) {
+	ctx := t.Context()
+	var log commitLog
+	s := mustOpen(t, Config{OnCommit: log.onCommit})
+
+	type result struct {
+		i       int
+		msg     natter.Message
+		created bool
+		err     error
+		seen    bool // OnCommit had delivered the message when done ran
+	}
+	const n = 200
+	results := make(chan result, n+1)
+	for i := range n {
+		req := natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: fmt.Sprint(i), ClientID: fmt.Sprint("c", i)}
+		if i == n/2 {
+			req.Room = "nope" // fails alone, in whichever batch it lands
+		}
+		err := s.AppendMessageAsync(ctx, req, func(m natter.Message, created bool, err error) {
+			results <- result{i, m, created, err, err == nil && log.has(m)}
+		})
+		must(t, err)
+	}
+	// Rejected before queueing: done must never run.
+	err := s.AppendMessageAsync(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: ""}, func(natter.Message, bool, error) {
+		results <- result{i: -1}
+	})
+	wantCode(t, err, natter.EINVALID)
+
+	var want int64 = 1
+	for range n {
+		r := <-results
+		if r.i == n/2 {
+			wantCode(t, r.err, natter.ENOTFOUND)
+			continue
+		}
+		if r.err != nil || !r.created || !r.seen {
+			t.Fatalf("append %d: %+v; want created, delivered to OnCommit before done", r.i, r)
+		}
+		// One goroutine's appends are stored, and answered, in the order it queued them.
+		if r.msg.Seq != want || r.msg.Body != fmt.Sprint(r.i) {
+			t.Fatalf("append %d got seq %d (body %q), want seq %d", r.i, r.msg.Seq, r.msg.Body, want)
+		}
+		want++
+	}
+
+	must(t, s.Close())
+	err = s.AppendMessageAsync(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "late"}, func(natter.Message, bool, error) {
+		results <- result{i: -2}
+	})
+	wantCode(t, err, natter.EUNAVAILABLE)
+	select {
+	case r := <-results:
+		t.Fatalf("done ran for a rejected append: %+v", r)
+	default:
+	}
+}

@@ -14,8 +14,9 @@ import (
 )
 
 // Run checks that the stores made by open keep the natter.Store contract. open must return a new,
-// empty store (holding only the default room) and arrange for it to be closed when t ends; each
-// subtest opens its own.
+// empty store (holding only the default room) and arrange for it to be closed when t ends. Each
+// subtest opens its own store and runs in parallel with the others, so open may be called
+// concurrently.
 func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 	tests := []struct {
 		name string
