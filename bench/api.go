@@ -1,17 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"natter"
+	"natter/client"
 )
 
 // CheckLoopback returns an error unless rawURL is an http(s) URL whose host is a loopback address
@@ -47,7 +46,8 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// api is a minimal JSON client for the calls the load generator makes besides the hot paths.
+// api makes the calls around the hot paths (sign-in, rooms) through the public client package,
+// and holds the HTTP client that long-polls and HTTP sends share.
 type api struct {
 	base string // without trailing slash
 	http *http.Client
@@ -67,116 +67,52 @@ func newAPI(base string, maxConns int) *api {
 
 func (a *api) close() { a.http.CloseIdleConnections() }
 
-// apiError is an error answer of the server, in the contract's shape.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("server answered %d", e.Status)
-	}
-	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-// do sends a JSON request with an optional bearer token and decodes a JSON answer into out.
-func (a *api) do(ctx context.Context, method, path, token string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+// client returns a natter client (the public client package) on the shared HTTP client.
+func (a *api) client(token string) *client.Client {
+	opts := []client.Option{client.WithHTTPClient(a.http)}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		opts = append(opts, client.WithToken(token))
 	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		json.Unmarshal(data, &e)
-		return resp.StatusCode, &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: bad JSON answer: %v", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return client.New(a.base, opts...)
 }
 
 // signIn signs name in as a guest and returns the session token.
 func (a *api) signIn(ctx context.Context, name string) (string, error) {
-	var out struct {
-		Token string `json:"token"`
-	}
-	_, err := a.do(ctx, http.MethodPost, "/api/session", "", map[string]string{"name": name}, &out)
-	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+	c := a.client("")
+	if err := c.SignIn(ctx, name, ""); err != nil {
+		if natter.ErrorCode(err) == natter.EUNAUTHORIZED {
 			return "", fmt.Errorf("sign in as guest %q: %w (the server must allow guests: natter serve --guests)", name, err)
 		}
 		return "", fmt.Errorf("sign in as guest %q: %w", name, err)
 	}
-	if out.Token == "" {
-		return "", fmt.Errorf("sign in as guest %q: no token in the answer", name)
-	}
-	return out.Token, nil
+	return c.Token(), nil
 }
 
 // roomInfo is the part of a room the load generator needs.
 type roomInfo struct {
-	Name    string `json:"name"`
-	LastSeq int64  `json:"last_seq"`
+	Name    string
+	LastSeq int64
 }
 
 // ensureRoom creates room, or finds it if it exists, and returns its current last seq.
 func (a *api) ensureRoom(ctx context.Context, token, name string) (roomInfo, error) {
-	var out struct {
-		Room roomInfo `json:"room"`
-	}
-	_, err := a.do(ctx, http.MethodPost, "/api/rooms", token, map[string]string{"name": name, "title": "natter bench"}, &out)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+	room, err := a.client(token).CreateRoom(ctx, name, "natter bench")
+	if natter.ErrorCode(err) == natter.ECONFLICT {
 		return a.room(ctx, token, name)
 	}
 	if err != nil {
 		return roomInfo{}, fmt.Errorf("create room %q: %w", name, err)
 	}
-	return out.Room, nil
+	return roomInfo{Name: room.Name, LastSeq: room.LastSeq}, nil
 }
 
+// room reads the room's last seq.
 func (a *api) room(ctx context.Context, token, name string) (roomInfo, error) {
-	var out struct {
-		Room roomInfo `json:"room"`
-	}
-	if _, err := a.do(ctx, http.MethodGet, "/api/rooms/"+url.PathEscape(name), token, nil, &out); err != nil {
+	page, err := a.client(token).Messages(ctx, name, client.Query{After: 0, Limit: 1})
+	if err != nil {
 		return roomInfo{}, fmt.Errorf("read room %q: %w", name, err)
 	}
-	return out.Room, nil
+	return roomInfo{Name: name, LastSeq: page.LastSeq}, nil
 }
 
 // wsURL turns the base http(s) URL into the WebSocket endpoint.
