@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"natter"
@@ -80,6 +82,9 @@ func (a *api) client(token string) *client.Client {
 func (a *api) signIn(ctx context.Context, name string) (string, error) {
 	c := a.client("")
 	if err := c.SignIn(ctx, name, ""); err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return "", fmt.Errorf("nothing listens at %s: start natter serve there, or use --spawn", a.base)
+		}
 		if natter.ErrorCode(err) == natter.EUNAUTHORIZED {
 			return "", fmt.Errorf("sign in as guest %q: %w (the server must allow guests: natter serve --guests)", name, err)
 		}

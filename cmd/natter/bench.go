@@ -138,7 +138,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	res, err := bench.Run(ctx, cfg)
-	if res != nil {
+	if res != nil && (err == nil || res.Connections > 0 || res.Published > 0) {
 		res.Machine = bench.MachineInfo()
 		res.Machine["open_file_limit"] = fmt.Sprint(limit)
 		if *spawn {
