@@ -198,8 +198,16 @@ func (c *wsConn) readFailed(err error) {
 	case errors.Is(err, ws.ErrTooLarge):
 		c.sendError(natter.Errorf(natter.ETOOLARGE, "frame is larger than %d bytes", c.srv.limits.MaxFrameBytes), "")
 		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseTooBig, "frame too large")), false)
+	case ws.CloseCodeFor(err) == ws.CloseInvalidPayload:
+		// RFC 6455 requires failing the connection on text that is not UTF-8; say why first.
+		c.sendError(natter.Errorf(natter.EINVALID, "text is not valid UTF-8"), "")
+		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseInvalidPayload, "invalid UTF-8")), false)
 	case ws.CloseCodeFor(err) != 0:
 		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseCodeFor(err), "protocol error")), false)
+	default:
+		// The peer hung up or the network failed: end now, so presence says leave at once
+		// rather than after the next failed write or the pong wait.
+		c.out.Close()
 	}
 	<-c.out.Done()
 }
