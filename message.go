@@ -108,6 +108,17 @@ type MessageStore interface {
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]Message, error)
 }
 
+// AsyncAppender is implemented by stores that can queue an append without waiting for its commit,
+// so that one connection can have several messages in flight and still share group commits.
+// Appends queued by one goroutine are stored in the order they were queued.
+type AsyncAppender interface {
+	// AppendMessageAsync validates and queues req, then returns. done is called once, from the
+	// store's committer after the commit (and after its CommitFunc), or with the error that kept
+	// the message from being stored; it must not block. An error returned here means done will
+	// not be called.
+	AppendMessageAsync(ctx context.Context, req AppendRequest, done func(msg Message, created bool, err error)) error
+}
+
 // CommitFunc receives messages once they are committed, in seq order within each room. Stores call
 // it from one goroutine, so it must not block for long: the hub only enqueues.
 type CommitFunc func(msgs []Message)

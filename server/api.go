@@ -118,21 +118,32 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 
 // send is the one path by which every transport appends: validation, the rate limit, the store.
 func (s *Server) send(ctx context.Context, author string, req natter.AppendRequest) (natter.Message, bool, error) {
-	req.Author = author
-	if !natter.ValidRoomName(req.Room) {
-		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
-	}
-	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
-		return natter.Message{}, false, err
-	}
-	if err := s.limiter.allow(author); err != nil {
+	req, err := s.checkSend(author, req)
+	if err != nil {
 		return natter.Message{}, false, err
 	}
 	msg, created, err := s.store.AppendMessage(ctx, req)
-	if natter.ErrorCode(err) == natter.ENOTFOUND {
-		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+	return msg, created, sendError(req, err)
+}
+
+// checkSend validates req and takes a token from the author's rate limit.
+func (s *Server) checkSend(author string, req natter.AppendRequest) (natter.AppendRequest, error) {
+	req.Author = author
+	if !natter.ValidRoomName(req.Room) {
+		return req, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
 	}
-	return msg, created, err
+	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
+		return req, err
+	}
+	return req, s.limiter.allow(author)
+}
+
+// sendError names the room in a store's not-found error.
+func sendError(req natter.AppendRequest, err error) error {
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		return natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+	}
+	return err
 }
 
 type messagesBody struct {

@@ -93,6 +93,7 @@ type wsConn struct {
 	inCond     sync.Cond // the reader waits here while the inbox is full
 	inbox      [][]byte
 	processing bool
+	inFlight   chan struct{} // made on the first send: a semaphore of maxInFlight
 }
 
 // roomSub is one of a connection's subscriptions.
@@ -104,6 +105,9 @@ type roomSub struct {
 // maxInbox bounds the frames read but not yet handled; past it the reader stops reading, so a
 // client that floods frames is slowed by TCP flow control instead of growing memory.
 const maxInbox = 64
+
+// maxInFlight bounds one connection's messages queued in the store and not yet acknowledged.
+const maxInFlight = 32
 
 // clientFrame is any frame a client sends; fields are used per type.
 type clientFrame struct {
@@ -288,17 +292,44 @@ func (c *wsConn) takeSub(room string) *hub.Subscription {
 	return nil
 }
 
-// send appends in the reader goroutine, so one connection's messages are stored in the order it
-// sent them.
+// send appends a message. Frames are handled one at a time in the order read, so a connection's
+// messages are stored in the order it sent them. Where the store can queue appends, up to
+// maxInFlight of one connection's messages wait for commit together (the ack follows each
+// commit), so a single busy sender still benefits from group commit.
 func (c *wsConn) send(f clientFrame) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	msg, created, err := c.srv.send(ctx, c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
+	req, err := c.srv.checkSend(c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
 	if err != nil {
 		c.sendError(err, f.ClientID)
 		return
 	}
-	c.out.Send(hub.EncodeEvent("ack", ackFrame{Type: "ack", ClientID: f.ClientID, Seq: msg.Seq, Room: msg.Room, Created: created}).WS)
+	ack := func(msg natter.Message, created bool, err error) {
+		if err != nil {
+			c.sendError(sendError(req, err), f.ClientID)
+			return
+		}
+		c.out.Send(hub.EncodeEvent("ack", ackFrame{Type: "ack", ClientID: f.ClientID, Seq: msg.Seq, Room: msg.Room, Created: created}).WS)
+	}
+	if async, ok := c.srv.store.(natter.AsyncAppender); ok {
+		c.inMu.Lock()
+		if c.inFlight == nil {
+			c.inFlight = make(chan struct{}, maxInFlight)
+		}
+		inFlight := c.inFlight
+		c.inMu.Unlock()
+		inFlight <- struct{}{}
+		err := async.AppendMessageAsync(context.Background(), req, func(msg natter.Message, created bool, err error) {
+			<-inFlight
+			ack(msg, created, err)
+		})
+		if err != nil {
+			<-inFlight
+			ack(natter.Message{}, false, err)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ack(c.srv.store.AppendMessage(ctx, req))
 }
 
 func (c *wsConn) sendError(err error, ref string) {

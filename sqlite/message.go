@@ -63,6 +63,8 @@ func (s *Store) AppendMessageAsync(ctx context.Context, req natter.AppendRequest
 	return s.enqueue(ctx, &appendCall{ctx: ctx, req: req, then: done})
 }
 
+var _ natter.AsyncAppender = (*Store)(nil)
+
 // enqueue hands c to the committer. The channel keeps the order of one goroutine's appends.
 func (s *Store) enqueue(ctx context.Context, c *appendCall) error {
 	s.mu.RLock()

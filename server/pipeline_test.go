@@ -1,0 +1,61 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"natter/ws"
+)
+
+// TestPipelinedWebSocketSendsKeepTheirOrder sends many frames without waiting for acks: each
+// must be acknowledged once, and the seqs must follow the order the frames were sent in, even
+// though several are committed together.
+func TestPipelinedWebSocketSendsKeepTheirOrder(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n = 300
+	go func() {
+		for i := range n {
+			frame, _ := json.Marshal(map[string]string{"type": "send", "room": "lobby", "body": fmt.Sprint(i), "client_id": fmt.Sprintf("c%d", i)})
+			if err := conn.WriteMessage(ws.OpText, frame); err != nil {
+				return
+			}
+		}
+	}()
+	seqOf := map[string]int64{}
+	for len(seqOf) < n {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d acks: %v", len(seqOf), err)
+		}
+		var f struct {
+			Type     string `json:"type"`
+			ClientID string `json:"client_id"`
+			Seq      int64  `json:"seq"`
+		}
+		json.Unmarshal(data, &f)
+		if f.Type != "ack" {
+			t.Fatalf("unexpected frame %s", data)
+		}
+		if _, dup := seqOf[f.ClientID]; dup {
+			t.Fatalf("second ack for %s", f.ClientID)
+		}
+		seqOf[f.ClientID] = f.Seq
+	}
+	for i := range n {
+		if got := seqOf[fmt.Sprintf("c%d", i)]; got != int64(i+1) {
+			t.Fatalf("frame %d was stored as seq %d: pipelined sends were reordered", i, got)
+		}
+	}
+}
