@@ -30,7 +30,6 @@ const chromiumPath = "/usr/bin/chromium"
 // test asserts how fast anything happens.
 const (
 	actionTimeout = 45 * time.Second
-	testTimeout   = 4 * time.Minute
 )
 
 // screenshotDir holds failure screenshots and the desktop and phone views a passing run saves.
@@ -407,9 +406,7 @@ func (p *page) viewport(width, height int64, mobile bool) {
 	p.do(fmt.Sprintf("resize to %dx%d", width, height), chromedp.EmulateViewport(width, height, opts...))
 }
 
-// testContext bounds a whole test.
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
+// evalVoid runs JavaScript for its effect.
+func evalVoid(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](expr)
 }

@@ -235,26 +235,32 @@ func samplePageData(page string) PageData {
 }
 
 func (p *pages) register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", p.handleRooms)
-	mux.HandleFunc("GET /signin", p.handleSignIn)
-	mux.HandleFunc("POST /signout", p.handleSignOut)
-	mux.HandleFunc("GET /rooms/{$}", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, withSecurityHeaders(h)) }
+	handle("GET /{$}", p.handleRooms)
+	handle("GET /signin", p.handleSignIn)
+	handle("POST /signout", p.handleSignOut)
+	handle("GET /rooms/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /rooms/{room}", p.handleRoom)
-	mux.HandleFunc("GET /static/{path...}", p.handleStatic)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /rooms/{room}", p.handleRoom)
+	handle("GET /static/{path...}", p.handleStatic)
+	handle("/", func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})
 }
 
-// setSecurityHeaders goes on every page and static file.
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", pageSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+// withSecurityHeaders puts the page policy on every response of the web UI, redirects and 404s
+// included.
+func withSecurityHeaders(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", pageSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h(w, r)
+	})
 }
 
 // render executes a page into a buffer first, so a failure gives a clean 500, not half a page.
@@ -267,7 +273,6 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, page 
 		buf.WriteString("<!doctype html><title>natter: error</title><p>Something went wrong on the server.</p>\n")
 	}
 	h := w.Header()
-	setSecurityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store") // pages show who is signed in
 	w.WriteHeader(status)
@@ -395,14 +400,11 @@ func (p *pages) handleStatic(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			p.s.logger.Error("static file failed", "path", name, "err", err)
 		}
-		h := w.Header()
-		setSecurityHeaders(h)
 		http.NotFound(w, r)
 		return
 	}
 	hash := contentHash(data)
 	h := w.Header()
-	setSecurityHeaders(h)
 	h.Set("ETag", `"`+hash+`"`)
 	if r.URL.Query().Get("v") == hash {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Each transport forced with ?transport= carries messages both ways and says so in the indicator.
+func TestForcedTransports(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	for _, tr := range []string{"ws", "sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			room := "via-" + tr
+			srv.guest("setup-"+tr).createRoom(room, "Forced "+tr)
+			a := newPage(t, browser, "a-"+tr)
+			b := newPage(t, browser, "b-"+tr)
+			for _, p := range []*page{a, b} {
+				p.navigate(srv.url + "/rooms/" + room + "?transport=" + tr)
+				p.signIn(srv.url, p.name, "", "guest")
+				p.waitLive(tr)
+			}
+			if tr != "poll" {
+				// WebSocket and SSE readers hold a connection, so the server lists them.
+				a.waitJS("b online", fmt.Sprintf(`!!document.querySelector('#online [data-user=%q]')`, b.name))
+			}
+			a.say("ping over " + tr)
+			b.waitMessage(a.name, "ping over "+tr)
+			b.say("pong over " + tr)
+			a.waitMessage(b.name, "pong over "+tr)
+			a.waitSeqs(1, 2)
+			b.waitSeqs(1, 2)
+			a.waitJS("no pending messages", `document.querySelectorAll('#pending li').length === 0`)
+			if got := evalJS[string](a, `document.getElementById('conn').dataset.transport`); got != tr {
+				t.Errorf("indicator names %q, want %q", got, tr)
+			}
+		})
+	}
+}
+
+// A proxy that refuses WebSocket upgrades sends the page to SSE; one that also refuses event
+// streams sends it to long-polling. Either way it chats.
+func TestFallbackWhenTransportsAreBlocked(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	target, _ := url.Parse(srv.url)
+	for _, tc := range []struct {
+		name    string
+		blocked []string // path suffixes the proxy refuses
+		want    string
+	}{
+		{"no-websocket", []string{"/ws"}, "sse"},
+		{"no-websocket-no-sse", []string{"/ws", "/events"}, "poll"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rp := httputil.NewSingleHostReverseProxy(target)
+			rp.FlushInterval = -1
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for _, b := range tc.blocked {
+					if strings.HasSuffix(r.URL.Path, b) {
+						http.Error(w, "blocked by the proxy", http.StatusBadGateway)
+						return
+					}
+				}
+				rp.ServeHTTP(w, r)
+			}))
+			// After the pages close (cleanups run last-in first-out), since an open event stream
+			// keeps Close waiting.
+			t.Cleanup(func() {
+				proxy.CloseClientConnections()
+				proxy.Close()
+			})
+
+			room := "fallback-" + tc.want
+			srv.guest("setup").createRoom(room, "")
+			p := newPage(t, browser, "reader")
+			p.navigate(proxy.URL + "/rooms/" + room)
+			p.signIn(proxy.URL, "reader-"+tc.want, "", "guest")
+			p.waitLive(tc.want)
+			p.say("through the proxy")
+			p.waitMessage("reader-"+tc.want, "through the proxy")
+			seq := srv.guest("writer").send(room, "from outside")
+			p.waitMessage("writer", "from outside")
+			p.waitSeqs(1, seq)
+		})
+	}
+}
+
+// The server restarts mid-conversation. The page reconnects on its own, resumes from the last seq
+// it showed (no gap, no duplicate, no reload), and sends what was typed while it was down.
+func TestResumeAfterServerRestart(t *testing.T) {
+	browser := newBrowser(t)
+	for _, tr := range []string{"ws", "sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			srv := startNatter(t, nil)
+			writer := srv.guest("writer")
+			writer.createRoom("r", "Restart")
+			for i := 1; i <= 5; i++ {
+				writer.send("r", fmt.Sprintf("before %d", i))
+			}
+			p := newPage(t, browser, "reader")
+			p.navigate(srv.url + "/rooms/r?transport=" + tr)
+			p.signIn(srv.url, "reader", "", "guest")
+			p.waitLive(tr)
+			p.waitSeqs(1, 5)
+			p.do("mark the page", evalVoid(`window.__sameDocument = true`))
+
+			srv.close()
+			p.waitJS("the indicator to show the outage",
+				`['reconnecting', 'offline'].includes(document.getElementById('conn').dataset.state)`)
+			p.say("typed while down")
+			p.waitJS("the message shown as pending", `(() => {
+				const li = document.querySelector('#pending li[data-client-id]');
+				return li && li.textContent.includes('typed while down') && !li.hasAttribute('data-seq');
+			})()`)
+
+			srv.open()
+			writer = srv.guest("writer") // sessions survive, but the test's token is simplest anew
+			for i := 6; i <= 8; i++ {
+				writer.send("r", fmt.Sprintf("after %d", i))
+			}
+			p.waitLive(tr)
+			p.waitSeqs(1, 9)
+			p.waitJS("the pending message settled", `document.querySelectorAll('#pending li').length === 0`)
+			if n := evalJS[int](p, `[...document.querySelectorAll('#messages [data-seq] .body')].filter(e => e.textContent === 'typed while down').length`); n != 1 {
+				t.Errorf("the message typed while down shows %d times, want once", n)
+			}
+			if !evalJS[bool](p, `window.__sameDocument === true`) {
+				t.Errorf("the page reloaded instead of resuming")
+			}
+			// And the room goes on.
+			writer.send("r", "after 10")
+			p.waitSeqs(1, 10)
+		})
+	}
+}
+
+// A room whose log was lost comes back with a new epoch: the page drops what it showed and loads
+// the new log in place, rather than mixing two logs or waiting for seqs that will never come.
+func TestNewEpochReloadsTheLog(t *testing.T) {
+	browser := newBrowser(t)
+	srv := startNatter(t, nil)
+	p := newPage(t, browser, "reader")
+	p.signIn(srv.url, "reader", "", "guest")
+
+	// Two copies of one database, so the session is valid in both; each then gets its own room
+	// "r", with its own epoch.
+	oldDir := srv.cfg.DataDir
+	srv.close()
+	newDir := t.TempDir()
+	copyDir(t, oldDir, newDir)
+	srv.cfg.DataDir = newDir
+	srv.open()
+	w := srv.guest("writer")
+	w.createRoom("r", "")
+	w.send("r", "new log 1")
+	w.send("r", "new log 2")
+	srv.close()
+
+	srv.cfg.DataDir = oldDir
+	srv.open()
+	w = srv.guest("writer")
+	w.createRoom("r", "")
+	for i := 1; i <= 4; i++ {
+		w.send("r", fmt.Sprintf("old log %d", i))
+	}
+	p.navigate(srv.url + "/rooms/r")
+	p.waitLive("ws")
+	p.waitSeqs(1, 4)
+	p.do("mark the page", evalVoid(`window.__sameDocument = true`))
+
+	srv.close()
+	srv.cfg.DataDir = newDir
+	srv.open()
+	p.waitMessage("writer", "new log 2")
+	p.waitSeqs(1, 2)
+	p.waitLive("ws")
+	if n := evalJS[int](p, `document.querySelectorAll('#messages [data-seq]').length`); n != 2 {
+		t.Errorf("%d messages shown after the new epoch, want the new log's 2", n)
+	}
+	if !evalJS[bool](p, `window.__sameDocument === true`) {
+		t.Errorf("the document reloaded; the client should reload the log in place")
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
