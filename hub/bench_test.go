@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +77,78 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	for b.Loop() {
 		hub.EncodeMessage(m)
 	}
+}
+
+// TestOutboxCoalescesFastFrames: the first frame after a quiet spell is written at once; frames
+// that follow within Coalesce go out together in one write instead of one write each.
+func TestOutboxCoalescesFastFrames(t *testing.T) {
+	c := &discardConn{}
+	out := hub.NewOutbox(c, 0, nil)
+	out.Coalesce = time.Hour // nothing after the first write goes out during the test
+	out.Send([]byte("first"))
+	for deadline := time.Now().Add(20 * time.Second); c.written.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a lone frame was held back")
+		}
+	}
+	for range 20 {
+		out.Send([]byte("next"))
+		time.Sleep(time.Millisecond)
+	}
+	if w := c.writes.Load(); w != 1 {
+		t.Fatalf("%d writes for frames sent within the coalescing interval, want 1 so far", w)
+	}
+
+	// net.Buffers writes a non-socket conn one buffer at a time, so count bursts of writes, not
+	// calls: one flush is a burst of back-to-back calls, far closer together than the sends.
+	c2 := &burstConn{}
+	out2 := hub.NewOutbox(c2, 0, nil)
+	out2.Coalesce = 200 * time.Millisecond
+	for range 20 {
+		out2.Send([]byte("x"))
+		time.Sleep(2 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(20 * time.Second); c2.bytes() < 20; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 20 bytes written", c2.bytes())
+		}
+	}
+	if b := c2.bursts(); b > 4 {
+		t.Fatalf("20 frames 2 ms apart took %d flushes; coalescing should need 2", b)
+	}
+}
+
+// burstConn records when each write happened.
+type burstConn struct {
+	net.Conn
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (c *burstConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for range p {
+		c.times = append(c.times, time.Now())
+	}
+	return len(p), nil
+}
+
+func (c *burstConn) bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.times)
+}
+
+// bursts counts groups of writes separated by more than half a millisecond.
+func (c *burstConn) bursts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for i, at := range c.times {
+		if i == 0 || at.Sub(c.times[i-1]) > 500*time.Microsecond {
+			n++
+		}
+	}
+	return n
 }

@@ -59,7 +59,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &sseConn{srv: s}
-	c.out = hub.NewOutbox(conn, s.cfg.QueueBytes, c.closed)
+	c.out = s.newOutbox(conn, c.closed)
 	if !s.addConn(c) {
 		conn.Close()
 		return
@@ -103,6 +103,7 @@ func (c *sseConn) closed() {
 }
 
 func (c *sseConn) keepalive(now time.Time) {
+	c.out.CloseIfStuck(now)
 	if now.Sub(c.out.IdleSince()) >= c.srv.cfg.KeepaliveIdle {
 		c.out.Send(sseKeepalive)
 	}

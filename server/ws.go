@@ -42,7 +42,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name}
 	c.inCond.L = &c.inMu
 	c.lastRead.Store(time.Now().UnixNano())
-	c.out = hub.NewOutbox(conn, s.cfg.QueueBytes, c.closed)
+	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
 	if !s.addConn(c) {
 		c.out.CloseWith(wsGoingAwayClose, true)
@@ -353,6 +353,7 @@ func (c *wsConn) closed() {
 }
 
 func (c *wsConn) keepalive(now time.Time) {
+	c.out.CloseIfStuck(now)
 	if now.Sub(time.Unix(0, c.lastRead.Load())) > c.srv.cfg.PongWait {
 		c.out.Close() // nothing read, not even a pong: the peer is gone
 		return

@@ -15,6 +15,15 @@ import (
 	"natter/server"
 )
 
+// coalesceFlag maps --write-coalesce 0 (none) to the Config's "none", which is negative since
+// zero there means the default.
+func coalesceFlag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("natter serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sendRate     = fs.Float64("send-rate", server.DefaultSendRate, "messages per second one user may send, sustained (negative: no limit)")
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
+		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
@@ -77,6 +87,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,
 			QueueBytes:       *queueBytes,
+			WriteCoalesce:    coalesceFlag(*coalesce),
 			AllowedOrigins:   origins,
 			StaticDirs:       staticDirs,
 			TemplateDirs:     templateDirs,
