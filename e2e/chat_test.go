@@ -27,6 +27,7 @@ func TestTwoPeopleChat(t *testing.T) {
 	if got := alice.path(); got != "/" {
 		t.Fatalf("after registering alice is at %q, want /", got)
 	}
+	alice.screenshot("rooms-desktop")
 	alice.do("create a room",
 		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
 		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=title]`), "Operations"),
@@ -78,7 +79,11 @@ func TestTwoPeopleChat(t *testing.T) {
 	alice.waitJS("the phone layout", `window.innerWidth === 390`)
 	alice.do("scroll to the newest message", chromedp.Evaluate[chromedp.Void](`document.getElementById('scroller').scrollTop = 1e9`))
 	alice.screenshot("room-phone")
+	alice.colorScheme("dark")
+	alice.screenshot("room-phone-dark")
 	alice.viewport(1280, 800, false)
+	alice.screenshot("room-desktop-dark")
+	alice.colorScheme("light")
 
 	// Bob signs out: his session ends, his pages send him to sign in, and alice sees him leave.
 	bob.do("sign out", chromedp.Click(chromedp.CSS(`form[data-signout] button`)))

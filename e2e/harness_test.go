@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -404,6 +405,17 @@ func (p *page) viewport(width, height int64, mobile bool) {
 		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
 	}
 	p.do(fmt.Sprintf("resize to %dx%d", width, height), chromedp.EmulateViewport(width, height, opts...))
+}
+
+// colorScheme makes the page see prefers-color-scheme: scheme ("light" or "dark").
+func (p *page) colorScheme(scheme string) {
+	p.t.Helper()
+	p.do("prefer a "+scheme+" color scheme", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
 }
 
 // evalVoid runs JavaScript for its effect.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,8 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"natter/app"
 )
 
 // Each transport forced with ?transport= carries messages both ways and says so in the indicator.
@@ -120,6 +128,9 @@ func TestResumeAfterServerRestart(t *testing.T) {
 				const li = document.querySelector('#pending li[data-client-id]');
 				return li && li.textContent.includes('typed while down') && !li.hasAttribute('data-seq');
 			})()`)
+			if tr == "ws" {
+				p.screenshot("room-reconnecting-desktop")
+			}
 
 			srv.open()
 			writer = srv.guest("writer") // sessions survive, but the test's token is simplest anew
@@ -208,4 +219,50 @@ func copyDir(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A WebSocket reader that falls behind is closed with 4008 "slow"; the page reconnects at once
+// and resumes after the last seq it showed. A queue bound smaller than one long message makes
+// every long live message overflow it, while the backlog replay after reconnecting still gets
+// through, since replay waits for the reader instead of counting as slowness.
+func TestSlowConsumerResumes(t *testing.T) {
+	srv := startNatter(t, func(c *app.Config) {
+		c.Server.QueueBytes = 400
+		c.Server.SendRate = -1
+	})
+	browser := newBrowser(t)
+	p := newPage(t, browser, "reader")
+	p.do("record WebSocket close codes", addScriptOnLoad(`
+		window.__wsCloses = [];
+		window.WebSocket = class extends window.WebSocket {
+			constructor(...args) {
+				super(...args);
+				this.addEventListener('close', (e) => window.__wsCloses.push(e.code));
+			}
+		};`))
+	p.navigate(srv.url + "/rooms/lobby")
+	p.signIn(srv.url, "reader", "", "guest")
+	p.waitLive("ws")
+
+	w := srv.guest("writer")
+	long := strings.Repeat("long ", 120)
+	for i := 1; i <= 4; i++ {
+		w.send("lobby", fmt.Sprintf("%d: %s", i, long))
+		w.send("lobby", fmt.Sprintf("short %d", i))
+	}
+	p.waitSeqs(1, 8)
+	p.waitLive("ws")
+	closes := evalJS[[]int](p, `window.__wsCloses`)
+	if !slices.Contains(closes, 4008) {
+		t.Errorf("WebSocket close codes %v: the server never closed the reader as slow, so this test tested nothing", closes)
+	}
+}
+
+// addScriptOnLoad runs source in every document the tab loads from now on, before the page's
+// own scripts.
+func addScriptOnLoad(source string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: source})
+		return err
+	})
 }
