@@ -138,6 +138,13 @@ func (c *wsConn) readLoop(conn net.Conn) {
 	rd := ws.NewReader(conn, true, c.srv.limits.MaxFrameBytes)
 	for {
 		op, payload, err := rd.ReadMessage()
+		if errors.Is(err, ws.ErrInvalidText) {
+			// RFC 6455 would fail the connection; natter's contract answers it like any other
+			// bad frame (an error, nothing stored) and reads on, since the message was read whole
+			// and the stream is still in step.
+			c.sendError(natter.Errorf(natter.EINVALID, "text frame is not valid UTF-8"), "")
+			continue
+		}
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -202,10 +209,6 @@ func (c *wsConn) readFailed(err error) {
 	case errors.Is(err, ws.ErrTooLarge):
 		c.sendError(natter.Errorf(natter.ETOOLARGE, "frame is larger than %d bytes", c.srv.limits.MaxFrameBytes), "")
 		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseTooBig, "frame too large")), false)
-	case ws.CloseCodeFor(err) == ws.CloseInvalidPayload:
-		// RFC 6455 requires failing the connection on text that is not UTF-8; say why first.
-		c.sendError(natter.Errorf(natter.EINVALID, "text is not valid UTF-8"), "")
-		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseInvalidPayload, "invalid UTF-8")), false)
 	case ws.CloseCodeFor(err) != 0:
 		c.out.CloseWith(ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseCodeFor(err), "protocol error")), false)
 	default:

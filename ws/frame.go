@@ -98,13 +98,21 @@ var ErrCloseSent = errors.New("ws: close frame already sent")
 type ProtocolError struct {
 	Code int
 	Msg  string
+	// Text marks a complete text message whose payload is not valid UTF-8. The stream is still
+	// in step (the whole message was read), so a lenient server may answer it and read on.
+	Text bool
 }
 
 // Error implements the error interface.
 func (e *ProtocolError) Error() string { return "ws: protocol error: " + e.Msg }
 
-// Is makes errors.Is(err, ErrProtocol) match.
-func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
+// Is makes errors.Is(err, ErrProtocol) match, and errors.Is(err, ErrInvalidText) for Text errors.
+func (e *ProtocolError) Is(target error) bool {
+	return target == ErrProtocol || (e.Text && target == ErrInvalidText)
+}
+
+// ErrInvalidText is matched by the error for a whole text message that is not valid UTF-8.
+var ErrInvalidText = errors.New("ws: text message is not valid UTF-8")
 
 // protocolError returns a *ProtocolError with code CloseProtocolError.
 func protocolError(format string, args ...any) error {

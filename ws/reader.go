@@ -113,7 +113,7 @@ func (r *Reader) ReadMessage() (Opcode, []byte, error) {
 // finishMessage validates a complete data message.
 func finishMessage(op Opcode, p []byte) (Opcode, []byte, error) {
 	if op == OpText && !utf8.Valid(p) {
-		return 0, nil, &ProtocolError{Code: CloseInvalidPayload, Msg: "text message is not valid UTF-8"}
+		return 0, nil, &ProtocolError{Code: CloseInvalidPayload, Msg: "text message is not valid UTF-8", Text: true}
 	}
 	if p == nil {
 		p = []byte{} // an empty message is still a message; callers shouldn't see nil
