@@ -7,10 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// readBufferSize is the size of Reader's inline buffer: big enough that one read usually takes a
-// whole small client frame (a chat message is a few hundred bytes), small enough that 10,000 idle
-// connections cost 5 MB. Longer payloads are read straight into the message slice.
-const readBufferSize = 512
+// readBufferSize is the size of Reader's inline buffer: big enough that one read takes a frame
+// header and a small control frame (subscribe, ping) whole, small enough that an idle connection
+// (most of them, on a chat server) carries little: it counts twice in RSS, once live and once as
+// GC headroom. Longer payloads are read straight into the message slice.
+const readBufferSize = 128
 
 // DefaultMaxMessage is the message limit NewReader uses when given maxMessage <= 0.
 const DefaultMaxMessage = 1 << 20
