@@ -238,6 +238,11 @@ func (p *pages) register(mux *http.ServeMux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, withSecurityHeaders(h)) }
 	handle("GET /{$}", p.handleRooms)
 	handle("GET /signin", p.handleSignIn)
+	handle("POST /signin", func(w http.ResponseWriter, r *http.Request) {
+		// The form posts here only when its script did not run. It posts, rather than gets, so
+		// that a password never lands in a URL.
+		p.renderError(w, r, http.StatusBadRequest, "Signing in needs JavaScript, and so does chatting: turn it on for this site and try again.")
+	})
 	handle("POST /signout", p.handleSignOut)
 	handle("GET /rooms/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)

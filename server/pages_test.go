@@ -106,6 +106,11 @@ func TestPagesRender(t *testing.T) {
 		}
 	}
 
+	// Without script the form posts (so no password lands in a URL) and is told why it failed.
+	if res, body := b.send("POST", "/signin", ""); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "JavaScript") {
+		t.Errorf("POST /signin: %s", res.Status)
+	}
+
 	b.signIn("ann")
 	// Signed in, the sign-in page moves on.
 	if res, _ := b.get("/signin?next=/rooms/lobby"); res.Header.Get("Location") != "/rooms/lobby" {

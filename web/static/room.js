@@ -795,6 +795,11 @@
   async function epochChanged() {
     abandon();
     clearLog();
+    // What the old log acknowledged is gone with it: send it again, to the new log.
+    for (const item of outbox) {
+      item.seq = 0;
+      item.sentOn = null;
+    }
     await start();
   }
 
