@@ -49,7 +49,7 @@ type Config struct {
 	Batch    int     // connections dialed at once while connecting (default 100)
 	Senders  int     // ingest: concurrent senders (default 100)
 	Conns    int     // idle: connections (default 1,000)
-	Users    int     // distinct guest names the subscribers sign in as (default 100; 0 = one per subscriber)
+	Users    int     // distinct guest names the subscribers share (default 100; at most one per subscriber)
 	BodySize int     // message body length in bytes (default 64, at least the 19-digit timestamp)
 
 	Duration time.Duration // hard cap on the whole run (default 60 s): it always stops by itself
@@ -160,7 +160,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--messages must be from 1 to 100,000,000, not %d", c.Messages)
 	}
 	if c.Users < 0 {
-		return fmt.Errorf("--users must be 0 (one per subscriber) or positive, not %d", c.Users)
+		return fmt.Errorf("--users must be positive, not %d", c.Users)
 	}
 	if c.Rate < 0 || c.Rate != c.Rate {
 		return fmt.Errorf("--rate must be 0 (as fast as acknowledged) or a positive number of messages per second, not %v", c.Rate)
@@ -466,10 +466,7 @@ func (r *runner) connect(ctx context.Context, subs []*subscriber, wg *sync.WaitG
 // makeSubscribers creates per-room subscribers, signing in the distinct guest names they share.
 func (r *runner) makeSubscribers(ctx context.Context, perRoom int) ([]*subscriber, error) {
 	total := perRoom * len(r.rooms)
-	users := r.cfg.Users
-	if users == 0 || users > total {
-		users = total
-	}
+	users := min(r.cfg.Users, total)
 	tokens, err := r.signInUsers(ctx, "bench-sub", users)
 	if err != nil {
 		return nil, err

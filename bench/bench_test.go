@@ -139,7 +139,7 @@ func TestFanoutExistingRoom(t *testing.T) {
 
 func TestRooms(t *testing.T) {
 	url := startServer(t, nil)
-	res := run(t, Config{Scenario: "rooms", URL: url, Rooms: 3, Subs: 5, Messages: 60, Users: 0})
+	res := run(t, Config{Scenario: "rooms", URL: url, Rooms: 3, Subs: 5, Messages: 60, Users: 1000})
 	checkRooms(t, res, 3, 5, 60)
 }
 

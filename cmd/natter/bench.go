@@ -59,7 +59,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Batch, "batch", 0, "connections dialed at once while connecting (default 100)")
 	fs.IntVar(&cfg.Senders, "senders", 0, "ingest: concurrent senders (default 100)")
 	fs.IntVar(&cfg.Conns, "conns", 0, "idle: connections (default 1000)")
-	fs.IntVar(&cfg.Users, "users", 0, "distinct guest names the subscribers share (default 100; presence traffic grows with it)")
+	fs.IntVar(&cfg.Users, "users", 0, "distinct guest names the subscribers share (default 100; --users >= subscribers gives each its own; presence traffic grows with it)")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "message body bytes (default 64)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "hard cap on the run (default 60s)")
 	fs.DurationVar(&cfg.Settle, "settle", 0, "wait after connecting before measuring RSS (default 1s; idle 5s)")
