@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,6 +211,34 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("open a tab for %s: %v", name, err)
 	}
+	// An uncaught exception or unhandled rejection in the page's scripts fails the test, even
+	// when the page happened to recover.
+	var mu sync.Mutex
+	var exceptions []string
+	messages := chromedp.Console(ctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				mu.Lock()
+				exceptions = append(exceptions, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-watching
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range exceptions {
+			t.Errorf("%s: uncaught exception in the page: %s", name, e)
+		}
+	})
 	// Registered after cancel, so it runs before it: the tab is still there to photograph.
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -26,6 +26,9 @@
   // WS_PING_AFTER and gives up after WS_DEAD_AFTER of silence.
   const PAGE_SIZE = 100;
   const WS_OPEN_TIMEOUT = 10000;
+  // A transport that opened but has not gone live by then (a buffering proxy can hold an event
+  // stream open and deliver nothing) counts as failed.
+  const LIVE_TIMEOUT = 15000;
   const WS_PING_AFTER = 25000;
   const WS_DEAD_AFTER = 60000;
   const POLL_WAIT_SECONDS = 30;
@@ -715,9 +718,15 @@
     const kind = ORDER[transportIndex];
     setConn(kind, everLive || attempt ? 'reconnecting' : 'connecting');
     const gen = ++generation;
+    const liveTimer = setTimeout(() => {
+      if (gen !== generation || !current || current.live) return;
+      abandon();
+      lost(kind, { live: false });
+    }, LIVE_TIMEOUT);
     current = TRANSPORTS[kind]({
       live() {
         if (gen !== generation) return;
+        clearTimeout(liveTimer);
         attempt = 0;
         everLive = true;
         setConn(kind, 'live');
@@ -725,6 +734,7 @@
       },
       down(info) {
         if (gen !== generation) return;
+        clearTimeout(liveTimer);
         generation++;
         current = null;
         lost(kind, info);
