@@ -429,8 +429,13 @@ func (ts *testServer) tryDialWS(path, tok string, header ...string) (*wsClient, 
 }
 
 func newWSClient(t testing.TB, conn *ws.Conn) *wsClient {
-	c := &wsClient{t: t, conn: conn, frames: make(chan wsFrame, 4096)}
 	t.Cleanup(func() { conn.Close() })
+	return startWSReader(t, conn)
+}
+
+// startWSReader starts reading conn into a wsClient; closing conn is the caller's job.
+func startWSReader(t testing.TB, conn *ws.Conn) *wsClient {
+	c := &wsClient{t: t, conn: conn, frames: make(chan wsFrame, 4096)}
 	go func() {
 		defer close(c.frames)
 		for {
