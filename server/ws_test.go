@@ -385,6 +385,10 @@ func TestPresence(t *testing.T) {
 	if f := obs.next(); f.Type != "leave" || f.User != "bob" || strp(f.Room) != "lobby" {
 		t.Fatalf("observer got %s, want a leave of bob", f)
 	}
+	ts.mustPost(obsTok, "lobby", "probe 2")
+	if f := obs.next(); f.Type != "message" {
+		t.Fatalf("observer got %s, want the probe message and no second leave", f)
+	}
 	if got := httpPresence(); !slices.Equal(got, []string{"obs"}) {
 		t.Fatalf("HTTP presence %v, want [obs]", got)
 	}
