@@ -47,8 +47,9 @@ type room struct {
 	name string
 
 	mu      sync.Mutex
-	subs    []*Subscription // each knows its index: O(1) add and remove, no copying
-	users   map[string]int  // connections per user, for presence
+	subs    []*Subscription      // each knows its index: O(1) add and remove, no copying
+	users   map[string]int       // connections per user, for presence
+	pollers map[string]time.Time // long-polling users, online until the time given
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls
 	waiters map[*Waiter]struct{}
@@ -139,9 +140,14 @@ func (h *Hub) Online(roomName string) []string {
 }
 
 func (r *room) onlineLocked() []string {
-	online := make([]string, 0, len(r.users))
+	online := make([]string, 0, len(r.users)+len(r.pollers))
 	for u := range r.users {
 		online = append(online, u)
+	}
+	for u := range r.pollers {
+		if r.users[u] == 0 {
+			online = append(online, u)
+		}
 	}
 	sort.Strings(online)
 	return online
@@ -209,8 +215,8 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	// Presence: the new subscriber gets the list (itself included); others get a join if this is
 	// the user's first connection to the room.
 	r.mu.Lock()
+	first := !r.isOnlineLocked(req.User)
 	r.users[req.User]++
-	first := r.users[req.User] == 1
 	online := r.onlineLocked()
 	s.mu.Lock()
 	s.out.Send(EncodeEvent("presence", presenceFrame{Type: "presence", Room: req.Room, Online: online}).Bytes(s.tr))
@@ -293,9 +299,58 @@ func (s *Subscription) Unsubscribe() {
 		r.users[s.user]--
 		if r.users[s.user] <= 0 {
 			delete(r.users, s.user)
-			r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
+			if !r.isOnlineLocked(s.user) {
+				r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
+			}
 		}
 	}
+}
+
+// TouchPoller counts user as online in room until the given time: long-polling clients hold no
+// connection between polls, so each poll renews their presence for a little longer than its
+// wait. A user who was not online joins.
+func (h *Hub) TouchPoller(roomName, user string, until time.Time) {
+	r := h.room(roomName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := !r.isOnlineLocked(user)
+	if until.After(r.pollers[user]) {
+		if r.pollers == nil {
+			r.pollers = make(map[string]time.Time)
+		}
+		r.pollers[user] = until
+	}
+	if first {
+		r.broadcastLocked(nil, EncodeEvent("join", memberFrame{Type: "join", Room: r.name, User: user}))
+	}
+}
+
+// ExpirePollers ends the presence of long-pollers that have not polled in time; those not also
+// connected otherwise leave. Call it periodically.
+func (h *Hub) ExpirePollers(now time.Time) {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.byKey))
+	for _, r := range h.byKey {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for user, until := range r.pollers {
+			if now.After(until) {
+				delete(r.pollers, user)
+				if !r.isOnlineLocked(user) {
+					r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: user}))
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *room) isOnlineLocked(user string) bool {
+	_, polling := r.pollers[user]
+	return r.users[user] > 0 || polling
 }
 
 // deliver hands one live frame to the subscription without blocking.

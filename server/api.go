@@ -219,6 +219,10 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 	case rq.hasBefore:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, rq.before, rq.limit)
 	case rq.hasAfter:
+		if rq.wait > 0 {
+			// A long-polling client is online while it keeps polling.
+			s.hub.TouchPoller(room.Name, authFrom(ctx).user.Name, s.now().Add(rq.wait+s.cfg.PollerGrace))
+		}
 		// Take the hub's notification before reading, so that a commit after the read still
 		// wakes a parked poll.
 		notify := s.hub.Notify(room.Name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -111,5 +112,51 @@ func TestSSESendsKeepaliveComments(t *testing.T) {
 		if strings.HasPrefix(line, ":") {
 			comments++
 		}
+	}
+}
+
+// TestLongPollersAreOnline: a user who only long-polls counts as online (presence list and a join
+// to WebSocket subscribers) and leaves once they stop polling.
+func TestLongPollersAreOnline(t *testing.T) {
+	ts := startServer(t, fastKeepalive, func(c *app.Config) { c.Server.PollerGrace = 300 * time.Millisecond })
+	obsTok := ts.signIn("obs")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	obs, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + obsTok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	obs.WriteMessage(ws.OpText, []byte(`{"type":"subscribe","room":"lobby"}`))
+	next := func(want string) string {
+		for {
+			_, data, err := obs.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", want, err)
+			}
+			var f struct{ Type, User string }
+			json.Unmarshal(data, &f)
+			if f.Type == want {
+				return f.User
+			}
+		}
+	}
+	next("presence")
+
+	r := ts.do("GET", "/api/rooms/lobby/messages?after=0&wait=0.2", ts.signIn("poller"), nil)
+	if r.Status != 200 {
+		t.Fatalf("poll: %d %s", r.Status, r.Raw)
+	}
+	if u := next("join"); u != "poller" {
+		t.Fatalf("join of %q, want poller", u)
+	}
+	if p := ts.do("GET", "/api/rooms/lobby/presence", obsTok, nil); !strings.Contains(string(p.Raw), `"poller"`) {
+		t.Fatalf("presence while polling: %s", p.Raw)
+	}
+	if u := next("leave"); u != "poller" {
+		t.Fatalf("leave of %q, want poller", u)
+	}
+	if p := ts.do("GET", "/api/rooms/lobby/presence", obsTok, nil); strings.Contains(string(p.Raw), `"poller"`) {
+		t.Fatalf("presence after polling stopped: %s", p.Raw)
 	}
 }

@@ -22,6 +22,7 @@ import (
 const (
 	DefaultKeepaliveIdle = 20 * time.Second
 	DefaultWriteCoalesce = 50 * time.Millisecond
+	DefaultPollerGrace   = 15 * time.Second
 	DefaultPongWait      = 60 * time.Second
 )
 
@@ -66,6 +67,9 @@ type Config struct {
 	// not even a pong, before it is considered dead (default 60 s; at least 2 x KeepaliveIdle).
 	KeepaliveIdle time.Duration
 	PongWait      time.Duration
+	// PollerGrace is how long after its wait a long-poller stays online without polling again
+	// (default 15 s): the time a client takes to handle an answer and ask again.
+	PollerGrace time.Duration
 	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages may open WebSockets
 	// and send cookie-authenticated requests; the server's own origin is always allowed.
 	AllowedOrigins []string
@@ -132,6 +136,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = DefaultSendBurst
+	}
+	if cfg.PollerGrace <= 0 {
+		cfg.PollerGrace = DefaultPollerGrace
 	}
 	if cfg.WriteCoalesce == 0 {
 		cfg.WriteCoalesce = DefaultWriteCoalesce
@@ -264,6 +271,7 @@ func (s *Server) keepaliveLoop() {
 				c.keepalive(now)
 			}
 			clear(batch)
+			s.hub.ExpirePollers(s.now())
 		}
 	}
 }
