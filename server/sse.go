@@ -22,7 +22,9 @@ const sseHeader = "HTTP/1.1 200 OK\r\n" +
 	"\r\n" +
 	"retry: 2000\n\n"
 
-var sseKeepalive = []byte(": keepalive\n\n")
+// sseKeepalive is a comment, which keeps proxies from timing the stream out, plus a ping event,
+// which a browser's EventSource (it hides comments) can see, so a page notices a dead stream.
+var sseKeepalive = []byte(": keepalive\nevent: ping\ndata: {\"type\":\"ping\"}\n\n")
 
 // handleSSE streams a room as Server-Sent Events, from after Last-Event-ID, or ?after=, or the
 // end of the log.
