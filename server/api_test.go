@@ -701,6 +701,7 @@ func TestLogSurvivesRestart(t *testing.T) {
 	}
 	ts.fill(tok, "lobby", 3)
 	ts.fill(tok, "ops", 2)
+	opsOrig := messageOf(t, ts.post(tok, "ops", "idempotent", "before-restart"))
 	lobby := ts.read(tok, "/api/rooms/lobby/messages?after=0")
 	ops := ts.read(tok, "/api/rooms/ops/messages?after=0")
 
@@ -721,9 +722,13 @@ func TestLogSurvivesRestart(t *testing.T) {
 			}
 		}
 	}
-	// Seqs go on where they stopped.
+	// Seqs go on where they stopped, and a client_id sent before the restart is still known.
 	if m := ts.mustPost(tok, "lobby", "after restart"); m.Seq != lobby.LastSeq+1 {
 		t.Fatalf("first seq after the restart is %d, want %d", m.Seq, lobby.LastSeq+1)
+	}
+	r := ts.post(tok, "ops", "retry after restart", "before-restart")
+	if r.Status != http.StatusOK || messageOf(t, r).ID != opsOrig.ID {
+		t.Fatalf("repeat of a pre-restart client_id: %d %s, want 200 with the original", r.Status, r.Raw)
 	}
 }
 
@@ -814,5 +819,31 @@ func TestRateLimit(t *testing.T) {
 	}
 	if n := ts.lastSeq(alice, "lobby"); n != 4 {
 		t.Fatalf("last_seq %d, want 4", n)
+	}
+}
+
+// TestUnknownEndpointsUseTheErrorShape: every /api/ answer that is an error, even for a path or
+// method the server doesn't have, is the contract's JSON error.
+func TestUnknownEndpointsUseTheErrorShape(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	for _, e := range []struct{ method, path string }{
+		{"GET", "/api/nothing"},
+		{"PUT", "/api/rooms"},
+		{"DELETE", "/api/rooms/lobby"},
+		{"PATCH", "/api/rooms/lobby/messages"},
+		{"GET", "/api/rooms/lobby/messages/1"},
+	} {
+		r := ts.do(e.method, e.path, tok, nil)
+		if r.Status < 400 {
+			t.Errorf("%s %s: %d %s", e.method, e.path, r.Status, r.Raw)
+			continue
+		}
+		checkErrorShape(t, r)
+	}
+	// A body over any sane size is too_large, not a dropped connection.
+	for _, path := range []string{"/api/users", "/api/session", "/api/rooms"} {
+		big := []byte(`{"name": "` + strings.Repeat("a", 2<<20) + `"}`)
+		checkError(t, ts.do("POST", path, tok, big), http.StatusRequestEntityTooLarge, "too_large")
 	}
 }

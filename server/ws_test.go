@@ -180,6 +180,32 @@ func TestWebSocketUnsubscribe(t *testing.T) {
 	if m := obs.expect("message").msg(t); m.Body != "not for alice" {
 		t.Fatalf("observer got %+v", m)
 	}
+
+	// One connection, two rooms: each message arrives once, marked with its room; leaving one
+	// room keeps the other.
+	if r := ts.do("POST", "/api/rooms", tok, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	c.subscribe("lobby")
+	c.subscribe("ops")
+	ts.mustPost(tok, "ops", "in ops")
+	ts.mustPost(tok, "lobby", "in lobby")
+	for _, want := range []string{"ops", "lobby"} {
+		if m := c.nextExcept("join", "leave").msg(t); m.Room != want || m.Body != "in "+want {
+			t.Fatalf("got %+v, want the message in %s", m, want)
+		}
+	}
+	c.send(map[string]string{"type": "unsubscribe", "room": "ops"})
+	// Frames are handled in order: once a later frame is answered, the unsubscribe is done.
+	c.send(map[string]string{"type": "barrier", "client_id": "barrier"})
+	if f := c.next(); f.Type != "error" || strp(f.Ref) != "barrier" {
+		t.Fatalf("got %s, want the error answering the barrier frame", f)
+	}
+	ts.mustPost(tok, "ops", "ops again")
+	ts.mustPost(tok, "lobby", "lobby again")
+	if m := c.nextExcept("join", "leave").msg(t); m.Room != "lobby" || m.Body != "lobby again" {
+		t.Fatalf("after leaving ops, got %+v, want only lobby's message", m)
+	}
 }
 
 // TestWebSocketErrorFrames: a bad frame is answered with an error frame carrying the contract's
@@ -426,7 +452,10 @@ func (ts *testServer) dialSlowWS(tok string) *ws.Conn {
 // client reads one frame for every four messages stored, so it falls behind whatever the speed
 // of the machine, yet keeps reading, so the close frame can reach it.
 func TestSlowConsumerIsClosed(t *testing.T) {
-	ts := startServer(t, func(c *app.Config) { c.Server.QueueBytes = 64 << 10 })
+	// Write coalescing is off: with it, a subscriber that reads everything at once is itself
+	// closed as slow when more than QueueBytes arrive within one coalescing interval, since the
+	// queue fills while the writer waits for its timer.
+	ts := startServer(t, func(c *app.Config) { c.Server.QueueBytes, c.Server.WriteCoalesce = 64<<10, -1 })
 	slow := ts.dialSlowWS(ts.signIn("slowpoke"))
 	slow.WriteMessage(ws.OpText, []byte(`{"type": "subscribe", "room": "lobby"}`))
 	readSlow := func() (map[string]any, error) {
@@ -448,7 +477,9 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	}
 	steady := ts.dialWS(ts.signIn("steady"))
 	steady.subscribe("lobby")
-	writer := ts.dialWS(ts.signIn("writer"))
+	// The writer posts over HTTP: its next message is stored as soon as the last is answered,
+	// with no write coalescing on its side to pace it.
+	writer := ts.signIn("writer")
 
 	// Each message is about 24 KiB on the wire (JSON escapes "<" as \u003c).
 	body := strings.Repeat("<", 4090)
@@ -459,7 +490,7 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 		if posted == 5000 {
 			t.Fatalf("the slow client was not disconnected after %d messages", posted)
 		}
-		writer.sendMessage("lobby", fmt.Sprintf("%05d %s", posted, body), "")
+		ts.mustPost(writer, "lobby", fmt.Sprintf("%05d %s", posted, body))
 		posted++
 		if posted%4 != 0 {
 			continue
