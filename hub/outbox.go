@@ -36,24 +36,24 @@ type Outbox struct {
 	// a connection that gets a message now and then is written to at once. Zero: no waiting.
 	Coalesce time.Duration
 
-	conn      net.Conn
-	limit     int
-	writeWait time.Duration
-	onClose   func()
+	conn    net.Conn
+	limit   int
+	onClose func()
 
 	mu      sync.Mutex
-	cond    sync.Cond // signalled when the queue drains or the outbox closes; for SendWait
+	drained chan struct{} // made by a waiting SendWait, closed when the queue drains or closes
 	queue   [][]byte
 	queued  int
 	writing bool
 	closed  bool
 	final   []byte // written after the queue, then the connection is closed
 
-	lastWrite  atomic.Int64 // unix nanoseconds of the last successful write, for keepalives
-	writeStart atomic.Int64 // unix nanoseconds when the write in progress began; 0 when none
-	lastFlush  atomic.Int64 // unix nanoseconds of the last write's end, for Coalesce; 0 before any
-	closeOnce  sync.Once
-	done       chan struct{}
+	lastWrite  atomic.Int64  // unix nanoseconds of the last successful write, for keepalives
+	writeStart atomic.Int64  // unix nanoseconds when the write in progress began; 0 when none
+	lastFlush  atomic.Int64  // unix nanoseconds of the last write's end, for Coalesce; 0 before any
+	stopping   bool          // shutdown has begun
+	finished   bool          // the connection is closed
+	done       chan struct{} // made by the first Done call: most connections never need one
 }
 
 // NewOutbox wraps conn. limit <= 0 means DefaultQueueBytes. onClose, if set, runs once when the
@@ -62,8 +62,7 @@ func NewOutbox(conn net.Conn, limit int, onClose func()) *Outbox {
 	if limit <= 0 {
 		limit = DefaultQueueBytes
 	}
-	o := &Outbox{conn: conn, limit: limit, writeWait: DefaultWriteWait, onClose: onClose, done: make(chan struct{})}
-	o.cond.L = &o.mu
+	o := &Outbox{conn: conn, limit: limit, onClose: onClose}
 	o.lastWrite.Store(time.Now().UnixNano())
 	return o
 }
@@ -92,10 +91,18 @@ func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for !o.closed && o.final == nil && o.queued > 0 && o.queued+len(b) > o.limit/2 {
-		if ctx.Err() != nil {
+		if o.drained == nil {
+			o.drained = make(chan struct{})
+		}
+		drained := o.drained
+		o.mu.Unlock()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			o.mu.Lock()
 			return ctx.Err()
 		}
-		o.cond.Wait()
+		o.mu.Lock()
 	}
 	if o.closed || o.final != nil {
 		return net.ErrClosed
@@ -148,14 +155,22 @@ func (o *Outbox) CloseWith(final []byte, drop bool) {
 		o.writing = true
 		go o.writeLoop()
 	}
-	o.cond.Broadcast()
+	o.wakeSendersLocked()
 	o.mu.Unlock()
+}
+
+// wakeSendersLocked releases SendWait callers to look at the queue again.
+func (o *Outbox) wakeSendersLocked() {
+	if o.drained != nil {
+		close(o.drained)
+		o.drained = nil
+	}
 }
 
 // CloseIfStuck closes the connection if one write has been blocked for longer than the write
 // wait: the peer stopped reading (its receive window is full) or vanished.
 func (o *Outbox) CloseIfStuck(now time.Time) {
-	if start := o.writeStart.Load(); start != 0 && now.UnixNano()-start > int64(o.writeWait) {
+	if start := o.writeStart.Load(); start != 0 && now.UnixNano()-start > int64(DefaultWriteWait) {
 		o.Close()
 	}
 }
@@ -167,7 +182,17 @@ func (o *Outbox) CloseSlow() { o.CloseWith(o.SlowFinal, true) }
 func (o *Outbox) Close() { o.shutdown() }
 
 // Done is closed once the outbox has closed its connection.
-func (o *Outbox) Done() <-chan struct{} { return o.done }
+func (o *Outbox) Done() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done == nil {
+		o.done = make(chan struct{})
+		if o.finished {
+			close(o.done)
+		}
+	}
+	return o.done
+}
 
 // Closed reports whether the outbox is closing or closed.
 func (o *Outbox) Closed() bool {
@@ -180,20 +205,27 @@ func (o *Outbox) Closed() bool {
 func (o *Outbox) IdleSince() time.Time { return time.Unix(0, o.lastWrite.Load()) }
 
 func (o *Outbox) shutdown() {
-	o.closeOnce.Do(func() {
-		o.mu.Lock()
-		o.closed = true
-		o.queue, o.queued = nil, 0
-		o.cond.Broadcast()
+	o.mu.Lock()
+	if o.stopping {
 		o.mu.Unlock()
-		// Clean up (unsubscribe, presence) before the peer can see the close, so that whoever
-		// observes the hang-up also observes its consequences.
-		if o.onClose != nil {
-			o.onClose()
-		}
-		o.conn.Close()
+		return
+	}
+	o.stopping, o.closed = true, true
+	o.queue, o.queued = nil, 0
+	o.wakeSendersLocked()
+	o.mu.Unlock()
+	// Clean up (unsubscribe, presence) before the peer can see the close, so that whoever
+	// observes the hang-up also observes its consequences.
+	if o.onClose != nil {
+		o.onClose()
+	}
+	o.conn.Close()
+	o.mu.Lock()
+	o.finished = true
+	if o.done != nil {
 		close(o.done)
-	})
+	}
+	o.mu.Unlock()
 }
 
 // writeLoop drains the queue; it exits when the queue is empty, so idle connections hold no
@@ -227,7 +259,7 @@ func (o *Outbox) writeLoop() {
 		clear(o.queue)
 		o.queue = o.queue[:0]
 		o.queued = 0
-		o.cond.Broadcast()
+		o.wakeSendersLocked()
 		o.mu.Unlock()
 
 		o.writeStart.Store(time.Now().UnixNano())

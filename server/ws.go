@@ -40,7 +40,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name}
-	c.inCond.L = &c.inMu
 	c.lastRead.Store(time.Now().UnixNano())
 	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
@@ -90,7 +89,7 @@ type wsConn struct {
 	gone bool // closed: no new subscriptions
 
 	inMu       sync.Mutex
-	inCond     sync.Cond // the reader waits here while the inbox is full
+	inSpace    chan struct{} // made while the reader waits for room in a full inbox
 	inbox      [][]byte
 	processing bool
 	inFlight   chan struct{} // made on the first send: a semaphore of maxInFlight
@@ -167,7 +166,13 @@ func (c *wsConn) readLoop(conn net.Conn) {
 func (c *wsConn) enqueue(frame []byte) {
 	c.inMu.Lock()
 	for len(c.inbox) >= maxInbox {
-		c.inCond.Wait()
+		if c.inSpace == nil {
+			c.inSpace = make(chan struct{})
+		}
+		space := c.inSpace
+		c.inMu.Unlock()
+		<-space
+		c.inMu.Lock()
 	}
 	c.inbox = append(c.inbox, frame)
 	if !c.processing {
@@ -189,7 +194,10 @@ func (c *wsConn) process() {
 		frame := c.inbox[0]
 		c.inbox[0] = nil
 		c.inbox = c.inbox[1:]
-		c.inCond.Signal()
+		if c.inSpace != nil {
+			close(c.inSpace)
+			c.inSpace = nil
+		}
 		c.inMu.Unlock()
 		c.handleFrame(frame)
 	}
