@@ -210,7 +210,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	}
 	s.mu.Unlock()
 
-	s.out.Send(EncodeEvent("subscribed", subscribedFrame{Type: "subscribed", Room: req.Room, Epoch: info.Epoch, LastSeq: info.LastSeq}).Bytes(s.tr))
+	s.out.SendNow(EncodeEvent("subscribed", subscribedFrame{Type: "subscribed", Room: req.Room, Epoch: info.Epoch, LastSeq: info.LastSeq}).Bytes(s.tr))
 
 	// Presence: the new subscriber gets the list (itself included); others get a join if this is
 	// the user's first connection to the room.

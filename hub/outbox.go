@@ -42,6 +42,7 @@ type Outbox struct {
 
 	mu      sync.Mutex
 	drained chan struct{} // made by a waiting SendWait, closed when the queue drains or closes
+	delayed *time.Timer   // the coalescing wait before the next write, while one is pending
 	queue   [][]byte
 	queued  int
 	writing bool
@@ -85,6 +86,28 @@ func (o *Outbox) Send(b []byte) bool {
 	return true
 }
 
+// SendNow queues b like Send but writes it without the coalescing wait, together with whatever
+// is queued: for answers a client is waiting on (acks, errors), whose delay would slow every
+// sender that waits for its ack.
+func (o *Outbox) SendNow(b []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed || o.final != nil || o.queued+len(b) > o.limit {
+		return false
+	}
+	o.queue = append(o.queue, b)
+	o.queued += len(b)
+	switch {
+	case !o.writing:
+		o.writing = true
+		go o.writeLoop()
+	case o.delayed != nil && o.delayed.Stop():
+		o.delayed = nil
+		go o.writeLoop()
+	}
+	return true
+}
+
 // SendWait queues b, waiting while the queue is over half its bound. It is for backlog replay,
 // which is paced by the client's reading speed instead of counting as slowness.
 func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
@@ -124,7 +147,7 @@ func (o *Outbox) enqueueLocked(b []byte) {
 func (o *Outbox) startWriter() {
 	if o.Coalesce > 0 {
 		if wait := o.Coalesce - time.Duration(time.Now().UnixNano()-o.lastFlush.Load()); wait > 0 {
-			time.AfterFunc(wait, o.writeLoop)
+			o.delayed = time.AfterFunc(wait, o.writeLoop)
 			return
 		}
 	}
@@ -234,6 +257,7 @@ func (o *Outbox) writeLoop() {
 	var bufs net.Buffers
 	for {
 		o.mu.Lock()
+		o.delayed = nil // this is the writer the timer started, or the one that replaced it
 		if o.closed {
 			o.writing = false
 			o.mu.Unlock()

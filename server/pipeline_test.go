@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"natter/app"
 	"natter/ws"
 )
 
@@ -57,5 +58,16 @@ func TestPipelinedWebSocketSendsKeepTheirOrder(t *testing.T) {
 		if got := seqOf[fmt.Sprintf("c%d", i)]; got != int64(i+1) {
 			t.Fatalf("frame %d was stored as seq %d: pipelined sends were reordered", i, got)
 		}
+	}
+}
+
+// TestAcksSkipTheCoalescingWait: a sender that waits for each ack must not wait for the write
+// coalescing interval too. With an interval of an hour, only acks written at once let this
+// sender finish.
+func TestAcksSkipTheCoalescingWait(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.WriteCoalesce = time.Hour })
+	c := ts.dialWS(ts.signIn("alice"))
+	for i := range 5 {
+		c.sendMessage("lobby", fmt.Sprint("body ", i), fmt.Sprint("c", i)) // fails unless acked
 	}
 }

@@ -151,7 +151,7 @@ func (c *wsConn) readLoop(conn net.Conn) {
 		c.lastRead.Store(time.Now().UnixNano())
 		switch op {
 		case ws.OpPing:
-			c.out.Send(ws.AppendFrame(nil, ws.OpPong, payload))
+			c.out.SendNow(ws.AppendFrame(nil, ws.OpPong, payload))
 		case ws.OpPong:
 		case ws.OpBinary:
 			c.sendError(natter.Errorf(natter.EINVALID, "frames must be JSON text, not binary"), "")
@@ -247,7 +247,7 @@ func (c *wsConn) handleFrame(payload []byte) {
 	case "send":
 		c.send(f)
 	case "ping":
-		c.out.Send(hub.EncodeEvent("pong", map[string]string{"type": "pong"}).WS)
+		c.answer(hub.EncodeEvent("pong", map[string]string{"type": "pong"}).WS)
 	default:
 		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe or send", f.Type), f.ClientID)
 	}
@@ -318,7 +318,7 @@ func (c *wsConn) send(f clientFrame) {
 			c.sendError(sendError(req, err), f.ClientID)
 			return
 		}
-		c.out.Send(hub.EncodeEvent("ack", ackFrame{Type: "ack", ClientID: f.ClientID, Seq: msg.Seq, Room: msg.Room, Created: created}).WS)
+		c.answer(hub.EncodeEvent("ack", ackFrame{Type: "ack", ClientID: f.ClientID, Seq: msg.Seq, Room: msg.Room, Created: created}).WS)
 	}
 	if async, ok := c.srv.store.(natter.AsyncAppender); ok {
 		c.inMu.Lock()
@@ -348,7 +348,15 @@ func (c *wsConn) sendError(err error, ref string) {
 	if code == natter.EINTERNAL {
 		c.srv.logger.Error("websocket request failed", "user", c.user, "err", err)
 	}
-	c.out.Send(hub.EncodeEvent("error", errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}).WS)
+	c.answer(hub.EncodeEvent("error", errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}).WS)
+}
+
+// answer sends a frame the client is waiting for at once (no coalescing wait). A client whose
+// queue can't take even that is closed as slow: dropping an ack silently would leave it waiting.
+func (c *wsConn) answer(frame []byte) {
+	if !c.out.SendNow(frame) {
+		c.out.CloseSlow()
+	}
 }
 
 // closed runs once when the outbox closes: the subscriptions end and presence is updated.
