@@ -67,6 +67,12 @@ func TestPipelinedWebSocketSendsKeepTheirOrder(t *testing.T) {
 func TestAcksSkipTheCoalescingWait(t *testing.T) {
 	ts := startServer(t, func(c *app.Config) { c.Server.WriteCoalesce = time.Hour })
 	c := ts.dialWS(ts.signIn("alice"))
+	// Subscribed, the sender also gets each message frame: those wait for the interval, and the
+	// ack that follows must not wait behind them.
+	c.send(map[string]string{"type": "subscribe", "room": "lobby"})
+	if f := c.nextExcept("presence"); f.Type != "subscribed" {
+		t.Fatalf("got %s, want subscribed", f)
+	}
 	for i := range 5 {
 		c.sendMessage("lobby", fmt.Sprint("body ", i), fmt.Sprint("c", i)) // fails unless acked
 	}
