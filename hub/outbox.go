@@ -21,6 +21,9 @@ const (
 	// closeGrace bounds the final write (a close frame) and a write in flight when a slow
 	// connection is dropped.
 	closeGrace = time.Second
+	// coalesceMaxBytes ends a coalescing wait early: a queue this large already makes one
+	// efficient write.
+	coalesceMaxBytes = 64 << 10
 )
 
 // Outbox is one connection's output: a byte-bounded queue drained by a writer goroutine that runs
@@ -137,9 +140,15 @@ func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
 func (o *Outbox) enqueueLocked(b []byte) {
 	o.queue = append(o.queue, b)
 	o.queued += len(b)
-	if !o.writing {
+	switch {
+	case !o.writing:
 		o.writing = true
 		o.startWriter()
+	case o.delayed != nil && o.queued >= coalesceMaxBytes && o.delayed.Stop():
+		// Enough to fill a write already: waiting longer would only let a busy room push a
+		// prompt reader over its queue bound.
+		o.delayed = nil
+		go o.writeLoop()
 	}
 }
 

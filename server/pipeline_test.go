@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +76,39 @@ func TestAcksSkipTheCoalescingWait(t *testing.T) {
 	}
 	for i := range 5 {
 		c.sendMessage("lobby", fmt.Sprint("body ", i), fmt.Sprint("c", i)) // fails unless acked
+	}
+}
+
+// TestPromptReaderIsNotSlowUnderBurst: with the default queue bound and write coalescing, a
+// subscriber that reads everything must not be cut off as slow when a burst of large messages
+// (about 24 KB frames, as fast as four writers can post) fills a coalescing interval.
+func TestPromptReaderIsNotSlowUnderBurst(t *testing.T) {
+	ts := startServer(t)
+	steady := ts.dialWS(ts.signIn("steady"))
+	steady.subscribe("lobby")
+	const n = 300
+	errs := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			tok := ts.signIn(fmt.Sprintf("writer%d", w))
+			for i := range n / 4 {
+				r, err := ts.doErr("POST", "/api/rooms/lobby/messages", tok, map[string]string{"body": fmt.Sprintf("%d %s", i, strings.Repeat("<", 4000))})
+				if err != nil || r.Status != 201 {
+					errs <- fmt.Errorf("post: %v %d", err, r.Status)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if m := steady.next().msg(t); m.Seq != int64(i) {
+			t.Fatalf("got seq %d, want %d", m.Seq, i)
+		}
 	}
 }
