@@ -37,11 +37,7 @@ func (f *Frame) Bytes(t Transport) []byte {
 
 // EncodeMessage encodes a committed message for every transport at once.
 func EncodeMessage(m natter.Message) *Frame {
-	body, err := json.Marshal(m)
-	if err != nil {
-		panic(err) // Message holds only strings, ints and a time: Marshal cannot fail
-	}
-	return encodeMessageJSON(m, body)
+	return encodeMessageJSON(m, m.AppendJSON(make([]byte, 0, 160+len(m.Body))))
 }
 
 func encodeMessageJSON(m natter.Message, body []byte) *Frame {
