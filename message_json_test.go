@@ -14,7 +14,7 @@ import (
 // for awkward bodies, and ts always has nine fraction digits.
 func TestMessageJSONMatchesEncodingJSON(t *testing.T) {
 	tsRE := regexp.MustCompile(`"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"`)
-	for _, body := range []string{"hi", "", `quote " backslash \ slash /`, "tab\tnl\ncr\r\x00\x1f\x7f", "<script>&amp;</script>", "é 😀 \u2028 \u2029", "caf\xe9"} {
+	for _, body := range []string{"hi", "", `quote " backslash \ slash /`, "tab\tnl\ncr\r\x00\x1f\x7f\b\f", "<script>&amp;</script>", "é 😀 \u2028 \u2029", "caf\xe9"} {
 		m := natter.Message{Room: "lobby", Seq: 42, ID: "abc", ClientID: "c-1", Author: "alice", Body: body, TS: time.Date(2026, 11, 27, 4, 30, 40, 120000000, time.FixedZone("x", 3600))}
 		data, err := json.Marshal(m)
 		if err != nil {

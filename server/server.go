@@ -168,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, natter.Errorf(natter.EINVALID, "allowed origin %q: %v", o, err)
 		}
 	}
+	if need := s.maxSendRequestBytes() + 256; int64(s.limits.MaxFrameBytes) < need {
+		return nil, natter.Errorf(natter.EINVALID, "the WebSocket frame limit (%d bytes) is too small for the body limit of %d characters: a send frame can take %d bytes; raise the frame limit", s.limits.MaxFrameBytes, s.limits.MaxBodyChars, need)
+	}
 	p, err := newPages(s)
 	if err != nil {
 		return nil, err

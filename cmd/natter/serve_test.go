@@ -182,6 +182,10 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--sync must be FULL or NORMAL") {
 		t.Fatalf("bad --sync: err %v, output %q", err, out)
 	}
+	out, err = exec.Command(natterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--max-body", "10000").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "frame limit") {
+		t.Fatalf("--max-body beyond what --max-frame can carry: err %v, output %q", err, out)
+	}
 }
 
 // TestAckedMessagesSurviveSIGKILL kills natter without warning while senders are busy: every
