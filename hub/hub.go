@@ -98,6 +98,16 @@ func (h *Hub) Publish(msgs []natter.Message) {
 	}
 }
 
+// NotifyAfter returns Notify's channel together with the highest seq published to room so far
+// (0 if none since start), read at the same instant: a seq above what the caller read from the
+// store means a message arrived in between.
+func (h *Hub) NotifyAfter(roomName string) (<-chan struct{}, int64) {
+	r := h.room(roomName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notify, r.lastSeq
+}
+
 // Notify returns a channel that is closed by the next Publish to room. Long-polls take it before
 // reading the store, so that a message committed in between still wakes them.
 func (h *Hub) Notify(roomName string) <-chan struct{} {

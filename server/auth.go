@@ -186,7 +186,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	a := authFrom(r.Context())
-	if err := s.store.DeleteSession(r.Context(), a.tokenHash); err != nil {
+	if err := s.revokeSession(r.Context(), a.tokenHash); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -233,7 +233,7 @@ func (s *Server) authenticate(r *http.Request, allowQuery bool) (auth, error) {
 	if token == "" {
 		return auth{}, natter.Errorf(natter.EUNAUTHORIZED, "sign in first: send a session cookie or an Authorization: Bearer token")
 	}
-	sess, err := s.store.SessionByTokenHash(r.Context(), tokenHash(token))
+	sess, err := s.sessionByTokenHash(r.Context(), tokenHash(token))
 	if err != nil {
 		if natter.ErrorCode(err) == natter.EUNAUTHORIZED || natter.ErrorCode(err) == natter.ENOTFOUND {
 			return auth{}, natter.Errorf(natter.EUNAUTHORIZED, "the session has ended or was never valid: sign in again")

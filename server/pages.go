@@ -342,7 +342,7 @@ func (p *pages) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a, err := p.s.authenticate(r, false); err == nil {
-		if err := p.s.store.DeleteSession(r.Context(), a.tokenHash); err != nil {
+		if err := p.s.revokeSession(r.Context(), a.tokenHash); err != nil {
 			p.s.logger.Error("sign out failed", "err", err)
 			p.renderError(w, r, http.StatusServiceUnavailable, "Signing out failed. Try again in a moment.")
 			return

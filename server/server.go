@@ -90,6 +90,7 @@ type Server struct {
 	handler  http.Handler
 	pages    *pages
 	limiter  *rateLimiter
+	sessions sessionCache
 	hashSem  chan struct{}
 	csrf     *http.CrossOriginProtection
 	draining atomic.Bool
