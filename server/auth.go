@@ -88,18 +88,26 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
+// readCredentials decodes a name and password and checks the name's form.
+func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
+	var req credentials
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		return req, err
+	}
+	if !natter.ValidUserName(req.Name) {
+		return req, natter.Errorf(natter.EINVALID, "user name %q is not valid: use 1 to 32 of a-z 0-9 _ . - starting with a letter or digit", req.Name)
+	}
+	return req, nil
+}
+
 type userBody struct {
 	User natter.User `json:"user"`
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	var req credentials
-	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+	req, err := readCredentials(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !natter.ValidUserName(req.Name) {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, "user name %q is not valid: use 1 to 32 of a-z 0-9 _ . - starting with a letter or digit", req.Name))
 		return
 	}
 	if n := utf8.RuneCountInString(req.Password); n < s.cfg.MinPasswordChars || len(req.Password) > maxPasswordBytes {
@@ -128,13 +136,9 @@ type sessionBody struct {
 }
 
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	var req credentials
-	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+	req, err := readCredentials(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !natter.ValidUserName(req.Name) {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, "user name %q is not valid: use 1 to 32 of a-z 0-9 _ . - starting with a letter or digit", req.Name))
 		return
 	}
 	if len(req.Password) > maxPasswordBytes {
