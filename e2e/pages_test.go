@@ -183,3 +183,63 @@ func tabTo(p *page, cond, what string) {
 	}
 	p.t.Fatalf("Tab never reached %s\n%s", what, p.describe())
 }
+
+// The room on a phone, with a long title and messages in every state the outbox shows: sent,
+// held after the server said "too fast", and refused with Retry and Discard. Nothing is wider
+// than the screen.
+func TestRoomOnAPhone(t *testing.T) {
+	srv := startNatter(t, func(c *app.Config) {
+		c.Server.SendRate = 0.02 // one message now, the next in 50 s
+		c.Server.SendBurst = 1
+	})
+	srv.guest("setup").createRoom("handover", "Operations and on-call handover for the platform team")
+	browser := newBrowser(t)
+	p := newPage(t, browser, "phone")
+	// The server refuses nothing a page can type, so a refusal is made up: a message starting
+	// with FAIL is answered, in the page, as the server would answer one that is too large.
+	p.do("fake a refusal", addScriptOnLoad(`
+		const send = WebSocket.prototype.send;
+		WebSocket.prototype.send = function (data) {
+			const f = JSON.parse(data);
+			if (f.type !== 'send' || !f.body.startsWith('FAIL')) return send.call(this, data);
+			setTimeout(() => this.dispatchEvent(new MessageEvent('message', { data: JSON.stringify({
+				type: 'error', code: 'too_large', ref: f.client_id,
+				message: 'the message has more characters than this server accepts (at most 4096)',
+			}) })), 10);
+		};`))
+	p.viewport(390, 844, true)
+	p.navigate(srv.url + "/rooms/handover")
+	p.signIn(srv.url, "phone-user-with-a-long-name", "", "guest")
+	p.waitLive("ws")
+	p.say("FAIL this one is refused")
+	p.waitJS("the refusal shown", `!!document.querySelector('#pending .failed .msg-actions button')`)
+	p.say("this one goes through")
+	p.waitMessage("phone-user-with-a-long-name", "this one goes through")
+	p.say("this one waits: the server said too fast")
+	p.say("and this one waits behind it")
+	p.waitJS("the held messages", `[...document.querySelectorAll('#pending .status')].filter(e => e.textContent === 'waiting to retry…').length === 2`)
+	p.screenshot("room-sending-phone")
+
+	if !evalJS[bool](p, `(() => {
+		const s = document.getElementById('scroller');
+		return document.documentElement.scrollWidth <= window.innerWidth && s.scrollWidth <= s.clientWidth;
+	})()`) {
+		t.Errorf("the room is wider than the phone's screen")
+	}
+	// Names, buttons and the indicator don't break across lines.
+	if bad := evalJS[[]string](p, `[...document.querySelectorAll('.msg .author, .msg button, .topbar button, .conn-text')].filter(e => {
+		const r = document.createRange();
+		r.selectNodeContents(e);
+		return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size > 1;
+	}).map(e => e.textContent)`); len(bad) > 0 {
+		t.Errorf("broken across lines: %q", bad)
+	}
+	if !evalJS[bool](p, `[...document.querySelectorAll('#pending button, #conn, #room-title')].every(e => {
+		const r = e.getBoundingClientRect();
+		return r.left >= 0 && r.right <= window.innerWidth;
+	})`) {
+		t.Errorf("a button, the indicator or the title sticks out of the screen")
+	}
+	p.viewport(1280, 800, false)
+	p.screenshot("room-sending-desktop")
+}

@@ -3,10 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +54,6 @@ func TestForcedTransports(t *testing.T) {
 func TestFallbackWhenTransportsAreBlocked(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
-	target, _ := url.Parse(srv.url)
 	for _, tc := range []struct {
 		name    string
 		blocked []string // path suffixes the proxy refuses
@@ -68,29 +63,14 @@ func TestFallbackWhenTransportsAreBlocked(t *testing.T) {
 		{"no-websocket-no-sse", []string{"/ws", "/events"}, "poll"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rp := httputil.NewSingleHostReverseProxy(target)
-			rp.FlushInterval = -1
-			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				for _, b := range tc.blocked {
-					if strings.HasSuffix(r.URL.Path, b) {
-						http.Error(w, "blocked by the proxy", http.StatusBadGateway)
-						return
-					}
-				}
-				rp.ServeHTTP(w, r)
-			}))
-			// After the pages close (cleanups run last-in first-out), since an open event stream
-			// keeps Close waiting.
-			t.Cleanup(func() {
-				proxy.CloseClientConnections()
-				proxy.Close()
-			})
+			px := newProxy(t, srv.url)
+			px.block(tc.blocked...)
 
 			room := "fallback-" + tc.want
 			srv.guest("setup").createRoom(room, "")
 			p := newPage(t, browser, "reader")
-			p.navigate(proxy.URL + "/rooms/" + room)
-			p.signIn(proxy.URL, "reader-"+tc.want, "", "guest")
+			p.navigate(px.URL + "/rooms/" + room)
+			p.signIn(px.URL, "reader-"+tc.want, "", "guest")
 			p.waitLive(tc.want)
 			p.say("through the proxy")
 			p.waitMessage("reader-"+tc.want, "through the proxy")

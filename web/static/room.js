@@ -21,16 +21,33 @@
   const ORDER = FORCED ? [FORCED] : ['ws', 'sse', 'poll'];
   const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
 
-  // Timing, in milliseconds unless named otherwise. The server pings an idle WebSocket every 20 s,
-  // but a page can't see pings, so the client asks for a pong itself once quiet for
-  // WS_PING_AFTER and gives up after WS_DEAD_AFTER of silence.
+  // knob reads a tunable, in seconds: the query parameter name (?stale_after=3, for tests and for
+  // looking into a problem) or else main.room's data- attribute (data-stale-after, for an
+  // operator's template overlay). It answers milliseconds, def when unset or not a number >= min.
+  function knob(name, def, min) {
+    const attr = root.dataset[name.replace(/_(.)/g, (_, c) => c.toUpperCase())];
+    const v = Number(new URLSearchParams(location.search).get(name) ?? attr ?? NaN);
+    return (Number.isFinite(v) && v >= min ? v : def) * 1000;
+  }
+
+  // Timing, in milliseconds unless named otherwise.
   const PAGE_SIZE = 100;
   const WS_OPEN_TIMEOUT = 10000;
   // A transport that opened but has not gone live by then (a buffering proxy can hold an event
   // stream open and deliver nothing) counts as failed.
   const LIVE_TIMEOUT = 15000;
-  const WS_PING_AFTER = 25000;
-  const WS_DEAD_AFTER = 60000;
+  // A live stream that has delivered nothing for STALE_AFTER is dead, even if the browser never
+  // says so (a NAT or proxy that dropped the connection silently). The server writes to a quiet
+  // SSE stream every 20 s (a ping event) and pings a quiet WebSocket, but a page can't see
+  // WebSocket pings, so it asks for a pong itself once the socket has been quiet for WS_PING_AFTER.
+  const STALE_AFTER = knob('stale_after', 60, 1);
+  const WS_PING_AFTER = STALE_AFTER * 5 / 12; // 25 s of 60
+  const WATCH_EVERY = Math.min(5000, STALE_AFTER / 6);
+  // On a fallback, the better transports are tried again, beside the one in use, once it has been
+  // live for UPGRADE_AFTER; each round that fails (and each fall back soon after going up) doubles
+  // the wait, up to UPGRADE_MAX_FACTOR times.
+  const UPGRADE_AFTER = knob('upgrade_after', 300, 0.5);
+  const UPGRADE_MAX_FACTOR = 6;
   const POLL_WAIT_SECONDS = 30;
   const PRESENCE_EVERY = 10000;
   // A transport that fails before it goes live, or dies within SHORT_LIVED of going live, while
@@ -40,6 +57,10 @@
   const STRIKES = 2;
   const BACKOFF_BASE = 500;
   const BACKOFF_MAX = 15000;
+  // A send the server refuses for now (rate_limited, unavailable) holds the whole outbox: it is
+  // retried after the server's hint, or after SEND_RETRY_BASE doubling to SEND_RETRY_MAX.
+  const SEND_RETRY_BASE = 1000;
+  const SEND_RETRY_MAX = 15000;
   const GROUP_WITHIN = 5 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
@@ -80,6 +101,16 @@
   let strikes = 0;
   let retryTimer = null;
   let everLive = false;
+  // Going back up: while a fallback is in use, a trial of a better transport runs beside it now
+  // and then, and takes over once it is live.
+  let trial = null; // {kind, index, t}: the transport being tried, not yet live
+  let upgradeTimer = null;
+  let upgradeFails = 0; // failed rounds of trials, and falls back soon after going up
+  let upgradedAt = 0; // when a trial last took over
+  // Sending: the outbox goes out strictly in order, one message at a time, and a temporary
+  // refusal holds all of it until holdTimer fires.
+  let holdTimer = null;
+  let refusals = 0; // temporary refusals in a row
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const backoff = (n) => Math.min(BACKOFF_MAX, BACKOFF_BASE * 2 ** Math.max(0, n - 1)) * (0.5 + Math.random() / 2);
@@ -405,7 +436,8 @@
     const live = !!(current && current.live);
     for (const item of outbox) {
       if (item.failed) continue;
-      item.statusEl.textContent = item.seq ? 'sent' : live ? 'sending…' : 'waiting for connection…';
+      item.statusEl.textContent = item.seq ? 'sent' : !live ? 'waiting for connection…' :
+        holdTimer ? 'waiting to retry…' : 'sending…';
     }
   }
 
@@ -437,19 +469,48 @@
   }
 
   // acked records that the server stored a message; it stays pending until the log shows it.
+  // The next message can go.
   function acked(clientID, seq) {
+    refusals = 0;
     const item = outbox.find((i) => i.clientId === clientID);
-    if (!item) return;
-    item.seq = seq;
-    if (log.shown.has(seq)) dropItem(item);
-    else updatePendingStatus();
+    if (item) {
+      item.seq = seq;
+      if (log.shown.has(seq)) dropItem(item);
+      else updatePendingStatus();
+    }
+    flushOutbox();
   }
 
-  // sendRefused handles a refusal: a temporary one is retried, any other is shown on the message.
-  function sendRefused(item, code, message, retryAfterMs) {
+  // holdSends stops all sending for a while after a temporary refusal, so that the refused
+  // message is retried before any typed after it: hintMs is the server's word on when to retry
+  // (0 when it gave none).
+  function holdSends(hintMs) {
+    refusals++;
+    const wait = hintMs > 0 ? Math.min(SEND_RETRY_MAX * 2, Math.max(250, hintMs + 100)) :
+      Math.min(SEND_RETRY_MAX, SEND_RETRY_BASE * 2 ** (refusals - 1));
+    clearTimeout(holdTimer);
+    holdTimer = setTimeout(() => {
+      holdTimer = null;
+      updatePendingStatus();
+      flushOutbox();
+    }, wait);
+    updatePendingStatus();
+  }
+
+  // retryHint reads when to retry from a WebSocket error frame: its retry_after_ms, or the
+  // "retry in 950ms" the rate limiter's message ends with.
+  function retryHint(f) {
+    if (typeof f.retry_after_ms === 'number') return f.retry_after_ms;
+    const m = /\bretry in (\d+(?:\.\d+)?)(ms|s)\b/.exec(f.message || '');
+    return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : 0;
+  }
+
+  // sendRefused handles a refusal: a temporary one holds the outbox and is retried in order, any
+  // other is shown on the message, and the messages after it go on.
+  function sendRefused(item, code, message, hintMs) {
     item.sentOn = null;
     if (code === 'rate_limited' || code === 'unavailable' || code === 'internal') {
-      setTimeout(flushOutbox, Math.max(1000, retryAfterMs || 0));
+      holdSends(hintMs);
       return;
     }
     item.failed = true;
@@ -473,9 +534,10 @@
     discard.addEventListener('click', () => dropItem(item));
     actions.append(retry, discard);
     item.statusEl.after(actions);
+    flushOutbox();
   }
 
-  // httpSender POSTs the outbox in order, for the transports that only receive.
+  // httpSender POSTs the outbox in order, one at a time, for the transports that only receive.
   function httpSender() {
     let busy = false;
     let stopped = false;
@@ -487,14 +549,20 @@
       try {
         for (;;) {
           const item = outbox.find((i) => !i.seq && !i.failed);
-          if (!item || stopped) return;
+          if (!item || stopped || holdTimer) return;
           try {
             const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId });
             acked(item.clientId, data.message.seq);
           } catch (err) {
             if (err.status === 401) { goSignIn(); return; }
-            if (err.status === 0 || err.status >= 500 || err.status === 429) {
-              later(Math.max(err.status === 429 ? 1000 : 2000, (err.retryAfter || 0) * 1000));
+            if (err.status === 429) {
+              holdSends((err.retryAfter || 0) * 1000);
+              return;
+            }
+            if (err.status === 0 || err.status >= 500) {
+              // Maybe stored, maybe not: the same client_id again is safe, and still goes first.
+              // A network that is down is the transport's to notice; its successor sends anew.
+              later(2000);
               return;
             }
             sendRefused(item, err.code, err.message);
@@ -549,9 +617,9 @@
       send({ type: 'subscribe', room: ROOM, after: log.highest });
       heartbeat = setInterval(() => {
         const quiet = Date.now() - lastHeard;
-        if (quiet > WS_DEAD_AFTER) finish({});
-        else if (quiet > WS_PING_AFTER) send({ type: 'ping' });
-      }, 5000);
+        if (quiet > STALE_AFTER) finish({});
+        else if (quiet > WS_PING_AFTER) send({ type: 'ping' }); // the server answers pong
+      }, WATCH_EVERY);
     };
     ws.onmessage = (ev) => {
       lastHeard = Date.now();
@@ -577,7 +645,7 @@
           break;
         case 'error': {
           const item = f.ref && outbox.find((i) => i.clientId === f.ref);
-          if (item) sendRefused(item, f.code, f.message);
+          if (item) sendRefused(item, f.code, f.message, retryHint(f));
           else if (f.ref === ROOM && f.code === 'not_found') fatal('This room no longer exists.');
           else if (f.ref === ROOM) finish({});
           break;
@@ -588,13 +656,15 @@
     ws.onclose = (ev) => finish({ code: ev.code });
     return {
       get live() { return live && !done; },
+      // One message in flight at a time: had a later one gone out behind it, a refused message
+      // (rate_limited) could be stored after it on the retry. Each ack sends the next.
       flush() {
-        if (!live || done) return;
-        for (const item of outbox) {
-          if (item.seq || item.failed || item.sentOn === ws) continue;
-          item.sentOn = ws;
-          send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
-        }
+        if (!live || done || holdTimer) return;
+        const waiting = outbox.filter((i) => !i.seq && !i.failed);
+        if (!waiting.length || waiting.some((i) => i.sentOn === ws)) return;
+        const item = waiting[0];
+        item.sentOn = ws;
+        send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
       },
       close() {
         done = true;
@@ -607,25 +677,41 @@
     let live = false;
     let liveSince = 0;
     let done = false;
+    let lastHeard = Date.now();
     const sender = httpSender();
     const es = new EventSource(`${ROOM_API}/events?after=${log.highest}`);
-    const finish = () => {
-      if (done) return;
+    const stop = () => {
       done = true;
+      clearInterval(watchdog);
       es.close();
       sender.stop();
+    };
+    const finish = () => {
+      if (done) return;
+      stop();
       h.down({ live, liveSince });
     };
-    es.addEventListener('subscribed', (ev) => {
+    // A stream can die without an error (a proxy or NAT forgot it): the server sends a ping event
+    // after 20 s of quiet, so one that delivered nothing at all for STALE_AFTER is gone.
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastHeard > STALE_AFTER) finish();
+    }, WATCH_EVERY);
+    const on = (type, fn) => es.addEventListener(type, (ev) => {
+      lastHeard = Date.now();
+      if (!done) fn(ev);
+    });
+    on('open', () => {});
+    on('ping', () => {});
+    on('subscribed', (ev) => {
       const f = parse(ev.data);
       if (!f || !h.epoch(f.epoch)) return;
       live = true;
       liveSince = Date.now();
       h.live();
     });
-    es.addEventListener('message', (ev) => deliver(parse(ev.data)));
+    on('message', (ev) => deliver(parse(ev.data)));
     for (const type of ['presence', 'join', 'leave']) {
-      es.addEventListener(type, (ev) => presenceEvent(parse(ev.data)));
+      on(type, (ev) => presenceEvent(parse(ev.data)));
     }
     // EventSource would reconnect by itself, but from its own idea of the position and never
     // to another transport: the page takes over instead.
@@ -633,11 +719,7 @@
     return {
       get live() { return live && !done; },
       flush: () => { if (live && !done) sender.flush(); },
-      close() {
-        done = true;
-        es.close();
-        sender.stop();
-      },
+      close: stop,
     };
   }
 
@@ -711,36 +793,45 @@
     current = null;
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    if (current) abandon();
-    const kind = ORDER[transportIndex];
-    setConn(kind, everLive || attempt ? 'reconnecting' : 'connecting');
-    const gen = ++generation;
+  // open starts a transport. The page's own (asTrial false) becomes current at once; a trial
+  // runs beside current, delivering into the same deduplicated list, until it goes live and
+  // takes over (adopt) or fails (trialFailed). Its hooks follow it from one role to the other.
+  function open(kind, asTrial) {
+    const slot = { kind, gen: asTrial ? 0 : ++generation, t: null };
+    const mine = () => (slot.gen ? slot.gen === generation : trial === slot);
     const liveTimer = setTimeout(() => {
-      if (gen !== generation || !current || current.live) return;
+      if (!mine() || slot.t.live) return;
+      if (!slot.gen) {
+        trialFailed(slot);
+        return;
+      }
       abandon();
       lost(kind, { live: false });
     }, LIVE_TIMEOUT);
-    current = TRANSPORTS[kind]({
+    slot.t = TRANSPORTS[kind]({
       live() {
-        if (gen !== generation) return;
+        if (!mine()) return;
         clearTimeout(liveTimer);
+        if (!slot.gen) adopt(slot);
         attempt = 0;
         everLive = true;
         setConn(kind, 'live');
         flushOutbox();
+        if (!FORCED && transportIndex > 0) planUpgrade();
       },
       down(info) {
-        if (gen !== generation) return;
+        if (!mine()) return;
         clearTimeout(liveTimer);
+        if (!slot.gen) {
+          trialFailed(slot);
+          return;
+        }
         generation++;
         current = null;
         lost(kind, info);
       },
       epoch(e) {
-        if (gen !== generation) return false;
+        if (!mine()) return false;
         if (log.epoch !== null && e !== log.epoch) {
           epochChanged();
           return false;
@@ -748,6 +839,81 @@
         return true;
       },
     });
+    return slot;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (current) abandon();
+    const kind = ORDER[transportIndex];
+    setConn(kind, everLive || attempt ? 'reconnecting' : 'connecting');
+    current = open(kind, false).t;
+  }
+
+  // ---- Going back up ----
+  //
+  // A fallback is where the page ended up when a better transport failed, which may have been a
+  // passing problem. Once the fallback has been live for a while, the better transports are
+  // tried, best first, beside it; the first to go live takes over and resumes from the last seq
+  // shown (it subscribed from there, and deliver drops what both bring), so nothing is lost or
+  // shown twice and the indicator goes from live to live. A trial that fails changes nothing on
+  // the page; the next round waits twice as long.
+
+  function planUpgrade() {
+    if (FORCED || trial || upgradeTimer || transportIndex === 0) return;
+    upgradeTimer = setTimeout(tryUpgrade, UPGRADE_AFTER * Math.min(UPGRADE_MAX_FACTOR, 2 ** upgradeFails));
+  }
+
+  function tryUpgrade() {
+    upgradeTimer = null;
+    if (trial || transportIndex === 0) return;
+    // Only from a working fallback: while it reconnects, an outage is the likelier story, and
+    // its next live plans again.
+    if (!current || !current.live) return;
+    if (navigator.onLine === false) {
+      planUpgrade();
+      return;
+    }
+    runTrial(0);
+  }
+
+  function runTrial(index) {
+    if (index >= transportIndex) { // none of the better ones got through this round
+      upgradeFails++;
+      planUpgrade();
+      return;
+    }
+    trial = open(ORDER[index], true);
+    trial.index = index;
+  }
+
+  function trialFailed(slot) {
+    trial = null;
+    slot.t.close();
+    runTrial(slot.index + 1);
+  }
+
+  function adopt(slot) {
+    trial = null;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    abandon(); // the fallback: what it carried is shown, and the new transport resumes after it
+    slot.gen = ++generation;
+    current = slot.t;
+    transportIndex = ORDER.indexOf(slot.kind);
+    strikes = 0;
+    upgradedAt = Date.now();
+  }
+
+  function stopTrial() {
+    clearTimeout(upgradeTimer);
+    upgradeTimer = null;
+    if (trial) {
+      const t = trial.t;
+      trial = null;
+      t.close();
+    }
   }
 
   function schedule(ms) {
@@ -792,6 +958,8 @@
       if (strikes >= STRIKES && transportIndex < ORDER.length - 1) {
         transportIndex++;
         strikes = 0;
+        // Down again soon after going up: wait longer before the next try.
+        upgradeFails = Date.now() - upgradedAt < UPGRADE_AFTER ? upgradeFails + 1 : 0;
         attempt = 0;
         connect();
         return;
@@ -803,6 +971,7 @@
 
   // epochChanged: the room's log was reset, so every seq shown is meaningless. Start over.
   async function epochChanged() {
+    stopTrial();
     abandon();
     clearLog();
     // What the old log acknowledged is gone with it: send it again, to the new log.
@@ -814,6 +983,7 @@
   }
 
   function fatal(message) {
+    stopTrial();
     abandon();
     clearTimeout(retryTimer);
     setConn(ORDER[transportIndex], 'offline');
@@ -852,6 +1022,7 @@
   // Leaving the page: close at once, so others see us leave now rather than at a timeout.
   window.addEventListener('pagehide', () => {
     clearTimeout(retryTimer);
+    stopTrial();
     abandon();
   });
   window.addEventListener('pageshow', (ev) => {
