@@ -817,6 +817,12 @@ func TestRateLimit(t *testing.T) {
 	if f.Code != "rate_limited" || f.Ref == nil || *f.Ref != "b3" {
 		t.Fatalf("third WebSocket send: %s, want rate_limited with ref b3", f)
 	}
+	var hint struct {
+		RetryAfterMS int64 `json:"retry_after_ms"`
+	}
+	if json.Unmarshal(f.raw, &hint); hint.RetryAfterMS < 1 {
+		t.Fatalf("rate_limited frame without retry_after_ms: %s", f)
+	}
 	if n := ts.lastSeq(alice, "lobby"); n != 4 {
 		t.Fatalf("last_seq %d, want 4", n)
 	}

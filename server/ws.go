@@ -122,6 +122,9 @@ type errorFrame struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Ref     string `json:"ref,omitempty"`
+	// RetryAfterMS is set on rate_limited: how long until a retry can succeed (the WebSocket
+	// form of HTTP's Retry-After).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 type ackFrame struct {
@@ -348,7 +351,12 @@ func (c *wsConn) sendError(err error, ref string) {
 	if code == natter.EINTERNAL {
 		c.srv.logger.Error("websocket request failed", "user", c.user, "err", err)
 	}
-	c.answer(hub.EncodeEvent("error", errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}).WS)
+	f := errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		f.RetryAfterMS = max(rl.retryAfter.Milliseconds(), 1)
+	}
+	c.answer(hub.EncodeEvent("error", f).WS)
 }
 
 // answer sends a frame the client is waiting for at once (no coalescing wait). A client whose
