@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"natter"
 )
@@ -23,6 +24,7 @@ type appendCall struct {
 	msg     natter.Message
 	created bool
 	err     error
+	key     int64 // clientKey of req, if it has a client_id; committer only
 	done    chan struct{}
 	then    func(natter.Message, bool, error)
 }
@@ -160,6 +162,18 @@ func (s *Store) commitBatch(batch []*appendCall) {
 	}
 }
 
+// batchScratch is the committer's reusable working space, so that a batch allocates little.
+type batchScratch struct {
+	keyed   []*appendCall    // requests with a client_id, in queue order
+	newKeys map[int64]int    // key -> index in created of the batch's first new message with it
+	rooms   map[string]int64 // rooms whose last_seq this batch moves, and where to
+	seqs    []int64
+	probe   []int64
+	entries []keyEntry
+	args    []any
+	ids     []byte
+}
+
 // storeBatch runs the batch's transaction and returns the messages it created, in seq order per
 // room. On error nothing was committed.
 func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err error) {
@@ -174,39 +188,87 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 			tx.Rollback()
 		}
 	}()
-	b := batchState{
-		insert:   tx.StmtContext(ctx, s.stmts.insertMessage),
-		byClient: tx.StmtContext(ctx, s.stmts.messageByClient),
-		lastSeq:  tx.StmtContext(ctx, s.stmts.roomLastSeq),
-		dirty:    make(map[string]int64, 4),
+	sc := &s.scratch
+	sc.keyed = sc.keyed[:0]
+	clear(sc.rooms)
+	clear(sc.newKeys)
+
+	// Some of the idempotency index's backlog (keys.go). It only moves what memory already holds,
+	// and memory forgets nothing before the commit, so this could go anywhere in the transaction.
+	plan := s.planSweep()
+	if err := s.runSweep(ctx, tx, plan); err != nil {
+		return nil, err
 	}
 
-	// One read of the random source for the whole batch.
-	ids := make([]byte, idBytes*len(batch))
-	if _, err := rand.Read(ids); err != nil {
-		return nil, fmt.Errorf("message ids: %w", err)
-	}
-	created = make([]natter.Message, 0, len(batch))
-	for i, c := range batch {
+	// Requests that fail alone, then the keys of the rest.
+	for _, c := range batch {
 		if c.ctx.Err() != nil {
 			// Its caller has already returned an error; storing it would surprise them.
 			c.err = canceled(c.ctx)
 			continue
 		}
-		msg, ok, err := s.storeOne(ctx, &b, c, hex.EncodeToString(ids[i*idBytes:(i+1)*idBytes]))
-		if err != nil {
+		if err := s.loadLastSeq(ctx, tx, c); err != nil {
 			return nil, err
 		}
-		if c.err != nil {
-			continue
-		}
-		c.msg, c.created = msg, ok
-		if ok {
-			created = append(created, msg)
+		if c.err == nil && c.req.ClientID != "" {
+			c.key = s.keyOf(c.req.Room, c.req.Author, c.req.ClientID)
+			sc.keyed = append(sc.keyed, c)
 		}
 	}
+	if err := s.findStored(ctx, tx, sc.keyed); err != nil {
+		return nil, err
+	}
+
+	// One read of the random source for the whole batch.
+	sc.ids = slices.Grow(sc.ids[:0], idBytes*len(batch))[:idBytes*len(batch)]
+	if _, err := rand.Read(sc.ids); err != nil {
+		return nil, fmt.Errorf("message ids: %w", err)
+	}
+	created = make([]natter.Message, 0, len(batch))
+	now := toNanos(s.now()) // one reading for the batch: its messages are stored together
+	for i, c := range batch {
+		if c.err != nil || c.msg.Seq != 0 {
+			continue // failed alone, or stored before (findStored answered it)
+		}
+		req := &c.req
+		if req.ClientID != "" {
+			if j, ok := s.createdInBatch(created, c); ok {
+				c.msg = created[j] // a repeat within the batch gets the first one's message
+				continue
+			}
+		}
+		seq := s.lastSeq[req.Room] + 1
+		s.lastSeq[req.Room] = seq
+		sc.rooms[req.Room] = seq
+		msg := natter.Message{
+			Room:     req.Room,
+			Seq:      seq,
+			ID:       hex.EncodeToString(sc.ids[i*idBytes : (i+1)*idBytes]),
+			ClientID: req.ClientID,
+			Author:   req.Author,
+			Body:     req.Body,
+			TS:       fromNanos(now),
+		}
+		if req.ClientID != "" {
+			if _, taken := sc.newKeys[c.key]; !taken {
+				sc.newKeys[c.key] = len(created)
+			}
+		}
+		created = append(created, msg)
+		c.msg, c.created = msg, true
+	}
+
+	args := sc.args[:0]
+	for i := range created {
+		m := &created[i]
+		args = append(args, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now)
+	}
+	sc.args = args
+	if err := execRows(ctx, tx, &s.stmts.insertMessages, len(created), 7, args); err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
 	stmt := tx.StmtContext(ctx, s.stmts.updateRoomSeq)
-	for room, seq := range b.dirty {
+	for room, seq := range sc.rooms {
 		if _, err := stmt.ExecContext(ctx, seq, room); err != nil {
 			return nil, fmt.Errorf("update %s last_seq: %w", room, err)
 		}
@@ -214,55 +276,128 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+
+	// Committed: only now may the memory say so.
+	s.sweepCommitted(plan)
+	for _, c := range sc.keyed {
+		if c.created {
+			s.keys.add(c.key, c.msg.Room, c.msg.Seq)
+		}
+	}
+	for room, seq := range sc.rooms {
+		s.sweep.dirty[room] = seq
+	}
+	s.sweep.debt += len(created)
 	return created, nil
 }
 
-// storeOne inserts one request inside the batch's transaction. A failure of the request alone is
-// left in c.err; the returned error is for failures that doom the batch.
-func (s *Store) storeOne(ctx context.Context, b *batchState, c *appendCall, id string) (natter.Message, bool, error) {
-	req := &c.req
-	last, ok := s.lastSeq[req.Room]
+// loadLastSeq makes sure s.lastSeq knows c's room, or fails c alone with ENOTFOUND. The returned
+// error dooms the batch.
+func (s *Store) loadLastSeq(ctx context.Context, tx *sql.Tx, c *appendCall) error {
+	room := c.req.Room
+	if _, ok := s.lastSeq[room]; ok {
+		return nil
+	}
+	var last int64
+	err := tx.StmtContext(ctx, s.stmts.roomLastSeq).QueryRowContext(ctx, room).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		c.err = natter.Errorf(natter.ENOTFOUND, "room %q does not exist", room)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load %s last_seq: %w", room, err)
+	}
+	s.lastSeq[room] = last
+	return nil
+}
+
+// sameKey reports whether m was stored by a request with req's full idempotency key.
+func sameKey(m *natter.Message, req *natter.AppendRequest) bool {
+	return m.Room == req.Room && m.Author == req.Author && m.ClientID == req.ClientID
+}
+
+// createdInBatch finds a message this batch has already created with c's full key.
+func (s *Store) createdInBatch(created []natter.Message, c *appendCall) (int, bool) {
+	j, ok := s.scratch.newKeys[c.key]
 	if !ok {
-		err := b.lastSeq.QueryRowContext(ctx, req.Room).Scan(&last)
-		if errors.Is(err, sql.ErrNoRows) {
-			c.err = natter.Errorf(natter.ENOTFOUND, "room %q does not exist", req.Room)
-			return natter.Message{}, false, nil
-		}
-		if err != nil {
-			return natter.Message{}, false, fmt.Errorf("load %s last_seq: %w", req.Room, err)
-		}
-		s.lastSeq[req.Room] = last
+		return 0, false
 	}
-	msg := natter.Message{
-		Room:     req.Room,
-		Seq:      last + 1,
-		ID:       id,
-		ClientID: req.ClientID,
-		Author:   req.Author,
-		Body:     req.Body,
+	// The first with this hash, or failing that (another full key, same hash) any later one.
+	for ; j < len(created); j++ {
+		if sameKey(&created[j], &c.req) {
+			return j, true
+		}
 	}
-	ts := toNanos(s.now())
-	msg.TS = fromNanos(ts)
-	res, err := b.insert.ExecContext(ctx, msg.Room, msg.Seq, msg.ID, msg.ClientID, msg.Author, msg.Body, ts)
+	return 0, false
+}
+
+// findStored answers, with the original message (c.msg set, c.created false), every keyed request
+// whose full key an earlier batch stored: from recentKeys, then from client_keys for the rest.
+func (s *Store) findStored(ctx context.Context, tx *sql.Tx, keyed []*appendCall) error {
+	sc := &s.scratch
+	sc.probe = sc.probe[:0]
+	var at *sql.Stmt
+	for _, c := range keyed {
+		sc.seqs = s.keys.lookup(c.key, c.req.Room, sc.seqs[:0])
+		for _, seq := range sc.seqs {
+			if at == nil {
+				at = tx.StmtContext(ctx, s.stmts.messageAt)
+			}
+			m, err := scanMessage(at.QueryRowContext(ctx, c.req.Room, seq))
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("load %s message %d by client_id: %w", c.req.Room, seq, err)
+			}
+			if err == nil && sameKey(&m, &c.req) {
+				c.msg = m
+				break
+			}
+		}
+		if c.msg.Seq == 0 {
+			sc.probe = append(sc.probe, c.key)
+		}
+	}
+	if len(sc.probe) == 0 {
+		return nil
+	}
+	slices.Sort(sc.probe)
+	sc.probe = slices.Compact(sc.probe)
+	for rest := sc.probe; len(rest) > 0; {
+		n := chunkRows(len(rest))
+		stmt := s.stmts.probeKeys.forRows(n)
+		args := sc.args[:0]
+		for _, k := range rest[:n] {
+			args = append(args, k)
+		}
+		sc.args = args
+		if err := s.scanProbe(ctx, tx.StmtContext(ctx, stmt), args, keyed); err != nil {
+			return fmt.Errorf("look up client_ids: %w", err)
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// scanProbe runs one client_keys lookup and answers the requests whose full key it finds.
+func (s *Store) scanProbe(ctx context.Context, stmt *sql.Stmt, args []any, keyed []*appendCall) error {
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
-		return natter.Message{}, false, fmt.Errorf("insert into %s: %w", req.Room, err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return natter.Message{}, false, fmt.Errorf("insert into %s: %w", req.Room, err)
-	}
-	if n == 0 {
-		// (room, author, client_id) is taken, by an earlier batch or earlier in this one (the
-		// transaction sees its own rows): answer with the original and store nothing.
-		orig, err := scanMessage(b.byClient.QueryRowContext(ctx, req.Room, req.Author, req.ClientID))
-		if err != nil {
-			return natter.Message{}, false, fmt.Errorf("load duplicate in %s: %w", req.Room, err)
+	defer rows.Close()
+	for rows.Next() {
+		var key, ts int64
+		var m natter.Message
+		if err := rows.Scan(&key, &m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts); err != nil {
+			return err
 		}
-		return orig, false, nil
+		m.TS = fromNanos(ts)
+		for _, c := range keyed {
+			if c.key == key && c.msg.Seq == 0 && sameKey(&m, &c.req) {
+				c.msg = m
+			}
+		}
 	}
-	s.lastSeq[req.Room] = msg.Seq
-	b.dirty[req.Room] = msg.Seq
-	return msg, true, nil
+	return rows.Err()
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.

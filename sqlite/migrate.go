@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,12 @@ import (
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// migrationSteps are the parts of migrations that SQL can't say, run right after the version's
+// file, in the same transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	2: backfillClientKeys,
+}
 
 // migration is one numbered schema change.
 type migration struct {
@@ -90,6 +97,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		if step := migrationSteps[m.version]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, toNanos(s.now())); err != nil {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/url"
 	"runtime"
 	"strings"
@@ -66,6 +67,12 @@ type Config struct {
 	// BusyTimeout is how long a connection waits for a lock held by another process; 0 means
 	// DefaultBusyTimeout.
 	BusyTimeout time.Duration
+
+	// For tests: the idempotency key hash (nil: clientKey), the number of sweep buckets and the
+	// messages per bucket merge (0: keyBuckets and keyBucketEvery).
+	keyOf          func(room, author, clientID string) int64
+	keyBuckets     int
+	keyBucketEvery int
 }
 
 // Store is a natter.Store backed by one SQLite database file.
@@ -98,6 +105,13 @@ type Store struct {
 	// writer of messages, so the cache is exact until a batch fails, when it is cleared.
 	lastSeq map[string]int64
 
+	// Idempotency keys not yet in client_keys, and the progress of moving them there (keys.go).
+	// Committer only, like scratch.
+	keyOf   func(room, author, clientID string) int64
+	keys    recentKeys
+	sweep   keySweep
+	scratch batchScratch
+
 	ckpt checkpointer
 }
 
@@ -129,7 +143,21 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		maxBatch:      cfg.MaxBatch,
 		committerDone: make(chan struct{}),
 		lastSeq:       make(map[string]int64),
+		keyOf:         cfg.keyOf,
+		sweep:         keySweep{every: cfg.keyBucketEvery, dirty: map[string]int64{}},
+		scratch:       batchScratch{newKeys: map[int64]int{}, rooms: map[string]int64{}},
 	}
+	if s.keyOf == nil {
+		s.keyOf = clientKey
+	}
+	if s.sweep.every <= 0 {
+		s.sweep.every = keyBucketEvery
+	}
+	buckets := cfg.keyBuckets
+	if buckets <= 0 {
+		buckets = keyBuckets
+	}
+	s.keys = newRecentKeys(buckets)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -190,6 +218,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.writeDB.Close()
 		return nil, err
+	}
+	if err := s.loadRecentKeys(ctx); err != nil {
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlite: load recent client_ids: %w", err)
 	}
 
 	s.ckpt.db, err = sql.Open("sqlite", cfg.Path+"?"+common.Encode())
@@ -279,36 +311,47 @@ func newEpoch() (string, error) {
 // statements are prepared once per Store; database/sql re-prepares them on each pooled connection
 // as needed, and Tx.Stmt reuses the writer connection's copy inside the committer's transaction.
 type statements struct {
-	insertMessage   *sql.Stmt
-	messageByClient *sql.Stmt
-	roomLastSeq     *sql.Stmt
-	updateRoomSeq   *sql.Stmt
-	insertRoom      *sql.Stmt
-	insertUser      *sql.Stmt
-	insertSession   *sql.Stmt
-	deleteSession   *sql.Stmt
-	readMsgsAfter   *sql.Stmt
-	readMsgsBefore  *sql.Stmt
-	readRoom        *sql.Stmt
-	readRooms       *sql.Stmt
-	readUser        *sql.Stmt
-	readSession     *sql.Stmt
-	readRoomExists  *sql.Stmt
-	prepared        []*sql.Stmt
+	insertMessages rowStmts
+	insertKeys     rowStmts
+	probeKeys      rowStmts
+	messageAt      *sql.Stmt
+	updateKeysSeq  *sql.Stmt
+	roomLastSeq    *sql.Stmt
+	updateRoomSeq  *sql.Stmt
+	insertRoom     *sql.Stmt
+	insertUser     *sql.Stmt
+	insertSession  *sql.Stmt
+	deleteSession  *sql.Stmt
+	readMsgsAfter  *sql.Stmt
+	readMsgsBefore *sql.Stmt
+	readRoom       *sql.Stmt
+	readRooms      *sql.Stmt
+	readUser       *sql.Stmt
+	readSession    *sql.Stmt
+	readRoomExists *sql.Stmt
+	prepared       []*sql.Stmt
 }
 
 const messageColumns = `room, seq, id, client_id, author, body, ts`
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
+	st.insertMessages = rowStmts{head: `INSERT INTO messages (` + messageColumns + `) VALUES `, row: `(?, ?, ?, ?, ?, ?, ?)`}
+	st.insertKeys = rowStmts{head: `INSERT OR IGNORE INTO client_keys (key, room, seq) VALUES `, row: `(?, ?, ?)`}
+	st.probeKeys = rowStmts{head: `SELECT k.key, m.room, m.seq, m.id, m.client_id, m.author, m.body, m.ts
+		FROM client_keys k JOIN messages m ON m.room = k.room AND m.seq = k.seq
+		WHERE k.key IN (`, row: `?`, tail: `)`}
+	for _, rs := range []*rowStmts{&st.insertMessages, &st.insertKeys, &st.probeKeys} {
+		if err := rs.prepare(ctx, w); err != nil {
+			return err
+		}
+	}
 	for _, p := range []struct {
 		db    *sql.DB
 		dst   **sql.Stmt
 		query string
 	}{
-		{w, &st.insertMessage, `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (room, author, client_id) WHERE client_id != '' DO NOTHING`},
-		{w, &st.messageByClient, `SELECT ` + messageColumns + ` FROM messages
-			WHERE room = ? AND author = ? AND client_id = ? AND client_id != ''`},
+		{w, &st.messageAt, `SELECT ` + messageColumns + ` FROM messages WHERE room = ? AND seq = ?`},
+		{w, &st.updateKeysSeq, `UPDATE rooms SET keys_seq = max(keys_seq, ?) WHERE name = ?`},
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
 		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at)
@@ -344,4 +387,59 @@ func (st *statements) close() {
 		stmt.Close()
 	}
 	st.prepared = nil
+	for _, rs := range []*rowStmts{&st.insertMessages, &st.insertKeys, &st.probeKeys} {
+		for i, stmt := range rs.stmts {
+			if stmt != nil {
+				stmt.Close()
+				rs.stmts[i] = nil
+			}
+		}
+	}
+}
+
+// maxRowsLog2 caps a multi-row statement at 1<<maxRowsLog2 rows (64). One multi-row INSERT costs
+// far less than as many single-row ones (one bind and step through database/sql instead of one
+// per row), while the statement text and its parameters stay small.
+const maxRowsLog2 = 6
+
+// rowStmts is a statement that repeats row (joined by commas) between head and tail, prepared
+// for 1, 2, 4, ... 64 rows: any number of rows takes at most one statement per set bit.
+type rowStmts struct {
+	head, row, tail string
+	stmts           [maxRowsLog2 + 1]*sql.Stmt
+}
+
+func (rs *rowStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for i := range rs.stmts {
+		q := rs.head + rs.row + strings.Repeat(", "+rs.row, 1<<i-1) + rs.tail
+		stmt, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %q for %d rows: %w", rs.head, 1<<i, err)
+		}
+		rs.stmts[i] = stmt
+	}
+	return nil
+}
+
+// chunkRows is how many of n rows the next statement takes: the largest power of two up to 64.
+func chunkRows(n int) int {
+	return 1 << min(bits.Len(uint(n))-1, maxRowsLog2)
+}
+
+// forRows returns rs for n rows, n a power of two up to 64.
+func (rs *rowStmts) forRows(n int) *sql.Stmt {
+	return rs.stmts[bits.Len(uint(n))-1]
+}
+
+// execRows runs rs in tx for rows rows of cols arguments each, in as few statements as chunkRows
+// allows.
+func execRows(ctx context.Context, tx *sql.Tx, rs *rowStmts, rows, cols int, args []any) error {
+	for rows > 0 {
+		n := chunkRows(rows)
+		if _, err := tx.StmtContext(ctx, rs.forRows(n)).ExecContext(ctx, args[:n*cols]...); err != nil {
+			return err
+		}
+		args, rows = args[n*cols:], rows-n
+	}
+	return nil
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"AppendRoomsIndependent", testAppendRoomsIndependent},
 		{"EpochStable", testEpochStable},
 		{"IdempotentClientID", testIdempotentClientID},
+		{"IdempotentLongAfter", testIdempotentLongAfter},
 		{"ValidationStoresNothing", testValidationStoresNothing},
 		{"CanceledAppend", testCanceledAppend},
 		{"MessagesAfter", testMessagesAfter},
@@ -445,6 +446,40 @@ func testIdempotentClientID(t *testing.T, s natter.Store) {
 	}
 	wantSeqs(t, mustAfter(t, s, natter.DefaultRoom, 0, 100), 1, 2, 3)
 	wantSeqs(t, mustAfter(t, s, "ops", 0, 100), 1)
+}
+
+// testIdempotentLongAfter retries keys after many other keyed sends: a retry has no time window.
+func testIdempotentLongAfter(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	first := natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "first", ClientID: "c-first"}
+	orig := mustAppend(t, s, first)
+	const goroutines, each = 20, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				req := natter.AppendRequest{Room: natter.DefaultRoom, Author: fmt.Sprint("u", g), Body: "x", ClientID: fmt.Sprint("c-", i)}
+				if _, created, err := s.AppendMessage(ctx, req); err != nil || !created {
+					t.Errorf("%+v: created %v, %v", req, created, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, req := range []natter.AppendRequest{first, {Room: natter.DefaultRoom, Author: "u3", Body: "again", ClientID: "c-0"}} {
+		m, created, err := s.AppendMessage(ctx, req)
+		must(t, err)
+		if created {
+			t.Fatalf("retry of %+v after %d other sends created a new message %+v", req, goroutines*each, m)
+		}
+		if req == first && !sameMessage(m, orig) {
+			t.Fatalf("retry returned %+v, want the original %+v", m, orig)
+		}
+	}
+	if r := mustRoom(t, s, natter.DefaultRoom); r.LastSeq != 1+goroutines*each {
+		t.Fatalf("last_seq = %d, want %d", r.LastSeq, 1+goroutines*each)
+	}
 }
 
 func testValidationStoresNothing(t *testing.T, s natter.Store) {
