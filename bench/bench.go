@@ -359,6 +359,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		res.StoppedByCap = true
 		res.Notes = append(res.Notes, fmt.Sprintf("stopped at the --duration cap of %v: figures are partial", cfg.Duration))
+		// Messages acked just before the cap may still be on their way: only gaps are losses.
+		res.InFlightAtStop, res.Lost = res.Lost-res.lostGaps, res.lostGaps
 		err = nil
 	}
 	if ctx.Err() != nil && err != nil {
@@ -619,6 +621,7 @@ func (r *runner) collectDeliveries(subs []*subscriber) {
 		res.OutOfOrder += s.t.outOfOrder
 		res.Foreign += s.t.foreign
 		res.Lost += s.t.missing(ackedByRoom[s.room])
+		res.lostGaps += s.t.missingBelowHighest(ackedByRoom[s.room])
 	}
 	res.Published = r.published.Load()
 	res.SendErrors = r.sendErrors.Load()

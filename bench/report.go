@@ -45,10 +45,15 @@ type Result struct {
 	StoredDelta   int64        `json:"stored_delta,omitempty"` // ingest: growth of the rooms' last_seq
 
 	// Receiving.
-	Expected         int64        `json:"expected"` // acked messages x subscribers of their room
-	Deliveries       int64        `json:"deliveries"`
-	Unique           int64        `json:"unique"`
-	Lost             int64        `json:"lost"`
+	Expected   int64 `json:"expected"` // acked messages x subscribers of their room
+	Deliveries int64 `json:"deliveries"`
+	Unique     int64 `json:"unique"`
+	Lost       int64 `json:"lost"`
+	// InFlightAtStop counts, for a run cut short by --duration, acked messages a subscriber had
+	// not received when it stopped and that lie above everything it had received: on their way,
+	// not lost. A missing seq below a received one is always counted as lost.
+	InFlightAtStop   int64 `json:"in_flight_at_stop,omitempty"`
+	lostGaps         int64
 	Duplicated       int64        `json:"duplicated"`
 	OutOfOrder       int64        `json:"out_of_order"`
 	Foreign          int64        `json:"foreign"`
@@ -152,6 +157,9 @@ func (res *Result) WriteTable(w io.Writer) error {
 		row("deliveries", "%d of %d expected in %.2f s: %s deliveries/s", res.Deliveries, res.Expected, res.DeliveryS, count(res.DeliveriesPerS))
 		row("latency", "%s", lat(res.Latency))
 		row("lost", "%d", res.Lost)
+		if res.InFlightAtStop > 0 {
+			row("in flight at stop", "%d (acked, not yet delivered when the --duration cap stopped the run)", res.InFlightAtStop)
+		}
 		row("duplicated", "%d", res.Duplicated)
 		row("out of order", "%d", res.OutOfOrder)
 		if res.Foreign > 0 {

@@ -68,6 +68,26 @@ func (t *tracker) add(seq int64) bool {
 }
 
 // missing counts the seqs of acked that t never received.
+// missingBelowHighest counts acked seqs not received that lie below the highest seq received:
+// gaps, as opposed to a tail still on its way.
+func (t *tracker) missingBelowHighest(acked []uint64) int64 {
+	top := -1 // index of the highest bit seen
+	for i := len(t.seen) - 1; i >= 0 && top < 0; i-- {
+		if w := t.seen[i]; w != 0 {
+			top = i*64 + 63 - bits.LeadingZeros64(w)
+		}
+	}
+	var n int64
+	for i := 0; i*64 <= top && i < len(acked); i++ {
+		w := acked[i] &^ t.seen[i]
+		if hi := top - i*64; hi < 63 {
+			w &= (uint64(1) << (hi + 1)) - 1
+		}
+		n += int64(bits.OnesCount64(w))
+	}
+	return n
+}
+
 func (t *tracker) missing(acked []uint64) int64 {
 	var n int64
 	for i, w := range acked {
