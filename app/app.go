@@ -62,7 +62,7 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	var h *hub.Hub
 	store, err := sqlite.Open(ctx, sqlite.Config{
 		Path:         filepath.Join(cfg.DataDir, "natter.db"),
-		OnCommit:     func(msgs []natter.Message) { h.Publish(msgs) },
+		OnCommit:     func(msgs []natter.Message) { h.Committed(msgs) },
 		Logger:       cfg.Logger,
 		Synchronous:  cfg.Sync,
 		MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
@@ -78,13 +78,16 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	srv, err := server.New(sc)
 	if err != nil {
 		store.Close()
+		h.Close()
 		return nil, err
 	}
 	m.srv = srv
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		srv.BeginShutdown()
 		store.Close()
+		h.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	m.listener = ln
@@ -123,6 +126,7 @@ func (m *Main) Close(ctx context.Context) error {
 	errHTTP := m.http.Shutdown(ctx)
 	errConns := m.srv.WaitConns(ctx)
 	errStore := m.store.Close()
+	m.hub.Close() // after the store: its last commits are still delivered
 	if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -33,7 +33,15 @@ type Hub struct {
 
 	mu    sync.Mutex
 	byKey map[string]*room
+
+	fanOnce sync.Once
+	fanQ    chan []natter.Message // commits waiting for the fan-out goroutine
+	fanDone chan struct{}
 }
+
+// fanQueue bounds the commit batches waiting for fan-out; past it the store's committer waits,
+// which slows senders rather than growing memory.
+const fanQueue = 4096
 
 // New returns a hub reading backlogs from store.
 func New(store natter.MessageStore, rooms natter.RoomStore, logger *slog.Logger) *Hub {
@@ -70,6 +78,35 @@ func (h *Hub) room(name string) *room {
 		h.byKey[name] = r
 	}
 	return r
+}
+
+// Committed hands committed messages to the hub's fan-out goroutine and returns at once, so the
+// store can acknowledge a commit without waiting for its delivery to every subscriber (tens of
+// milliseconds for a room of 10,000). Order is kept: one goroutine publishes the batches in the
+// order they were committed. It has the signature of natter.CommitFunc; call Close when the
+// store will commit no more.
+func (h *Hub) Committed(msgs []natter.Message) {
+	h.fanOnce.Do(func() {
+		h.fanQ = make(chan []natter.Message, fanQueue)
+		h.fanDone = make(chan struct{})
+		go func() {
+			defer close(h.fanDone)
+			for batch := range h.fanQ {
+				h.Publish(batch)
+			}
+		}()
+	})
+	h.fanQ <- msgs
+}
+
+// Close delivers what Committed has queued and stops the fan-out goroutine. Committed must not
+// be called after Close.
+func (h *Hub) Close() {
+	h.fanOnce.Do(func() {}) // never started: nothing to stop
+	if h.fanQ != nil {
+		close(h.fanQ)
+		<-h.fanDone
+	}
 }
 
 // Publish fans committed messages out, in the order given (seq order per room). It never blocks on

@@ -224,3 +224,33 @@ func TestPresenceCountsConnections(t *testing.T) {
 		t.Fatalf("after all left: online %v", got)
 	}
 }
+
+// TestCommittedPublishesInOrderAndCloseDrains: batches handed to Committed reach a subscriber in
+// commit order, and Close returns only once everything queued has been delivered.
+func TestCommittedPublishesInOrderAndCloseDrains(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "natter.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	h := hub.New(store, store, nil)
+	srv, cli := tcpPair(t)
+	out := hub.NewOutbox(srv, 0, nil)
+	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "u", Out: out, Transport: hub.SSE}); err != nil {
+		t.Fatal(err)
+	}
+	seqs := sseSeqs(cli)
+	var msgs []natter.Message
+	for i := range 300 {
+		m, _, err := store.AppendMessage(context.Background(), natter.AppendRequest{Room: "lobby", Author: "a", Body: fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	for i := 0; i < len(msgs); i += 7 {
+		h.Committed(msgs[i:min(i+7, len(msgs))])
+	}
+	h.Close()
+	expectSeqs(t, seqs, 1, 300)
+}
