@@ -171,26 +171,8 @@ func TestSlowSubscriberIsClosedWithoutHoldingOthers(t *testing.T) {
 // TestGapIsFilledFromStore: a live frame that skips seqs (a broker that lost one) makes the
 // subscription read the missing ones from the store instead of skipping them.
 func TestGapIsFilledFromStore(t *testing.T) {
-	// A store that tells no hub about its commits: the test publishes by hand, leaving seq 4 out.
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "natter.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	h := hub.New(store, store, nil)
-	srv, cli := tcpPair(t)
-	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "u", Out: hub.NewOutbox(srv, 0, nil), Transport: hub.SSE}); err != nil {
-		t.Fatal(err)
-	}
-	seqs := sseSeqs(cli)
-	var msgs []natter.Message
-	for i := range 5 {
-		m, _, err := store.AppendMessage(context.Background(), natter.AppendRequest{Room: "lobby", Author: "a", Body: fmt.Sprint(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, m)
-	}
+	// The test publishes by hand, leaving seq 4 out.
+	h, seqs, msgs := unwiredHub(t, 5)
 	h.Publish(msgs[:3])
 	expectSeqs(t, seqs, 1, 3)
 	h.Publish(msgs[4:])
@@ -228,29 +210,36 @@ func TestPresenceCountsConnections(t *testing.T) {
 // TestCommittedPublishesInOrderAndCloseDrains: batches handed to Committed reach a subscriber in
 // commit order, and Close returns only once everything queued has been delivered.
 func TestCommittedPublishesInOrderAndCloseDrains(t *testing.T) {
+	h, seqs, msgs := unwiredHub(t, 300)
+	for i := 0; i < len(msgs); i += 7 {
+		h.Committed(msgs[i:min(i+7, len(msgs))])
+	}
+	h.Close()
+	expectSeqs(t, seqs, 1, 300)
+}
+
+// unwiredHub returns a hub over a store that tells no hub about its commits, an SSE subscriber's
+// stream of seqs from the start of lobby, and n messages stored but not yet published: the test
+// publishes them by hand.
+func unwiredHub(t *testing.T, n int) (*hub.Hub, <-chan int64, []natter.Message) {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "natter.db"), Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	h := hub.New(store, store, nil)
 	srv, cli := tcpPair(t)
-	out := hub.NewOutbox(srv, 0, nil)
-	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "u", Out: out, Transport: hub.SSE}); err != nil {
+	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "u", Out: hub.NewOutbox(srv, 0, nil), Transport: hub.SSE}); err != nil {
 		t.Fatal(err)
 	}
-	seqs := sseSeqs(cli)
 	var msgs []natter.Message
-	for i := range 300 {
+	for i := range n {
 		m, _, err := store.AppendMessage(context.Background(), natter.AppendRequest{Room: "lobby", Author: "a", Body: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		msgs = append(msgs, m)
 	}
-	for i := 0; i < len(msgs); i += 7 {
-		h.Committed(msgs[i:min(i+7, len(msgs))])
-	}
-	h.Close()
-	expectSeqs(t, seqs, 1, 300)
+	return h, sseSeqs(cli), msgs
 }
