@@ -156,6 +156,17 @@ func (l *readerLog) dropAfter() int { return 1 + l.rng.IntN(40) }
 
 func wsURL(ts *testServer) string { return "ws://" + ts.Addr + "/ws" }
 
+// dialRaw opens a raw WebSocket as the holder of token, closed when the test ends.
+func (ts *testServer) dialRaw(ctx context.Context, token string) *ws.Conn {
+	ts.t.Helper()
+	conn, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		ts.t.Fatalf("dial %s: %v", wsURL(ts), err)
+	}
+	ts.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func readWS(ctx context.Context, ts *testServer, log *readerLog, total int64) error {
 	conn, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + log.token}})
 	if err != nil {

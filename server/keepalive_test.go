@@ -32,11 +32,7 @@ func TestWebSocketPingsKeepLivePeersAndDropDeadOnes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	live, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	live := ts.dialRaw(ctx, tok)
 	liveErr := make(chan error, 1)
 	go func() {
 		for {
@@ -122,11 +118,7 @@ func TestLongPollersAreOnline(t *testing.T) {
 	obsTok := ts.signIn("obs")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	obs, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + obsTok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obs.Close()
+	obs := ts.dialRaw(ctx, obsTok)
 	obs.WriteMessage(ws.OpText, []byte(`{"type":"subscribe","room":"lobby"}`))
 	next := func(want string) string {
 		for {

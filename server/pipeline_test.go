@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +20,7 @@ func TestPipelinedWebSocketSendsKeepTheirOrder(t *testing.T) {
 	tok := ts.signIn("alice")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, _, err := ws.Dial(ctx, wsURL(ts), http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.dialRaw(ctx, tok)
 	const n = 300
 	go func() {
 		for i := range n {
