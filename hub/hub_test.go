@@ -215,6 +215,9 @@ func TestCommittedPublishesInOrderAndCloseDrains(t *testing.T) {
 		h.Committed(msgs[i:min(i+7, len(msgs))])
 	}
 	h.Close()
+	if _, published := h.NotifyAfter("lobby"); published != 300 {
+		t.Fatalf("Close returned with seq %d published, want all 300", published)
+	}
 	expectSeqs(t, seqs, 1, 300)
 }
 
