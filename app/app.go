@@ -118,6 +118,9 @@ func (m *Main) URL() string {
 // Server returns the HTTP server (for tests that inspect connection counts).
 func (m *Main) Server() *server.Server { return m.srv }
 
+// Hub returns the hub that fans messages out to this node's connections.
+func (m *Main) Hub() *hub.Hub { return m.hub }
+
 // Close shuts down in order: stop accepting and mark not ready; answer parked long-polls; close
 // WebSockets with 1001 "going away" and end SSE streams; wait for handlers and connections to
 // drain (until ctx ends); then flush and close the store.

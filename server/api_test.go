@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"natter"
 	"natter/app"
 )
 
@@ -782,6 +783,25 @@ func TestLongPoll(t *testing.T) {
 	}
 	if p := decodePage(t, r); p.LastSeq != 3 || p.Epoch == "" {
 		t.Fatalf("expired poll answered %s", r.Raw)
+	}
+}
+
+// TestLongPollIgnoresStalePublish: the hub publishes on its own goroutine, so a message committed
+// before a poll parks may be published after. That publish must not end the wait with nothing: the
+// poll waits on for a message after its cursor. The test publishes seq 1 again by hand to make the
+// late publish happen every time.
+func TestLongPollIgnoresStalePublish(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	first := ts.mustPost(tok, "lobby", "already here")
+	done := ts.doAsync("GET", "/api/rooms/lobby/messages?after=1&wait=30", tok, nil)
+	parked(t, ts, 1)
+	ts.Main.Hub().Publish([]natter.Message{first})
+	posted := ts.mustPost(tok, "lobby", "the answer")
+	r := <-done
+	p := decodePage(t, r)
+	if len(p.Messages) != 1 || p.Messages[0].ID != posted.ID {
+		t.Fatalf("poll woken by a stale publish answered %s, want the next message", r.Raw)
 	}
 }
 

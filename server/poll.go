@@ -58,7 +58,38 @@ func (s *Server) park(w http.ResponseWriter, room string, q readQuery, notify <-
 }
 
 // wake runs in the publishing goroutine: it only hands off.
-func (p *parkedPoll) wake() { go p.finish(true) }
+func (p *parkedPoll) wake() { go p.woken() }
+
+// woken answers the poll if the room has a message after its cursor. A publish of a seq the poll
+// already has is no answer: the message was committed before the poll looked at the room, and the
+// hub published it (on its own goroutine) only after the poll had parked. The poll then waits on
+// for the next publish, as the protocol says, instead of answering with nothing.
+func (p *parkedPoll) woken() {
+	for {
+		notify, published := p.srv.hub.NotifyAfter(p.room)
+		if published > p.q.after || p.srv.draining.Load() {
+			p.finish(true)
+			return
+		}
+		p.mu.Lock()
+		if p.answered {
+			p.mu.Unlock()
+			return
+		}
+		w := p.srv.hub.OnPublish(p.room, p.wake)
+		p.waiter = w
+		p.mu.Unlock()
+		select {
+		case <-notify:
+			// Published in between: that publish did not see the new waiter. Look again.
+			if !w.Cancel() {
+				return // it fired after all, and its own woken call answers
+			}
+		default:
+			return
+		}
+	}
+}
 
 // finish answers the poll once: with the messages after its cursor when woken, with none when its
 // wait is over or the server is shutting down.
