@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,9 +27,10 @@ const (
 	coalesceMaxBytes = 64 << 10
 )
 
-// Outbox is one connection's output: a byte-bounded queue drained by a writer goroutine that runs
-// only while there is something to write, and writes everything queued in one writev. An idle
-// connection therefore costs no goroutine and no buffer here.
+// Outbox is one connection's output: a byte-bounded queue, written by a flush worker with one
+// writev of everything queued (see flusher.go). A connection gets a goroutine of its own only
+// while its peer is too slow to take a write at once, so an idle or prompt connection costs no
+// goroutine and no buffer here.
 type Outbox struct {
 	// SlowFinal is written before closing when the queue overflows: a WebSocket close frame with
 	// code 4008 "slow", or nothing for SSE (the stream just ends). Set it before first use.
@@ -40,20 +42,23 @@ type Outbox struct {
 	Coalesce time.Duration
 
 	conn    net.Conn
+	raw     syscall.RawConn // nil if conn is no socket: writes then run in a goroutine
 	limit   int
 	onClose func()
 
-	mu      sync.Mutex
-	drained chan struct{} // made by a waiting SendWait, closed when the queue drains or closes
-	delayed *time.Timer   // the coalescing wait before the next write, while one is pending
-	queue   [][]byte
-	queued  int
-	writing bool
-	closed  bool
-	final   []byte // written after the queue, then the connection is closed
+	mu       sync.Mutex
+	drained  chan struct{} // made by a waiting SendWait, closed when the queue drains or closes
+	q        *queueBuf     // the queued frames; nil while none
+	queued   int
+	writing  bool   // a write is scheduled or running: waiting in the wheel, in the workers' queue, or writing
+	delayed  bool   // the scheduled write is a coalescing wait in the wheel
+	urgent   bool   // something queued must not wait for coalescing (SendNow)
+	wheelSeq uint32 // numbers coalescing waits, so a wait cut short is ignored when it ends
+	closed   bool
+	final    []byte // written after the queue, then the connection is closed
 
 	lastWrite  atomic.Int64  // unix nanoseconds of the last successful write, for keepalives
-	writeStart atomic.Int64  // unix nanoseconds when the write in progress began; 0 when none
+	writeStart atomic.Int64  // unix nanoseconds when a blocking write began; 0 when none
 	lastFlush  atomic.Int64  // unix nanoseconds of the last write's end, for Coalesce; 0 before any
 	stopping   bool          // shutdown has begun
 	finished   bool          // the connection is closed
@@ -66,7 +71,7 @@ func NewOutbox(conn net.Conn, limit int, onClose func()) *Outbox {
 	if limit <= 0 {
 		limit = DefaultQueueBytes
 	}
-	o := &Outbox{conn: conn, limit: limit, onClose: onClose}
+	o := &Outbox{conn: conn, raw: rawConn(conn), limit: limit, onClose: onClose}
 	o.lastWrite.Store(time.Now().UnixNano())
 	return o
 }
@@ -74,39 +79,25 @@ func NewOutbox(conn net.Conn, limit int, onClose func()) *Outbox {
 // Send queues b without blocking. It reports false if the queue would exceed its bound (the caller
 // then closes the connection as slow) or the outbox is closed. b must not be modified afterwards:
 // the same bytes are shared by every subscriber.
-func (o *Outbox) Send(b []byte) bool {
-	o.mu.Lock()
-	if o.closed || o.final != nil {
-		o.mu.Unlock()
-		return false
-	}
-	if o.queued+len(b) > o.limit {
-		o.mu.Unlock()
-		return false
-	}
-	o.enqueueLocked(b)
-	o.mu.Unlock()
-	return true
-}
+func (o *Outbox) Send(b []byte) bool { return o.send(b, false) }
 
 // SendNow queues b like Send but writes it without the coalescing wait, together with whatever
 // is queued: for answers a client is waiting on (acks, errors), whose delay would slow every
 // sender that waits for its ack.
-func (o *Outbox) SendNow(b []byte) bool {
+func (o *Outbox) SendNow(b []byte) bool { return o.send(b, true) }
+
+func (o *Outbox) send(b []byte, urgent bool) bool {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed || o.final != nil || o.queued+len(b) > o.limit {
+		o.mu.Unlock()
 		return false
 	}
-	o.queue = append(o.queue, b)
-	o.queued += len(b)
-	switch {
-	case !o.writing:
-		o.writing = true
-		go o.writeLoop()
-	case o.delayed != nil && o.delayed.Stop():
-		o.delayed = nil
-		go o.writeLoop()
+	o.enqueueLocked(b)
+	o.urgent = o.urgent || urgent
+	kick := o.kickLocked()
+	o.mu.Unlock()
+	if kick {
+		dispatch(flushJob{o: o})
 	}
 	return true
 }
@@ -115,7 +106,6 @@ func (o *Outbox) SendNow(b []byte) bool {
 // which is paced by the client's reading speed instead of counting as slowness.
 func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	for !o.closed && o.final == nil && o.queued > 0 && o.queued+len(b) > o.limit/2 {
 		if o.drained == nil {
 			o.drained = make(chan struct{})
@@ -125,42 +115,82 @@ func (o *Outbox) SendWait(ctx context.Context, b []byte) error {
 		select {
 		case <-drained:
 		case <-ctx.Done():
-			o.mu.Lock()
 			return ctx.Err()
 		}
 		o.mu.Lock()
 	}
 	if o.closed || o.final != nil {
+		o.mu.Unlock()
 		return net.ErrClosed
 	}
 	o.enqueueLocked(b)
+	kick := o.kickLocked()
+	o.mu.Unlock()
+	if kick {
+		dispatch(flushJob{o: o})
+	}
 	return nil
 }
 
 func (o *Outbox) enqueueLocked(b []byte) {
-	o.queue = append(o.queue, b)
-	o.queued += len(b)
-	switch {
-	case !o.writing:
-		o.writing = true
-		o.startWriter()
-	case o.delayed != nil && o.queued >= coalesceMaxBytes && o.delayed.Stop():
-		// Enough to fill a write already: waiting longer would only let a busy room push a
-		// prompt reader over its queue bound.
-		o.delayed = nil
-		go o.writeLoop()
+	if o.q == nil {
+		o.q = queuePool.Get().(*queueBuf)
 	}
+	o.q.b = append(o.q.b, b)
+	o.queued += len(b)
 }
 
-// startWriter runs the writer now, or once Coalesce has passed since the last write.
-func (o *Outbox) startWriter() {
-	if o.Coalesce > 0 {
+// releaseQueueLocked returns the (empty) queue's array to the pool: an idle connection keeps none.
+func (o *Outbox) releaseQueueLocked() {
+	if o.q == nil {
+		return
+	}
+	clear(o.q.b)
+	o.q.b = o.q.b[:0]
+	if cap(o.q.b) <= maxPooledQueue {
+		queuePool.Put(o.q)
+	}
+	o.q = nil
+}
+
+func (o *Outbox) pending() int {
+	if o.q == nil {
+		return 0
+	}
+	return len(o.q.b)
+}
+
+// kickLocked starts a write for what was just queued, unless one is already on its way. It reports
+// whether the caller must dispatch the outbox to a flush worker once it has unlocked.
+func (o *Outbox) kickLocked() bool {
+	if o.writing {
+		// A coalescing wait ends early for an answer a client waits on, for a close, and once
+		// the queue is big enough to make one efficient write on its own (waiting longer would
+		// only let a busy room push a prompt reader over its bound).
+		if o.delayed && (o.urgent || o.final != nil || o.queued >= coalesceMaxBytes) {
+			o.delayed = false // the wheel's entry is now stale
+			return true
+		}
+		return false
+	}
+	o.writing = true
+	if o.Coalesce > 0 && !o.urgent && o.final == nil && o.queued < coalesceMaxBytes {
 		if wait := o.Coalesce - time.Duration(time.Now().UnixNano()-o.lastFlush.Load()); wait > 0 {
-			o.delayed = time.AfterFunc(wait, o.writeLoop)
-			return
+			o.delayLocked(wait)
+			return false
 		}
 	}
-	go o.writeLoop()
+	return true
+}
+
+// delayLocked puts the outbox's next write in the coalescing wheel.
+func (o *Outbox) delayLocked(wait time.Duration) {
+	o.delayed = true
+	o.wheelSeq++
+	if o.wheelSeq == 0 {
+		o.wheelSeq = 1
+	}
+	wheel.add(flushJob{o: o, seq: o.wheelSeq}, wait)
 }
 
 // CloseWith drops anything still queued if drop is set, writes final (e.g. a WebSocket close frame)
@@ -176,19 +206,20 @@ func (o *Outbox) CloseWith(final []byte, drop bool) {
 	}
 	o.final = final
 	if drop {
-		o.queue, o.queued = nil, 0
-		if o.writing {
+		o.releaseQueueLocked()
+		o.queued = 0
+		if o.writing && !o.delayed {
 			// A write may be stuck on a peer that reads nothing: give it a moment to finish,
 			// so the final frame can follow it, rather than the full write timeout.
 			o.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 		}
 	}
-	if !o.writing {
-		o.writing = true
-		go o.writeLoop()
-	}
+	kick := o.kickLocked()
 	o.wakeSendersLocked()
 	o.mu.Unlock()
+	if kick {
+		dispatch(flushJob{o: o})
+	}
 }
 
 // wakeSendersLocked releases SendWait callers to look at the queue again.
@@ -243,7 +274,8 @@ func (o *Outbox) shutdown() {
 		return
 	}
 	o.stopping, o.closed = true, true
-	o.queue, o.queued = nil, 0
+	o.releaseQueueLocked()
+	o.queued = 0
 	o.wakeSendersLocked()
 	o.mu.Unlock()
 	// Clean up (unsubscribe, presence) before the peer can see the close, so that whoever
@@ -260,53 +292,129 @@ func (o *Outbox) shutdown() {
 	o.mu.Unlock()
 }
 
-// writeLoop drains the queue; it exits when the queue is empty, so idle connections hold no
-// goroutine.
-func (o *Outbox) writeLoop() {
-	var bufs net.Buffers
+// takeLocked moves the queued frames into bufs (reusing its array) and empties the queue.
+func (o *Outbox) takeLocked(bufs [][]byte) [][]byte {
+	bufs = append(bufs[:0], o.q.b...)
+	clear(o.q.b)
+	o.q.b = o.q.b[:0]
+	o.queued = 0
+	o.urgent = false
+	o.wakeSendersLocked()
+	return bufs
+}
+
+// noteWrite records a completed write.
+func (o *Outbox) noteWrite() {
+	now := time.Now().UnixNano()
+	o.lastWrite.Store(now)
+	o.lastFlush.Store(now)
+}
+
+// flush runs on a flush worker (flusher.go). It writes the queue without blocking until it is
+// empty, or until the rest must wait for the coalescing interval (back in the wheel) or for a slow
+// peer (in a goroutine of the connection's own). It never blocks and never dispatches, so the
+// workers cannot stall each other or whoever fills their queue.
+func (o *Outbox) flush(w *flushWriter, seq uint32) {
+	o.mu.Lock()
+	if seq != 0 && (!o.delayed || o.wheelSeq != seq) {
+		o.mu.Unlock() // a wait that was cut short: its write happened, or is on its way
+		return
+	}
+	o.delayed = false
 	for {
-		o.mu.Lock()
-		o.delayed = nil // this is the writer the timer started, or the one that replaced it
 		if o.closed {
 			o.writing = false
 			o.mu.Unlock()
 			return
 		}
-		if len(o.queue) == 0 {
+		if o.pending() == 0 {
+			o.releaseQueueLocked()
 			if o.final != nil {
 				final := o.final
 				o.mu.Unlock()
-				if len(final) > 0 {
-					o.conn.SetWriteDeadline(time.Now().Add(closeGrace))
-					o.conn.Write(final)
-				}
-				o.shutdown()
+				go o.finish(final)
 				return
 			}
 			o.writing = false
-			o.queue = nil // an idle connection keeps no array
 			o.mu.Unlock()
 			return
 		}
-		bufs = append(bufs[:0], o.queue...)
-		clear(o.queue)
-		o.queue = o.queue[:0]
-		o.queued = 0
-		o.wakeSendersLocked()
+		w.bufs = o.takeLocked(w.bufs)
 		o.mu.Unlock()
 
+		if o.raw == nil {
+			go o.writeRest(unwritten(w.bufs, 0))
+			clear(w.bufs)
+			return
+		}
+		w.n, w.err = 0, nil
+		err := o.raw.Write(w.fn)
+		if err == nil {
+			err = w.err
+		}
+		if err != nil && wouldBlock(err) {
+			go o.writeRest(unwritten(w.bufs, w.n))
+			clear(w.bufs)
+			return
+		}
+		clear(w.bufs)
+		if err != nil {
+			go o.shutdown() // not here: its clean-up may wait for whoever fills the workers' queue
+			return
+		}
+		o.noteWrite()
+
+		o.mu.Lock()
+		if o.pending() > 0 && !o.closed && !o.urgent && o.final == nil && o.Coalesce > 0 && o.queued < coalesceMaxBytes {
+			o.delayLocked(o.Coalesce) // queued during the write: it waits like any other
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// finish writes the final frame and closes the connection.
+func (o *Outbox) finish(final []byte) {
+	if len(final) > 0 {
+		o.conn.SetWriteDeadline(time.Now().Add(closeGrace))
+		o.conn.Write(final)
+	}
+	o.shutdown()
+}
+
+// writeRest is the connection's own writer while its peer is slow: it finishes a write the
+// socket could not take at once, blocking, then drains the queue the same way and exits when it
+// is empty.
+func (o *Outbox) writeRest(rest net.Buffers) {
+	for {
 		o.writeStart.Store(time.Now().UnixNano())
-		base := bufs
-		_, err := bufs.WriteTo(o.conn) // consumes bufs; base keeps the array for reuse
-		clear(base)
-		bufs = base[:0]
+		_, err := rest.WriteTo(o.conn)
 		o.writeStart.Store(0)
 		if err != nil {
 			o.shutdown()
 			return
 		}
-		now := time.Now().UnixNano()
-		o.lastWrite.Store(now)
-		o.lastFlush.Store(now)
+		o.noteWrite()
+
+		o.mu.Lock()
+		if o.closed {
+			o.writing = false
+			o.mu.Unlock()
+			return
+		}
+		if o.pending() == 0 {
+			o.releaseQueueLocked()
+			if o.final != nil {
+				final := o.final
+				o.mu.Unlock()
+				o.finish(final)
+				return
+			}
+			o.writing = false
+			o.mu.Unlock()
+			return
+		}
+		rest = o.takeLocked(nil)
+		o.mu.Unlock()
 	}
 }
