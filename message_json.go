@@ -38,6 +38,10 @@ func (m Message) AppendJSON(dst []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string exactly as encoding/json writes it (see
+// appendJSONString), for hand-written encoders of hot frames.
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }
+
 // appendJSONString appends s as a JSON string exactly as encoding/json does: quotes,
 // backslashes and control characters escaped, <, > and & as \u003c, \u003e and \u0026 (so the
 // JSON is safe to embed in HTML), U+2028 and U+2029 (which end lines in JavaScript) escaped, and
