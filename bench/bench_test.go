@@ -345,3 +345,27 @@ func TestMissingBelowHighestCountsGapsNotTheTail(t *testing.T) {
 		t.Fatalf("missing = %d, want %d", got, want)
 	}
 }
+
+// TestParseAck: the load generator's shortcut reads natter's acks like a JSON decoder would, and
+// leaves anything unusual to the decoder.
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		id   string
+		seq  int64
+		okay bool
+	}{
+		{`{"type":"ack","client_id":"b3-17","seq":42,"room":"r","created":true}`, "b3-17", 42, true},
+		{`{"type":"ack","client_id":"x","seq":9}`, "x", 9, true},
+		{`{"type":"ack","client_id":"a\"b","seq":1}`, "", 0, false},
+		{`{"type":"ack","client_id":"x","seq":}`, "", 0, false},
+		{`{"type":"ack","client_id":"x","seq":12`, "", 0, false},
+		{`{"type":"error","code":"invalid","ref":"x"}`, "", 0, false},
+		{`{"client_id":"x","type":"ack","seq":1}`, "", 0, false},
+	} {
+		id, seq, ok := parseAck([]byte(tc.in))
+		if ok != tc.okay || string(id) != tc.id || seq != tc.seq {
+			t.Errorf("%s: got %q %d %v, want %q %d %v", tc.in, id, seq, ok, tc.id, tc.seq, tc.okay)
+		}
+	}
+}
