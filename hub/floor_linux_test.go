@@ -1,0 +1,109 @@
+package hub_test
+
+import (
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkLoopbackFloor measures what the kernel alone charges for the unit of work of a fan-out
+// that cannot coalesce: one small write to a loopback TCP connection whose reader is waiting for
+// it. No natter code runs. It reports the writing thread's CPU per write (the sender's TCP path
+// and, on loopback, the receiver's softirq processing too) and the whole process's CPU per
+// delivery (adding the readers' reads). Those bound what any server on this machine spends per
+// delivery, and how soon a fan-out to N connections can finish on its cores:
+// N x process-us/delivery / cores. docs/benchmarks.md compares them with natter's figures.
+//
+// "stream" writes round-robin without pause, so readers and caches stay hot; "burst" writes one
+// frame to each of the 1,000 connections after a quiet spell, as a message at a low rate does.
+func BenchmarkLoopbackFloor(b *testing.B) {
+	const conns = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	frame := make([]byte, 100) // about one chat message as a WebSocket frame
+	var got atomic.Int64
+	servers := make([]net.Conn, 0, conns)
+	for range conns {
+		cli, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cli.Close()
+		defer srv.Close()
+		servers = append(servers, srv)
+		go func() {
+			buf := make([]byte, 512)
+			for {
+				n, err := cli.Read(buf)
+				got.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	waitRead := func(want int64) {
+		for got.Load() < want {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	report := func(b *testing.B, writes int64, thread, proc time.Duration) {
+		b.ReportMetric(float64(thread.Nanoseconds())/1e3/float64(writes), "writer-us/write")
+		b.ReportMetric(float64(proc.Nanoseconds())/1e3/float64(writes), "process-us/delivery")
+	}
+	b.Run("stream", func(b *testing.B) {
+		runtime.LockOSThread() // so that the thread's CPU time is the writing loop's
+		defer runtime.UnlockOSThread()
+		base := got.Load()
+		thread0, proc0 := cpuTime(rusageThread), cpuTime(syscall.RUSAGE_SELF)
+		for i := range b.N {
+			if _, err := servers[i%conns].Write(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+		waitRead(base + int64(b.N)*int64(len(frame)))
+		report(b, int64(b.N), cpuTime(rusageThread)-thread0, cpuTime(syscall.RUSAGE_SELF)-proc0)
+	})
+	b.Run("burst", func(b *testing.B) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var thread, proc time.Duration
+		for range b.N {
+			b.StopTimer()
+			time.Sleep(50 * time.Millisecond) // readers go back to sleep
+			base := got.Load()
+			b.StartTimer()
+			thread0, proc0 := cpuTime(rusageThread), cpuTime(syscall.RUSAGE_SELF)
+			for _, c := range servers {
+				if _, err := c.Write(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitRead(base + conns*int64(len(frame)))
+			thread += cpuTime(rusageThread) - thread0
+			proc += cpuTime(syscall.RUSAGE_SELF) - proc0
+		}
+		report(b, int64(b.N)*conns, thread, proc)
+	})
+}
+
+// rusageThread is Linux's RUSAGE_THREAD: the calling thread only.
+const rusageThread = 1
+
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
