@@ -26,7 +26,8 @@ var (
 )
 
 // handleWS upgrades to a WebSocket. The handler returns at once: the connection then lives on one
-// reader goroutine plus an Outbox whose writer runs only while there is something to send.
+// reader goroutine plus an Outbox, written by the hub's flush workers (a goroutine of its own only
+// while the peer is too slow to take a write at once).
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
 		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "WebSocket connections from origin %q are refused", r.Header.Get("Origin")))
