@@ -113,7 +113,6 @@ func (h *Hub) Close() {
 // a subscriber. It has the signature of natter.CommitFunc.
 func (h *Hub) Publish(msgs []natter.Message) {
 	for _, m := range msgs {
-		f := EncodeMessage(m)
 		r := h.room(m.Room)
 		// The room stays locked for the fan-out: deliver never blocks and never calls back into
 		// the room, and holding the lock lets subscribe and unsubscribe edit the slice in place
@@ -128,8 +127,11 @@ func (h *Hub) Publish(msgs []natter.Message) {
 			w.fn()
 		}
 		r.waiters = nil
-		for _, s := range r.subs {
-			s.deliver(f)
+		if len(r.subs) > 0 { // a room nobody is subscribed to needs no frames
+			f := EncodeMessage(m)
+			for _, s := range r.subs {
+				s.deliver(f)
+			}
 		}
 		r.mu.Unlock()
 	}
