@@ -99,6 +99,13 @@ type MessageStore interface {
 	// EUNAVAILABLE (store closed), EINTERNAL.
 	AppendMessage(ctx context.Context, req AppendRequest) (msg Message, created bool, err error)
 
+	// FindByClientID returns the message that AppendMessage stored for (Room, Author, ClientID) of
+	// req, if any, and stores nothing; Body is ignored and an empty ClientID finds nothing. It sees
+	// every append that returned (or, for an AsyncAppender, was queued by the same goroutine)
+	// before it was called, so a server can answer a retry with the original even when it refuses
+	// new messages. Errors: ENOTFOUND (no such room), EUNAVAILABLE, EINTERNAL.
+	FindByClientID(ctx context.Context, req AppendRequest) (msg Message, found bool, err error)
+
 	// MessagesAfter returns up to limit messages with seq > after, oldest first. ENOTFOUND if the
 	// room does not exist.
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)

@@ -118,24 +118,49 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 
 // send is the one path by which every transport appends: validation, the rate limit, the store.
 func (s *Server) send(ctx context.Context, author string, req natter.AppendRequest) (natter.Message, bool, error) {
-	req, err := s.checkSend(author, req)
+	req, stored, err := s.checkSend(ctx, author, req)
 	if err != nil {
 		return natter.Message{}, false, err
+	}
+	if stored != nil {
+		return *stored, false, nil
 	}
 	msg, created, err := s.store.AppendMessage(ctx, req)
 	return msg, created, sendError(req, err)
 }
 
-// checkSend validates req and takes a token from the author's rate limit.
-func (s *Server) checkSend(author string, req natter.AppendRequest) (natter.AppendRequest, error) {
+// storedLookupTimeout bounds the wait for the store to say whether a refused send is stored.
+const storedLookupTimeout = 30 * time.Second
+
+// checkSend validates req and takes a token from the author's rate limit. A send the limit refuses
+// whose client_id is stored already is a retry (its ack was lost), not new traffic: then stored is
+// the original message, which the caller answers as it answers a repeat (created false), and
+// err is nil.
+func (s *Server) checkSend(ctx context.Context, author string, req natter.AppendRequest) (_ natter.AppendRequest, stored *natter.Message, err error) {
 	req.Author = author
 	if !natter.ValidRoomName(req.Room) {
-		return req, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+		return req, nil, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
 	}
 	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
-		return req, err
+		return req, nil, err
 	}
-	return req, s.limiter.allow(author)
+	limitErr := s.limiter.allow(author)
+	if limitErr == nil || req.ClientID == "" {
+		return req, nil, limitErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
+	defer cancel()
+	msg, found, err := s.store.FindByClientID(ctx, req)
+	if err != nil {
+		if natter.ErrorCode(err) == natter.EINTERNAL {
+			s.logger.Error("look up a rate-limited send's client_id", "user", author, "room", req.Room, "err", err)
+		}
+		return req, nil, limitErr // the refusal stands; the client retries later as told
+	}
+	if !found {
+		return req, nil, limitErr
+	}
+	return req, &msg, nil
 }
 
 // sendError names the room in a store's not-found error.

@@ -330,7 +330,7 @@ func (c *wsConn) takeSub(room string) *hub.Subscription {
 // maxInFlight of one connection's messages wait for commit together (the ack follows each
 // commit), so a single busy sender still benefits from group commit.
 func (c *wsConn) send(f clientFrame) {
-	req, err := c.srv.checkSend(c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
+	req, stored, err := c.srv.checkSend(context.Background(), c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
 	if err != nil {
 		c.sendError(err, f.ClientID)
 		return
@@ -341,6 +341,12 @@ func (c *wsConn) send(f clientFrame) {
 			return
 		}
 		c.answer(appendAckFrame(f.ClientID, msg, created))
+	}
+	if stored != nil {
+		// A retry of a stored message refused by the rate limit: the same ack as a repeat. The
+		// lookup queued behind this connection's appends in flight, so their acks went first.
+		ack(*stored, false, nil)
+		return
 	}
 	if async, ok := c.srv.store.(natter.AsyncAppender); ok {
 		c.inMu.Lock()

@@ -16,8 +16,8 @@ import (
 const idBytes = 16
 
 // appendCall is one append waiting for the committer. The committer fills in the result, then
-// either calls then (AppendMessageAsync) or signals done (AppendMessage; buffered, so it never
-// blocks on a caller that gave up).
+// either calls then (AppendMessageAsync) or signals done (AppendMessage, FindByClientID; buffered,
+// so it never blocks on a caller that gave up).
 type appendCall struct {
 	ctx     context.Context
 	req     natter.AppendRequest
@@ -25,8 +25,11 @@ type appendCall struct {
 	created bool
 	err     error
 	key     int64 // clientKey of req, if it has a client_id; committer only
-	done    chan struct{}
-	then    func(natter.Message, bool, error)
+	// lookupOnly marks a FindByClientID: the committer answers it like a repeat (msg set if the
+	// key is stored) and never stores it.
+	lookupOnly bool
+	done       chan struct{}
+	then       func(natter.Message, bool, error)
 }
 
 // AppendMessage stores req at the end of its room's log. It returns once the message is committed
@@ -66,6 +69,33 @@ func (s *Store) AppendMessageAsync(ctx context.Context, req natter.AppendRequest
 }
 
 var _ natter.AsyncAppender = (*Store)(nil)
+
+// FindByClientID returns the message stored for req's (Room, Author, ClientID), storing nothing;
+// Body is ignored. The key index belongs to the committer, so the lookup queues behind every
+// append queued before it and sees them all. An empty ClientID finds nothing. ENOTFOUND if the
+// room does not exist, EUNAVAILABLE if the store is closed or ctx ends first.
+func (s *Store) FindByClientID(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
+	if req.ClientID == "" {
+		return natter.Message{}, false, nil
+	}
+	c := s.calls.Get().(*appendCall)
+	c.ctx, c.req, c.lookupOnly = ctx, req, true
+	if err := s.enqueue(ctx, c); err != nil {
+		s.putCall(c)
+		return natter.Message{}, false, err
+	}
+	select {
+	case <-c.done:
+		msg, err := c.msg, c.err
+		s.putCall(c)
+		if err != nil {
+			return natter.Message{}, false, err
+		}
+		return msg, msg.Seq != 0, nil
+	case <-ctx.Done():
+		return natter.Message{}, false, canceled(ctx)
+	}
+}
 
 // enqueue hands c to the committer. The channel keeps the order of one goroutine's appends.
 func (s *Store) enqueue(ctx context.Context, c *appendCall) error {
@@ -236,6 +266,9 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 				c.msg = created[j] // a repeat within the batch gets the first one's message
 				continue
 			}
+		}
+		if c.lookupOnly {
+			continue // not stored (at least not before it in the queue): found nothing
 		}
 		seq := s.lastSeq[req.Room] + 1
 		s.lastSeq[req.Room] = seq

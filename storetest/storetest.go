@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"EpochStable", testEpochStable},
 		{"IdempotentClientID", testIdempotentClientID},
 		{"IdempotentLongAfter", testIdempotentLongAfter},
+		{"FindByClientID", testFindByClientID},
 		{"ValidationStoresNothing", testValidationStoresNothing},
 		{"CanceledAppend", testCanceledAppend},
 		{"MessagesAfter", testMessagesAfter},
@@ -479,6 +480,77 @@ func testIdempotentLongAfter(t *testing.T, s natter.Store) {
 	}
 	if r := mustRoom(t, s, natter.DefaultRoom); r.LastSeq != 1+goroutines*each {
 		t.Fatalf("last_seq = %d, want %d", r.LastSeq, 1+goroutines*each)
+	}
+}
+
+// testFindByClientID looks keys up without storing: only the full (room, author, client_id) finds
+// the original, and a lookup queued right behind an append sees it.
+func testFindByClientID(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	mustCreateRoom(t, s, "ops")
+	req := natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "hi", ClientID: "c-7f3a"}
+	orig := mustAppend(t, s, req)
+	mustAppend(t, s, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "no key"})
+
+	find := func(req natter.AppendRequest) (natter.Message, bool) {
+		t.Helper()
+		m, found, err := s.FindByClientID(ctx, req)
+		must(t, err)
+		return m, found
+	}
+	// Found whatever the body: the original comes back.
+	for _, body := range []string{"hi", "changed", ""} {
+		again := req
+		again.Body = body
+		if m, found := find(again); !found || !sameMessage(m, orig) {
+			t.Fatalf("FindByClientID(%+v) = %+v, %v; want the original %+v", again, m, found, orig)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		req  natter.AppendRequest
+	}{
+		{"another client_id", natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", ClientID: "c-other"}},
+		{"another author", natter.AppendRequest{Room: natter.DefaultRoom, Author: "bob", ClientID: "c-7f3a"}},
+		{"another room", natter.AppendRequest{Room: "ops", Author: "alice", ClientID: "c-7f3a"}},
+		{"no client_id", natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice"}},
+	} {
+		if m, found := find(tc.req); found || m != (natter.Message{}) {
+			t.Fatalf("%s: FindByClientID(%+v) = %+v, %v; want nothing", tc.name, tc.req, m, found)
+		}
+	}
+	_, found, err := s.FindByClientID(ctx, natter.AppendRequest{Room: "nope", Author: "alice", ClientID: "c-7f3a"})
+	wantCode(t, err, natter.ENOTFOUND)
+	if found {
+		t.Fatal("FindByClientID in an unknown room found a message")
+	}
+
+	// Lookups store nothing: the keys they missed are still new to AppendMessage.
+	if r := mustRoom(t, s, natter.DefaultRoom); r.LastSeq != 2 {
+		t.Fatalf("last_seq = %d after lookups, want 2", r.LastSeq)
+	}
+	wantSeqs(t, mustAfter(t, s, natter.DefaultRoom, 0, 100), 1, 2)
+	bob := mustAppend(t, s, natter.AppendRequest{Room: natter.DefaultRoom, Author: "bob", Body: "bob's", ClientID: "c-7f3a"})
+	if m, found := find(natter.AppendRequest{Room: natter.DefaultRoom, Author: "bob", ClientID: "c-7f3a"}); !found || !sameMessage(m, bob) {
+		t.Fatalf("bob's key: %+v, %v; want %+v", m, found, bob)
+	}
+
+	// A lookup sees an append the same goroutine queued just before it, committed or not.
+	async, ok := s.(natter.AsyncAppender)
+	if !ok {
+		return
+	}
+	queued := make(chan natter.Message, 1)
+	err = async.AppendMessageAsync(ctx, natter.AppendRequest{Room: "ops", Author: "alice", Body: "async", ClientID: "c-async"}, func(m natter.Message, created bool, err error) {
+		if err != nil || !created {
+			t.Errorf("async append: created %v, %v", created, err)
+		}
+		queued <- m
+	})
+	must(t, err)
+	m, found := find(natter.AppendRequest{Room: "ops", Author: "alice", ClientID: "c-async"})
+	if stored := <-queued; !found || !sameMessage(m, stored) {
+		t.Fatalf("lookup behind an async append = %+v, %v; want %+v", m, found, stored)
 	}
 }
 
