@@ -145,7 +145,7 @@ func (s *Server) checkSend(ctx context.Context, author string, req natter.Append
 		return req, nil, err
 	}
 	limitErr := s.limiter.allow(author)
-	if limitErr == nil || req.ClientID == "" {
+	if limitErr == nil || req.ClientID == "" || s.lookups.allow(author) != nil {
 		return req, nil, limitErr
 	}
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)

@@ -102,3 +102,25 @@ func TestRateLimitedRetryGetsOriginalWS(t *testing.T) {
 		t.Fatalf("last_seq %d, want 3", n)
 	}
 }
+
+// TestRateLimitedLookupsAreLimited: looking up a refused send's client_id costs the store a trip
+// through its committer, so those lookups have a budget of their own (the send rate): once a
+// sender at the limit has used it on keys that were not stored, even a real retry is refused
+// until the budget refills, instead of every refused send reaching the store.
+func TestRateLimitedLookupsAreLimited(t *testing.T) {
+	ts := startServer(t, slowRefill)
+	alice := ts.signIn("alice")
+	for _, id := range []string{"c-1", "c-2"} {
+		if r := ts.post(alice, "lobby", id, id); r.Status != http.StatusCreated {
+			t.Fatalf("send %s: %d %s", id, r.Status, r.Raw)
+		}
+	}
+	// Two refused sends with new keys use the two lookups of the burst.
+	checkError(t, ts.post(alice, "lobby", "x", "c-3"), http.StatusTooManyRequests, "rate_limited")
+	checkError(t, ts.post(alice, "lobby", "y", "c-4"), http.StatusTooManyRequests, "rate_limited")
+	// Now a retry of a stored key is refused too: it was not looked up.
+	checkError(t, ts.post(alice, "lobby", "c-1", "c-1"), http.StatusTooManyRequests, "rate_limited")
+	if n := ts.lastSeq(alice, "lobby"); n != 2 {
+		t.Fatalf("last_seq %d, want 2", n)
+	}
+}

@@ -91,9 +91,12 @@ type Server struct {
 	now    func() time.Time
 	limits natter.Limits
 
-	handler  http.Handler
-	pages    *pages
-	limiter  *rateLimiter
+	handler http.Handler
+	pages   *pages
+	limiter *rateLimiter
+	// lookups bounds the store lookups of refused sends (is this client_id a retry of a stored
+	// message?) to the send rate, so that sending at the limit cannot flood the committer.
+	lookups  *rateLimiter
 	sessions sessionCache
 	hashSem  chan struct{}
 	csrf     *http.CrossOriginProtection
@@ -167,6 +170,7 @@ func New(cfg Config) (*Server, error) {
 		conns:   make(map[liveConn]struct{}),
 	}
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
+	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
 		if err := s.csrf.AddTrustedOrigin(o); err != nil {
