@@ -211,6 +211,7 @@ func (s *Store) runSweep(ctx context.Context, tx *sql.Tx, p sweepPlan) error {
 		args := s.scratch.args[:0]
 		for _, e := range ents {
 			args = append(args, e.key, s.keys.roomNames[e.loc.room], e.loc.seq)
+			s.filterAdd(e.key) // before the commit: a key the filter has but client_keys not yet is harmless
 		}
 		s.scratch.args = args
 		if err := execRows(ctx, tx, &s.stmts.insertKeys, len(ents), 3, args); err != nil {
@@ -242,6 +243,7 @@ func (s *Store) sweepCommitted(p sweepPlan) {
 	}
 	w.debt -= p.n * w.every
 	w.next += p.n
+	s.growFilter()
 	if w.next == len(s.keys.buckets) {
 		w.next, w.snap = 0, nil
 	}

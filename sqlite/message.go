@@ -386,7 +386,11 @@ func (s *Store) findStored(ctx context.Context, tx *sql.Tx, keyed []*appendCall)
 			}
 		}
 		if c.msg.Seq == 0 {
-			sc.probe = append(sc.probe, c.key)
+			if s.mayBeIndexed(c.key) {
+				sc.probe = append(sc.probe, c.key)
+			} else {
+				s.probesSkipped++
+			}
 		}
 	}
 	if len(sc.probe) == 0 {

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"natter"
@@ -73,6 +74,7 @@ type Config struct {
 	keyOf          func(room, author, clientID string) int64
 	keyBuckets     int
 	keyBucketEvery int
+	filterKeys     int64 // capacity of the first client_id filter (0: from the store's size)
 }
 
 // Store is a natter.Store backed by one SQLite database file.
@@ -111,6 +113,13 @@ type Store struct {
 	keys    recentKeys
 	sweep   keySweep
 	scratch batchScratch
+	// A Bloom filter over client_keys spares most lookups of new keys a query (keyfilter.go).
+	filter        atomic.Pointer[keyFilter] // the complete filter lookups use; nil until there is one
+	filling       atomic.Pointer[keyFilter] // the newest filter, complete or still being filled
+	fillCtx       context.Context
+	fillCancel    context.CancelFunc
+	fillWG        sync.WaitGroup
+	probesSkipped int // lookups the filter answered; committer only (for tests)
 
 	ckpt checkpointer
 }
@@ -252,6 +261,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.writeDB.Close()
 		return nil, err
 	}
+	// The client_id filter, sized for the keys client_keys may hold (keys_seq bounds them) with
+	// room to grow, fills in the background: until it is complete, lookups read client_keys.
+	capacity := cfg.filterKeys
+	if capacity <= 0 {
+		var indexed int64
+		if err := s.writeDB.QueryRowContext(ctx, `SELECT coalesce(sum(keys_seq), 0) FROM rooms`).Scan(&indexed); err != nil {
+			s.stmts.close()
+			s.readDB.Close()
+			s.ckpt.db.Close()
+			s.writeDB.Close()
+			return nil, fmt.Errorf("sqlite: size the client_id filter: %w", err)
+		}
+		capacity = max(2*indexed, minFilterKeys)
+	}
+	s.fillCtx, s.fillCancel = context.WithCancel(context.Background())
+	s.startFill(newKeyFilter(capacity))
+
 	s.ckpt.wake = make(chan struct{}, 1)
 	s.ckpt.done = make(chan struct{})
 	go s.checkpointLoop()
@@ -268,6 +294,8 @@ func (s *Store) Close() error {
 		close(s.appends)
 		s.mu.Unlock()
 		<-s.committerDone
+		s.fillCancel()
+		s.fillWG.Wait()
 		close(s.ckpt.wake)
 		<-s.ckpt.done
 
