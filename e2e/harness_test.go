@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"natter/app"
+	"natter/client"
 	"natter/server"
 )
 
@@ -151,6 +152,36 @@ func (u *apiUser) send(room, body string) int64 {
 	}
 	u.call("POST", "/api/rooms/"+room+"/messages", map[string]string{"body": body}, &out)
 	return out.Message.Seq
+}
+
+// join keeps a WebSocket subscribed to room as u until the test ends, so that the room lists u
+// as online.
+func (u *apiUser) join(room string) {
+	u.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := client.New(u.base, client.WithToken(u.token)).DialWS(ctx)
+	if err != nil {
+		cancel()
+		u.t.Fatalf("%s joins %s: %v", u.name, room, err)
+	}
+	if err := conn.Subscribe(ctx, room, -1); err != nil {
+		cancel()
+		u.t.Fatalf("%s joins %s: %v", u.name, room, err)
+	}
+	done := make(chan struct{})
+	go func() { // read, so that pings are answered and nothing piles up
+		defer close(done)
+		for {
+			if _, err := conn.ReadFrame(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	u.t.Cleanup(func() {
+		cancel()
+		conn.Close()
+		<-done
+	})
 }
 
 // newBrowser starts a headless Chromium for one test, with a fresh profile.

@@ -184,9 +184,9 @@ func tabTo(p *page, cond, what string) {
 	p.t.Fatalf("Tab never reached %s\n%s", what, p.describe())
 }
 
-// The room on a phone, with a long title and messages in every state the outbox shows: sent,
-// held after the server said "too fast", and refused with Retry and Discard. Nothing is wider
-// than the screen.
+// The room on a phone, with a long title, a crowd online with long names, and messages in every
+// state the outbox shows: sent, held after the server said "too fast", and refused with Retry and
+// Discard. Nothing is wider than the screen, and nothing scrolls sideways.
 func TestRoomOnAPhone(t *testing.T) {
 	srv := startNatter(t, func(c *app.Config) {
 		c.Server.SendRate = 0.02 // one message now, the next in 50 s
@@ -211,6 +211,11 @@ func TestRoomOnAPhone(t *testing.T) {
 	p.navigate(srv.url + "/rooms/handover")
 	p.signIn(srv.url, "phone-user-with-a-long-name", "", "guest")
 	p.waitLive("ws")
+	crowd := []string{"maria-fernanda-oliveira-santos", "bob", "night-shift-on-call-engineer", "li.wei", "qa-bot-2"}
+	for _, name := range crowd {
+		srv.guest(name).join("handover")
+	}
+	p.waitJS("the crowd online", fmt.Sprintf(`document.querySelectorAll('#online li').length === %d`, len(crowd)+1))
 	p.say("FAIL this one is refused")
 	p.waitJS("the refusal shown", `!!document.querySelector('#pending .failed .msg-actions button')`)
 	p.say("this one goes through")
@@ -225,6 +230,17 @@ func TestRoomOnAPhone(t *testing.T) {
 		return document.documentElement.scrollWidth <= window.innerWidth && s.scrollWidth <= s.clientWidth;
 	})()`) {
 		t.Errorf("the room is wider than the phone's screen")
+	}
+	// The online row fits: it wraps instead of scrolling sideways.
+	if wide := evalJS[[]string](p, `[document.scrollingElement, ...document.querySelectorAll('.people, #online')]
+		.filter(e => e.scrollWidth > Math.min(e.clientWidth, window.innerWidth)).map(e => e.id || e.className || e.tagName)`); len(wide) > 0 {
+		t.Errorf("wider than the phone's screen, so it scrolls sideways: %q", wide)
+	}
+	if out := evalJS[[]string](p, `[...document.querySelectorAll('#online li')].filter(e => {
+		const r = e.getBoundingClientRect();
+		return r.left < 0 || r.right > window.innerWidth;
+	}).map(e => e.textContent)`); len(out) > 0 {
+		t.Errorf("online names outside the screen: %q", out)
 	}
 	// Names, buttons and the indicator don't break across lines.
 	if bad := evalJS[[]string](p, `[...document.querySelectorAll('.msg .author, .msg button, .topbar button, .conn-text')].filter(e => {

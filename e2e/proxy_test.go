@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,19 +12,35 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"natter/ws"
 )
 
 // proxy is a reverse proxy in front of natter that a test can turn against the page, as a
 // corporate proxy or a NAT might: it refuses the paths it is told to block, and it can freeze the
 // streams (event streams and WebSockets) open at that moment, which then stay open and carry
-// nothing more, with no error.
+// nothing more, with no error. It can also lose single requests and WebSocket frames while the
+// connection carries on as if nothing happened.
 type proxy struct {
 	URL string
 
-	mu      sync.Mutex
-	blocked []string // path suffixes answered with 502
-	live    map[*gate]bool
-	opened  int // streams ever opened
+	mu        sync.Mutex
+	blocked   []string // path suffixes answered with 502
+	live      map[*gate]bool
+	opened    int                                 // streams ever opened
+	drop      func(toServer bool, f wsFrame) bool // WebSocket frames to lose, on sockets opened while set
+	dropped   int                                 // frames and requests lost so far
+	swallowed int                                 // message POSTs still to lose
+}
+
+// wsFrame is what the proxy's drop rule sees of a natter WebSocket frame, in either direction.
+type wsFrame struct {
+	Type     string `json:"type"`
+	ClientID string `json:"client_id"`
+	Message  struct {
+		Body string `json:"body"`
+	} `json:"message"`
+	Body string `json:"body"` // a send's
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -44,6 +62,11 @@ func newProxy(t *testing.T, target string) *proxy {
 				http.Error(w, "blocked by the proxy", http.StatusBadGateway)
 				return
 			}
+		}
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") && p.swallow() {
+			io.Copy(io.Discard, r.Body) // read whole, so that the end of the connection is noticed
+			<-r.Context().Done()        // natter never hears of it, and the browser never hears back
+			return
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -79,6 +102,40 @@ func (p *proxy) freeze() int {
 	return len(p.live)
 }
 
+// dropFrames makes WebSockets opened from now on lose every text frame for which drop (called
+// with the proxy locked) answers true; toServer is the frame's direction. nil stops the losing.
+func (p *proxy) dropFrames(drop func(toServer bool, f wsFrame) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drop = drop
+}
+
+// swallowPosts makes the proxy lose the next n message POSTs: each is held open, unanswered and
+// never passed on, until the browser gives up on it.
+func (p *proxy) swallowPosts(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.swallowed = n
+}
+
+func (p *proxy) swallow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.swallowed <= 0 {
+		return false
+	}
+	p.swallowed--
+	p.dropped++
+	return true
+}
+
+// lost answers how many frames and requests the proxy has lost.
+func (p *proxy) lost() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
+}
+
 // streams answers how many streams have been opened through the proxy.
 func (p *proxy) streams() int {
 	p.mu.Lock()
@@ -102,8 +159,13 @@ func (p *proxy) wrap(res *http.Response) error {
 	p.mu.Lock()
 	p.live[g] = true
 	p.opened++
+	filter := p.drop != nil
 	p.mu.Unlock()
 	if rwc, ok := res.Body.(io.ReadWriteCloser); ok && upgrade {
+		if filter {
+			rwc = p.filtered(rwc)
+			g.body = rwc
+		}
 		res.Body = gatedConn{gate: g, w: rwc}
 	} else {
 		res.Body = g
@@ -173,4 +235,69 @@ func (c gatedConn) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return c.w.Write(b)
+}
+
+// filtered relays a WebSocket frame by frame in both directions, losing those the drop rule
+// picks; the rest pass re-encoded, which the peers can't tell from the originals.
+func (p *proxy) filtered(up io.ReadWriteCloser) io.ReadWriteCloser {
+	down, downW := io.Pipe() // natter's frames that pass, for the browser
+	upR, upW := io.Pipe()    // the browser's bytes, to be filtered
+	go func() { downW.CloseWithError(p.relay(downW, up, false)) }()
+	go func() {
+		upR.CloseWithError(p.relay(up, upR, true))
+		up.Close()
+	}()
+	return filteredConn{down, upW, up}
+}
+
+// relay copies frames from src to dst until src ends, dropping those the rule picks.
+func (p *proxy) relay(dst io.Writer, src io.Reader, toServer bool) error {
+	r := ws.NewReader(src, toServer, 0)
+	for {
+		op, data, err := r.ReadMessage()
+		var closed *ws.CloseError
+		if errors.As(err, &closed) {
+			op, data, err = ws.OpClose, ws.ClosePayload(closed.Code, closed.Reason), nil
+		}
+		if err != nil {
+			return err
+		}
+		if op == ws.OpText {
+			var f wsFrame
+			_ = json.Unmarshal(data, &f)
+			p.mu.Lock()
+			lose := p.drop != nil && p.drop(toServer, f)
+			if lose {
+				p.dropped++
+			}
+			p.mu.Unlock()
+			if lose {
+				continue
+			}
+		}
+		var b []byte
+		if toServer {
+			b = ws.AppendMaskedFrame(nil, op, data, [4]byte{0x6e, 0x61, 0x74, 0x74})
+		} else {
+			b = ws.AppendFrame(nil, op, data)
+		}
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+	}
+}
+
+type filteredConn struct {
+	down *io.PipeReader
+	upW  *io.PipeWriter
+	up   io.ReadWriteCloser
+}
+
+func (c filteredConn) Read(b []byte) (int, error)  { return c.down.Read(b) }
+func (c filteredConn) Write(b []byte) (int, error) { return c.upW.Write(b) }
+
+func (c filteredConn) Close() error {
+	c.upW.Close()
+	c.down.Close()
+	return c.up.Close()
 }

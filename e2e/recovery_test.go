@@ -192,3 +192,109 @@ func TestRateLimitedSendsStayInOrder(t *testing.T) {
 	}
 	p.waitJS("no pending messages", `document.querySelectorAll('#pending li').length === 0`)
 }
+
+// A send that is never answered, on a connection that otherwise works (a proxy lost the send, or
+// natter's answer to it), holds the outbox for 10 s at most (SEND_TIMEOUT in room.js): then the
+// page takes the connection for broken, reconnects, resumes from the last seq shown and sends the
+// outbox again with the same client_ids. The room stores each message once, in the order typed,
+// and the page shows each once.
+func TestUnansweredSendIsResent(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	for _, tc := range []struct {
+		name, transport string
+		lose            func(px *proxy)
+		lost            int // what the proxy loses
+	}{
+		// The browser's send frame never reaches natter.
+		{"ws-send-lost", "ws", func(px *proxy) {
+			n := 1
+			px.dropFrames(func(toServer bool, f wsFrame) bool {
+				if toServer && f.Type == "send" && n > 0 {
+					n--
+					return true
+				}
+				return false
+			})
+		}, 1},
+		// natter stores the message, but its ack and the message itself never reach the browser:
+		// the resend repeats a client_id natter has, which it answers with the original.
+		{"ws-answer-lost", "ws", func(px *proxy) {
+			ack, msg := 1, 1
+			px.dropFrames(func(toServer bool, f wsFrame) bool {
+				switch {
+				case !toServer && f.Type == "ack" && ack > 0:
+					ack--
+					return true
+				case !toServer && f.Type == "message" && f.Message.Body == "first" && msg > 0:
+					msg--
+					return true
+				}
+				return false
+			})
+		}, 2},
+		// The POST is held open and never passed on.
+		{"sse-post-lost", "sse", func(px *proxy) { px.swallowPosts(1) }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px := newProxy(t, srv.url)
+			room := "unanswered-" + tc.name
+			me := "reader-" + tc.name
+			w := srv.guest("writer")
+			w.createRoom(room, "")
+			w.send(room, "before")
+			tc.lose(px)
+
+			p := newPage(t, browser, "reader")
+			p.navigate(px.URL + "/rooms/" + room + "?transport=" + tc.transport)
+			p.signIn(px.URL, me, "", "guest")
+			p.waitLive(tc.transport)
+			p.waitSeqs(1, 1)
+			p.say("first")
+			p.say("second")
+			p.say("third")
+
+			// The connection still works (a newcomer shows up online), and the outbox waits for
+			// its first message.
+			srv.guest("visitor").join(room)
+			p.waitJS("the visitor online", `!!document.querySelector('#online [data-user="visitor"]')`)
+			for deadline := time.Now().Add(5 * time.Second); px.lost() < tc.lost; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the proxy lost %d frames or requests, want %d: this test would test nothing", px.lost(), tc.lost)
+				}
+			}
+			if n := evalJS[int](p, `document.querySelectorAll('#pending li').length`); n != 3 {
+				t.Errorf("%d messages pending while the first is unanswered, want all 3", n)
+			}
+			if n := px.streams(); n != 1 {
+				t.Errorf("%d streams opened before the send timed out, want 1", n)
+			}
+
+			p.waitSeqs(1, 4)
+			p.waitJS("no pending messages", `document.querySelectorAll('#pending li').length === 0`)
+			p.waitLive(tc.transport)
+			shown := evalJS[[]string](p, `[...document.querySelectorAll('#messages [data-seq][data-author]')].map(e => e.dataset.author + ': ' + e.querySelector('.body').textContent)`)
+			want := []string{"writer: before", me + ": first", me + ": second", me + ": third"}
+			if !slices.Equal(shown, want) {
+				t.Errorf("the page shows %q, want %q", shown, want)
+			}
+			var stored struct {
+				Messages []struct {
+					Author string `json:"author"`
+					Body   string `json:"body"`
+				} `json:"messages"`
+			}
+			w.call("GET", "/api/rooms/"+room+"/messages?after=0", nil, &stored)
+			var got []string
+			for _, m := range stored.Messages {
+				got = append(got, m.Author+": "+m.Body)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("the room stored %q, want %q", got, want)
+			}
+			if n := px.streams(); n < 2 {
+				t.Errorf("%d streams opened, want a new one after the unanswered send", n)
+			}
+		})
+	}
+}

@@ -61,6 +61,10 @@
   // retried after the server's hint, or after SEND_RETRY_BASE doubling to SEND_RETRY_MAX.
   const SEND_RETRY_BASE = 1000;
   const SEND_RETRY_MAX = 15000;
+  // A send with no answer (ack, error, or the message in the log) after SEND_TIMEOUT holds the
+  // outbox for good: the connection counts as broken, and the page reconnects, resumes, and sends
+  // the outbox again with the same client_ids, which the server stores once.
+  const SEND_TIMEOUT = 10000;
   const GROUP_WITHIN = 5 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
@@ -461,11 +465,14 @@
     item.el.remove();
   }
 
-  // settle retires the pending copy of a message once the real one is on the page.
+  // settle retires the pending copy of a message once the real one is on the page. That answers
+  // its send too, even if the ack is lost: the next message can go.
   function settle(m) {
     if (m.author !== ME || !m.client_id) return;
     const item = outbox.find((i) => i.clientId === m.client_id);
-    if (item) dropItem(item);
+    if (!item) return;
+    dropItem(item);
+    flushOutbox();
   }
 
   // acked records that the server stored a message; it stays pending until the log shows it.
@@ -538,7 +545,8 @@
   }
 
   // httpSender POSTs the outbox in order, one at a time, for the transports that only receive.
-  function httpSender() {
+  // A POST with no answer within SEND_TIMEOUT is abandoned and stuck() ends the transport.
+  function httpSender(stuck) {
     let busy = false;
     let stopped = false;
     let timer = null;
@@ -550,10 +558,14 @@
         for (;;) {
           const item = outbox.find((i) => !i.seq && !i.failed);
           if (!item || stopped || holdTimer) return;
+          const ctrl = new AbortController();
+          const stall = setTimeout(() => { stuck(); ctrl.abort(); }, SEND_TIMEOUT);
           try {
-            const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId });
+            const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId },
+              { signal: ctrl.signal });
             acked(item.clientId, data.message.seq);
           } catch (err) {
+            if (stopped || err.name === 'AbortError') return;
             if (err.status === 401) { goSignIn(); return; }
             if (err.status === 429) {
               holdSends((err.retryAfter || 0) * 1000);
@@ -566,6 +578,8 @@
               return;
             }
             sendRefused(item, err.code, err.message);
+          } finally {
+            clearTimeout(stall);
           }
         }
       } finally {
@@ -587,6 +601,7 @@
     let done = false;
     let lastHeard = Date.now();
     let heartbeat = null;
+    let sendTimer = null;
     const openTimer = setTimeout(() => finish({}), WS_OPEN_TIMEOUT);
     const send = (f) => { try { ws.send(JSON.stringify(f)); } catch { /* onclose follows */ } };
 
@@ -599,6 +614,7 @@
     function teardown() {
       clearTimeout(openTimer);
       clearInterval(heartbeat);
+      clearTimeout(sendTimer);
       if (ws) {
         ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
         try { ws.close(1000); } catch { /* already closing */ }
@@ -657,7 +673,8 @@
     return {
       get live() { return live && !done; },
       // One message in flight at a time: had a later one gone out behind it, a refused message
-      // (rate_limited) could be stored after it on the retry. Each ack sends the next.
+      // (rate_limited) could be stored after it on the retry. Each ack sends the next. A socket
+      // that leaves a send unanswered for SEND_TIMEOUT is broken, though it may still pass pings.
       flush() {
         if (!live || done || holdTimer) return;
         const waiting = outbox.filter((i) => !i.seq && !i.failed);
@@ -665,6 +682,10 @@
         const item = waiting[0];
         item.sentOn = ws;
         send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
+        clearTimeout(sendTimer);
+        sendTimer = setTimeout(() => {
+          if (item.sentOn === ws && !item.seq && outbox.includes(item)) finish({}); // no answer
+        }, SEND_TIMEOUT);
       },
       close() {
         done = true;
@@ -678,7 +699,7 @@
     let liveSince = 0;
     let done = false;
     let lastHeard = Date.now();
-    const sender = httpSender();
+    const sender = httpSender(() => finish());
     const es = new EventSource(`${ROOM_API}/events?after=${log.highest}`);
     const stop = () => {
       done = true;
@@ -729,7 +750,7 @@
     let done = false;
     let ctrl = null;
     let presenceTimer = null;
-    const sender = httpSender();
+    const sender = httpSender(() => finish());
     const stop = () => {
       done = true;
       clearInterval(presenceTimer);
