@@ -322,21 +322,10 @@ func (o *Outbox) flush(w *flushWriter, seq uint32) {
 	}
 	o.delayed = false
 	for {
-		if o.closed {
-			o.writing = false
-			o.mu.Unlock()
-			return
-		}
-		if o.pending() == 0 {
-			o.releaseQueueLocked()
-			if o.final != nil {
-				final := o.final
-				o.mu.Unlock()
+		if final, done := o.doneLocked(); done {
+			if final != nil {
 				go o.finish(final)
-				return
 			}
-			o.writing = false
-			o.mu.Unlock()
 			return
 		}
 		w.bufs = o.takeLocked(w.bufs)
@@ -373,6 +362,26 @@ func (o *Outbox) flush(w *flushWriter, seq uint32) {
 	}
 }
 
+// doneLocked is the writer's check, with o.mu held, for the end of its work: if the outbox is
+// closed or has nothing queued, it releases the outbox, unlocks, and reports done, with the
+// final frame to write before closing if there is one. Otherwise it returns with o.mu held.
+func (o *Outbox) doneLocked() (final []byte, done bool) {
+	if !o.closed && o.pending() > 0 {
+		return nil, false
+	}
+	if !o.closed {
+		o.releaseQueueLocked()
+		if o.final != nil {
+			final = o.final
+			o.mu.Unlock()
+			return final, true
+		}
+	}
+	o.writing = false
+	o.mu.Unlock()
+	return nil, true
+}
+
 // finish writes the final frame and closes the connection.
 func (o *Outbox) finish(final []byte) {
 	if len(final) > 0 {
@@ -397,21 +406,10 @@ func (o *Outbox) writeRest(rest net.Buffers) {
 		o.noteWrite()
 
 		o.mu.Lock()
-		if o.closed {
-			o.writing = false
-			o.mu.Unlock()
-			return
-		}
-		if o.pending() == 0 {
-			o.releaseQueueLocked()
-			if o.final != nil {
-				final := o.final
-				o.mu.Unlock()
+		if final, done := o.doneLocked(); done {
+			if final != nil {
 				o.finish(final)
-				return
 			}
-			o.writing = false
-			o.mu.Unlock()
 			return
 		}
 		rest = o.takeLocked(nil)
