@@ -29,13 +29,16 @@ const (
 	filterHashes     = 5
 	// minFilterKeys is the smallest capacity: 1M keys, 1.25 MB.
 	minFilterKeys = 1 << 20
+	// maxFilterBits caps a filter at 64 MiB (about 54M keys at 1 %); past that its false
+	// positives grow, which costs lookups, never answers.
+	maxFilterBits = 1 << 29
 	// filterPage is how many keys of client_keys one query of the fill reads.
 	filterPage = 8192
 )
 
 func newKeyFilter(capacity int64) *keyFilter {
 	capacity = max(capacity, 64)
-	nbits := uint64(1) << bits.Len64(uint64(capacity*filterBitsPerKey-1))
+	nbits := min(uint64(1)<<bits.Len64(uint64(capacity*filterBitsPerKey-1)), maxFilterBits)
 	return &keyFilter{bits: make([]atomic.Uint64, nbits/64), mask: nbits - 1, capacity: capacity}
 }
 
@@ -137,7 +140,7 @@ func (s *Store) filterAdd(key int64) {
 // growFilter starts a bigger filter once the newest one is complete and over its capacity.
 // Committer only, after a commit (so the fill reads every key swept so far).
 func (s *Store) growFilter() {
-	if f := s.filling.Load(); f != nil && f.ready.Load() && f.full() {
+	if f := s.filling.Load(); f != nil && f.ready.Load() && f.full() && f.mask+1 < maxFilterBits {
 		s.startFill(newKeyFilter(4 * f.capacity))
 	}
 }

@@ -101,3 +101,15 @@ func TestKeyFilterSparesLookupsAndMissesNothing(t *testing.T) {
 		t.Fatalf("after reopening, the filter answered %d of 100 lookups of new keys", s.probesSkipped)
 	}
 }
+
+// TestKeyFilterSizeIsCapped: a huge store gets a filter of at most 64 MiB, which is then never
+// replaced by a bigger one.
+func TestKeyFilterSizeIsCapped(t *testing.T) {
+	f := newKeyFilter(1 << 40)
+	if bits := uint64(len(f.bits)) * 64; bits != maxFilterBits || f.mask+1 != maxFilterBits {
+		t.Fatalf("filter of %d bits for 2^40 keys, want the cap %d", bits, maxFilterBits)
+	}
+	if f := newKeyFilter(minFilterKeys); len(f.bits)*64 < minFilterKeys*filterBitsPerKey {
+		t.Fatalf("filter of %d bits for %d keys, want at least %d per key", len(f.bits)*64, minFilterKeys, filterBitsPerKey)
+	}
+}

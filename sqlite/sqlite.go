@@ -261,8 +261,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.writeDB.Close()
 		return nil, err
 	}
-	// The client_id filter, sized for the keys client_keys may hold (keys_seq bounds them) with
-	// room to grow, fills in the background: until it is complete, lookups read client_keys.
+	// The client_id filter, sized for the keys client_keys may hold (keys_seq bounds them; a
+	// bigger one replaces it at twice that), fills in the background: until it is complete,
+	// lookups read client_keys.
 	capacity := cfg.filterKeys
 	if capacity <= 0 {
 		var indexed int64
@@ -273,7 +274,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			s.writeDB.Close()
 			return nil, fmt.Errorf("sqlite: size the client_id filter: %w", err)
 		}
-		capacity = max(2*indexed, minFilterKeys)
+		capacity = max(indexed, minFilterKeys) // keys_seq counts every message, keyed or not
 	}
 	s.fillCtx, s.fillCancel = context.WithCancel(context.Background())
 	s.startFill(newKeyFilter(capacity))
