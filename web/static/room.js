@@ -195,6 +195,7 @@
         time.textContent = formatTime(d);
         meta.append(time);
         li.dataset.ts = String(d.getTime());
+        li.dataset.day = dayKey(d);
       }
     }
     const p = document.createElement('p');
@@ -211,12 +212,69 @@
     return li;
   }
 
+  // ---- Day separators ----
+  //
+  // A separator (li.day, role=separator, no data-seq) stands right before the first message shown
+  // of each calendar day, in the browser's time zone: "Today", "Yesterday" or the date. daySep
+  // puts it there or takes it away for one message, so it is called for every message added and
+  // for the message just after a join (the old first message when history is prepended).
+
+  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+  const pad = (n) => String(n).padStart(2, '0');
+  function dayKey(d) {
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  }
+  function dayLabel(key) {
+    const now = new Date();
+    if (key === dayKey(now)) return 'Today';
+    const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    if (key === dayKey(yesterday)) return 'Yesterday';
+    const [y, m, d] = key.split('-').map(Number);
+    return dayFormat.format(new Date(y, m - 1, d));
+  }
+  function labelSep(sep) {
+    const label = dayLabel(sep.dataset.day);
+    sep.setAttribute('aria-label', label);
+    sep.firstElementChild.textContent = label;
+  }
+  const isSep = (el) => !!el && el.classList.contains('day');
+  let labelledOn = dayKey(new Date()); // "Today" and "Yesterday" move at midnight
+
+  function daySep(li) {
+    if (!li || !li.dataset.day) return;
+    let sep = li.previousElementSibling;
+    if (!isSep(sep)) sep = null;
+    const prev = sep ? sep.previousElementSibling : li.previousElementSibling;
+    if (prev && prev.dataset.day === li.dataset.day) {
+      if (sep) sep.remove();
+      return;
+    }
+    if (!sep) {
+      sep = document.createElement('li');
+      sep.className = 'day';
+      sep.setAttribute('role', 'separator');
+      const time = document.createElement('time');
+      time.dateTime = li.dataset.day;
+      sep.append(time);
+      li.before(sep);
+    }
+    sep.dataset.day = li.dataset.day;
+    sep.firstElementChild.dateTime = li.dataset.day;
+    labelSep(sep);
+    const today = dayKey(new Date());
+    if (today !== labelledOn) {
+      labelledOn = today;
+      els.list.querySelectorAll(':scope > .day').forEach(labelSep);
+    }
+  }
+
   // regroup hides the name and time of a message that follows one by the same author shortly
-  // before (they stay readable to screen readers).
+  // before on the same day (they stay readable to screen readers).
   function regroup(li) {
     if (!li) return;
     const prev = li.previousElementSibling;
-    const cont = !!prev && prev.dataset.author === li.dataset.author &&
+    const cont = !!prev && !isSep(prev) && prev.dataset.author === li.dataset.author &&
+      prev.dataset.day === li.dataset.day &&
       Number(li.dataset.ts) - Number(prev.dataset.ts) < GROUP_WITHIN;
     li.classList.toggle('cont', cont);
   }
@@ -256,7 +314,7 @@
       log.shown.set(m.seq, li);
     }
     els.list.append(frag);
-    lis.forEach(regroup);
+    lis.forEach((li) => { daySep(li); regroup(li); });
     if (data.messages.length) {
       log.lowest = data.messages[0].seq;
       log.highest = data.messages[data.messages.length - 1].seq;
@@ -291,6 +349,7 @@
     const stick = nearBottom();
     const li = renderMessage(m);
     els.list.append(li);
+    daySep(li);
     regroup(li);
     log.shown.set(m.seq, li);
     log.highest = m.seq;
@@ -357,12 +416,13 @@
         frag.append(li);
         return li;
       });
-      const oldFirst = els.list.firstElementChild;
+      const oldFirst = els.list.querySelector(':scope > [data-seq]');
       const s = els.scroller;
       const fromBottom = s.scrollHeight - s.scrollTop;
       els.list.setAttribute('aria-busy', 'true');
       els.list.prepend(frag);
-      lis.forEach(regroup);
+      lis.forEach((li) => { daySep(li); regroup(li); });
+      daySep(oldFirst); // the join: the day above may go on here
       regroup(oldFirst);
       // Keep what the reader was looking at in place.
       s.scrollTop = s.scrollHeight - fromBottom;
