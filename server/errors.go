@@ -98,12 +98,6 @@ func unmarshalStrict(data []byte, v any) error {
 	if !utf8.Valid(data) {
 		return natter.Errorf(natter.EINVALID, "request is not valid UTF-8")
 	}
-	if f, ok := v.(*clientFrame); ok {
-		if decodeClientFrameFast(data, f) {
-			return nil // the usual WebSocket frame, decoded without reflection
-		}
-		*f = clientFrame{} // encoding/json starts over
-	}
 	if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
 		return natter.Errorf(natter.EINVALID, "request must be a JSON object")
 	}

@@ -251,7 +251,7 @@ func (c *wsConn) readFailed(err error) {
 
 func (c *wsConn) handleFrame(payload []byte) {
 	var f clientFrame
-	if err := unmarshalStrict(payload, &f); err != nil {
+	if err := decodeClientFrame(payload, &f); err != nil {
 		c.sendError(err, "")
 		return
 	}
