@@ -26,42 +26,9 @@ import (
 // frame to each of the 1,000 connections after a quiet spell, as a message at a low rate does.
 func BenchmarkLoopbackFloor(b *testing.B) {
 	const conns = 1000
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
 	frame := make([]byte, 100) // about one chat message as a WebSocket frame
-	var got atomic.Int64
-	servers := make([]net.Conn, 0, conns)
-	for range conns {
-		cli, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cli.Close()
-		defer srv.Close()
-		servers = append(servers, srv)
-		go func() {
-			buf := make([]byte, 512)
-			for {
-				n, err := cli.Read(buf)
-				got.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	waitRead := func(want int64) {
-		for got.Load() < want {
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
+	servers, got := loopbackReaders(b, conns, func(p []byte) int64 { return int64(len(p)) })
+	waitRead := func(want int64) { waitCount(got, want) }
 	report := func(b *testing.B, writes int64, thread, proc time.Duration) {
 		b.ReportMetric(float64(thread.Nanoseconds())/1e3/float64(writes), "writer-us/write")
 		b.ReportMetric(float64(proc.Nanoseconds())/1e3/float64(writes), "process-us/delivery")
@@ -102,6 +69,35 @@ func BenchmarkLoopbackFloor(b *testing.B) {
 	})
 }
 
+// loopbackReaders makes n loopback connections and returns their server ends; a goroutine reads
+// each client end and adds count(what it read) to the returned counter.
+func loopbackReaders(b *testing.B, n int, count func([]byte) int64) ([]net.Conn, *atomic.Int64) {
+	got := new(atomic.Int64)
+	servers := make([]net.Conn, 0, n)
+	for range n {
+		srv, cli := tcpPair(b)
+		servers = append(servers, srv)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				k, err := cli.Read(buf)
+				got.Add(count(buf[:k]))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return servers, got
+}
+
+// waitCount waits until got reaches want, checking often enough not to add delay worth counting.
+func waitCount(got *atomic.Int64, want int64) {
+	for got.Load() < want {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // rusageThread is Linux's RUSAGE_THREAD: the calling thread only.
 const rusageThread = 1
 
@@ -121,37 +117,14 @@ func cpuTime(who int) time.Duration {
 func BenchmarkPublishFanoutLoopback(b *testing.B) {
 	const subs = 1000
 	h, _ := openHub(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	var got atomic.Int64 // message frames read, by every reader
-	for range subs {
-		cli, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cli.Close()
+	frames := []byte("event: message\n")
+	conns, got := loopbackReaders(b, subs, func(p []byte) int64 { return int64(bytes.Count(p, frames)) })
+	for _, srv := range conns {
 		out := hub.NewOutbox(srv, 0, nil)
-		defer out.Close()
+		b.Cleanup(out.Close)
 		if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", User: "u", Out: out, Transport: hub.SSE}); err != nil {
 			b.Fatal(err)
 		}
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := cli.Read(buf)
-				got.Add(int64(bytes.Count(buf[:n], []byte("event: message\n"))))
-				if err != nil {
-					return
-				}
-			}
-		}()
 	}
 	time.Sleep(200 * time.Millisecond) // subscribed frames and presence are out of the way
 	msg := natter.Message{Room: "lobby", Author: "alice", Body: "hello, everyone in the room", TS: time.Now()}
@@ -160,9 +133,7 @@ func BenchmarkPublishFanoutLoopback(b *testing.B) {
 	for i := range b.N {
 		msg.Seq = int64(i + 1)
 		h.Publish([]natter.Message{msg})
-		for want := int64(i+1) * subs; got.Load() < want; {
-			time.Sleep(100 * time.Microsecond) // as BenchmarkLoopbackFloor waits
-		}
+		waitCount(got, int64(i+1)*subs)
 	}
 	b.StopTimer()
 	cpu := cpuTime(syscall.RUSAGE_SELF) - cpu0
