@@ -153,12 +153,7 @@ func TestFailedBatchKeepsKeys(t *testing.T) {
 	orig, _, err := s.AppendMessage(ctx, req)
 	must(t, err)
 
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	must(t, err)
-	defer db.Close()
-	_, err = db.Exec(`INSERT INTO messages (room, seq, id, client_id, author, body, ts) VALUES ('lobby', 2, 'x', '', 'mallory', 'two', 1);
-		UPDATE rooms SET last_seq = 2 WHERE name = 'lobby'`)
-	must(t, err)
+	takeSeq2(t, path)
 	_, _, err = s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "lost", ClientID: "c2"})
 	wantCode(t, err, natter.EINTERNAL)
 

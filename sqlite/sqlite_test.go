@@ -448,6 +448,18 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	}
 }
 
+// takeSeq2 stores lobby's seq 2 (by "mallory") behind the store's back, from a connection of its
+// own: the committer, which caches the room's last seq at 1, then fails its next batch.
+func takeSeq2(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	must(t, err)
+	defer db.Close()
+	_, err = db.Exec(`INSERT INTO messages (room, seq, id, client_id, author, body, ts) VALUES ('lobby', 2, 'x', '', 'mallory', 'two', 1);
+		UPDATE rooms SET last_seq = 2 WHERE name = 'lobby'`)
+	must(t, err)
+}
+
 // TestFailedBatchKeepsSeqsGapless makes a batch fail (another writer took the seq the committer
 // expects) and checks that callers get EINTERNAL and that the committer recovers from the database.
 func TestFailedBatchKeepsSeqsGapless(t *testing.T) {
@@ -458,12 +470,7 @@ func TestFailedBatchKeepsSeqsGapless(t *testing.T) {
 	m, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "one"})
 	must(t, err)
 
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	must(t, err)
-	defer db.Close()
-	_, err = db.Exec(`INSERT INTO messages (room, seq, id, client_id, author, body, ts) VALUES ('lobby', 2, 'x', '', 'mallory', 'two', 1);
-		UPDATE rooms SET last_seq = 2 WHERE name = 'lobby'`)
-	must(t, err)
+	takeSeq2(t, path)
 
 	_, _, err = s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "alice", Body: "three?", ClientID: "c3"})
 	wantCode(t, err, natter.EINTERNAL)
