@@ -87,3 +87,27 @@ func TestOutboxCoalescingWaitEndsEarly(t *testing.T) {
 		t.Fatal("the outbox did not close")
 	}
 }
+
+// TestOutboxClosesWhenPeerIsGone: a write that fails because the peer reset the connection closes
+// the outbox and runs its clean-up (unsubscribe, presence), even though nothing reads from it.
+func TestOutboxClosesWhenPeerIsGone(t *testing.T) {
+	srv, cli := tcpPair(t)
+	cleaned := make(chan struct{})
+	out := hub.NewOutbox(srv, 0, func() { close(cleaned) })
+	cli.(*net.TCPConn).SetLinger(0) // close with a reset, as a vanished client's host would
+	cli.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for !out.Closed() {
+		if time.Now().After(deadline) {
+			t.Fatal("writes to a reset connection did not close the outbox")
+		}
+		out.Send([]byte("anyone there?"))
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-cleaned:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the outbox closed without its clean-up")
+	}
+	<-out.Done()
+}
