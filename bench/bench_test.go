@@ -369,3 +369,25 @@ func TestParseAck(t *testing.T) {
 		}
 	}
 }
+
+// TestResultIntact: the exit status of natter bench rests on Intact; each broken promise fails
+// it, and speed or extra stored messages do not.
+func TestResultIntact(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  Result
+		ok   bool
+	}{
+		{"clean fanout", Result{Scenario: "fanout", Deliveries: 100}, true},
+		{"lost", Result{Scenario: "fanout", Lost: 1}, false},
+		{"duplicated", Result{Scenario: "fanout", Duplicated: 1}, false},
+		{"out of order", Result{Scenario: "rooms", OutOfOrder: 1}, false},
+		{"ingest stored all", Result{Scenario: "ingest", Acked: 10, StoredDelta: 10}, true},
+		{"ingest stored more (cut short)", Result{Scenario: "ingest", Acked: 10, StoredDelta: 12}, true},
+		{"ingest lost an acked message", Result{Scenario: "ingest", Acked: 10, StoredDelta: 9}, false},
+	} {
+		if err := tc.res.Intact(); (err == nil) != tc.ok {
+			t.Errorf("%s: Intact() = %v", tc.name, err)
+		}
+	}
+}

@@ -270,3 +270,17 @@ func (r *runner) startProgress() func() {
 		<-done
 	}
 }
+
+// Intact reports, as an error, what shows the server broke its promises in this run: a message
+// lost, delivered twice or out of order, or (ingest) acknowledged but missing from its room's
+// log. Speed is no part of it. A room that grew by more than was acked is not an error: sends cut
+// short by --duration may be stored without their ack, and a shared --room has other writers.
+func (r *Result) Intact() error {
+	if r.Lost > 0 || r.Duplicated > 0 || r.OutOfOrder > 0 {
+		return fmt.Errorf("the log was not delivered intact: %d lost, %d duplicated, %d out of order", r.Lost, r.Duplicated, r.OutOfOrder)
+	}
+	if r.Scenario == "ingest" && r.StoredDelta < r.Acked {
+		return fmt.Errorf("%d messages were acknowledged but the rooms grew by only %d", r.Acked, r.StoredDelta)
+	}
+	return nil
+}
