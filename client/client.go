@@ -327,9 +327,11 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 	b := c.newBackoff()
 	for attempt := 1; ; attempt++ {
 		status, retryAfter, err := c.doOnce(ctx, cl, body)
-		if err == nil || attempt >= c.attempts || ctx.Err() != nil || !retryable(cl.idempotent, status, err) {
+		if err == nil || attempt >= c.attempts || !retryable(cl.idempotent, status, err) {
 			return status, err
 		}
+		// A retry is due. A caller that has given up gets its context's error, whether it gave
+		// up during the attempt or during the wait.
 		if err := sleep(ctx, max(b.next(), retryAfter)); err != nil {
 			return status, err
 		}
@@ -503,6 +505,9 @@ func (b *backoff) reset() { b.n = 0 }
 
 // sleep waits d or until ctx ends, which it reports.
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
