@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,7 +136,9 @@ const recorderShards = 16
 // recorder collects latencies from many goroutines into a timeline of histograms, keyed by the
 // time the message was sent relative to t0.
 type recorder struct {
-	t0     int64 // unix nanoseconds
+	// t0 is unix nanoseconds. Atomic: subscribers read it, and what orders their reads after
+	// start is only the publisher's bytes passing through the server.
+	t0     atomic.Int64
 	bucket time.Duration
 	shards [recorderShards]recorderShard
 }
@@ -152,12 +155,12 @@ func newRecorder(bucket time.Duration) *recorder {
 }
 
 // start sets the time origin of the timeline.
-func (r *recorder) start(t0 time.Time) { r.t0 = t0.UnixNano() }
+func (r *recorder) start(t0 time.Time) { r.t0.Store(t0.UnixNano()) }
 
 // record adds one latency measured at recvNanos for a message sent at sentNanos. shard is any
 // number that spreads callers (a subscriber's index).
 func (r *recorder) record(shard int, sentNanos, recvNanos int64) {
-	b := int((sentNanos - r.t0) / int64(r.bucket))
+	b := int((sentNanos - r.t0.Load()) / int64(r.bucket))
 	if b < 0 {
 		b = 0
 	}

@@ -114,7 +114,7 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			Message  string `json:"message"`
 			Ref      string `json:"ref"`
 		}
-		fr := newFrameReader(wc.NetConn())
+		fr := newFrameReader(ws.SocketReader(wc.NetConn()))
 		for {
 			op, msg, err := fr.next()
 			if err != nil {

@@ -119,7 +119,7 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 	if err := wc.WriteMessage(ws.OpText, sub); err != nil {
 		return err
 	}
-	fr := newFrameReader(wc.NetConn())
+	fr := newFrameReader(ws.SocketReader(wc.NetConn()))
 	connected := false
 	defer func() {
 		if connected {

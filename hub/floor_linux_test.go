@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -139,4 +140,67 @@ func BenchmarkPublishFanoutLoopback(b *testing.B) {
 	cpu := cpuTime(syscall.RUSAGE_SELF) - cpu0
 	b.ReportMetric(float64(b.N)*subs/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*subs), "process-us/delivery")
+}
+
+// BenchmarkLoopbackRoundTripFloor is the floor of `natter bench ingest` with one send in flight
+// per sender: 100 loopback connections, each a client that writes a 100-byte request and waits
+// for a 40-byte answer, and a server goroutine that answers every request at once. Nothing is
+// decoded or stored. round-trips/s bounds what any server on this machine can acknowledge to 100
+// such senders with the load generator on the same cores; docs/benchmarks.md compares it with
+// natter's figures.
+func BenchmarkLoopbackRoundTripFloor(b *testing.B) {
+	const senders = 100
+	request, answer := make([]byte, 100), make([]byte, 40)
+	clients := make([]net.Conn, senders)
+	for i := range clients {
+		srv, cli := tcpPair(b)
+		clients[i] = cli
+		go func() {
+			buf := make([]byte, 4096)
+			pending := 0
+			for {
+				n, err := srv.Read(buf)
+				if err != nil {
+					return
+				}
+				for pending += n; pending >= len(request); pending -= len(request) {
+					if _, err := srv.Write(answer); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	cpu0 := cpuTime(syscall.RUSAGE_SELF)
+	b.ResetTimer()
+	done := make(chan error, senders)
+	for i, c := range clients {
+		n := b.N / senders
+		if i < b.N%senders {
+			n++
+		}
+		go func() {
+			buf := make([]byte, len(answer))
+			for range n {
+				if _, err := c.Write(request); err != nil {
+					done <- err
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range senders {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := cpuTime(syscall.RUSAGE_SELF) - cpu0
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "round-trips/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "process-us/round-trip")
 }

@@ -156,7 +156,7 @@ func appendAckFrame(clientID string, msg natter.Message, created bool) []byte {
 
 func (c *wsConn) readLoop(conn net.Conn) {
 	defer c.out.Close()
-	rd := ws.NewReader(conn, true, c.srv.limits.MaxFrameBytes)
+	rd := ws.NewReader(ws.SocketReader(conn), true, c.srv.limits.MaxFrameBytes)
 	for {
 		op, payload, err := rd.ReadMessage()
 		if errors.Is(err, ws.ErrInvalidText) {

@@ -202,7 +202,7 @@ func (d *Dialer) handshake(ctx context.Context, conn net.Conn, u *url.URL, secur
 	if limit <= 0 {
 		limit = DefaultClientMaxMessage
 	}
-	return &Conn{conn: netConn, r: NewReader(netConn, false, limit)}, resp, nil
+	return &Conn{conn: netConn, r: NewReader(SocketReader(netConn), false, limit)}, resp, nil
 }
 
 // ReadMessage returns the next data message (OpText or OpBinary). Pings are answered with pongs

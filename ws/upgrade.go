@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -111,6 +112,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, h http.Header) (net.Conn, e
 type replayConn struct {
 	net.Conn
 	pending []byte
+	src     io.Reader // what to read after pending; nil means Conn (SocketReader sets it)
 }
 
 // Read returns the pending bytes first, then reads the connection.
@@ -122,6 +124,9 @@ func (c *replayConn) Read(p []byte) (int, error) {
 			c.pending = nil
 		}
 		return n, nil
+	}
+	if c.src != nil {
+		return c.src.Read(p)
 	}
 	return c.Conn.Read(p)
 }

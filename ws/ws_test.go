@@ -50,7 +50,7 @@ func newTestServer(t *testing.T, limit int, serve serveFunc) *testServer {
 			return
 		}
 		defer conn.Close()
-		serve(conn, ws.NewReader(conn, true, limit), ts.events)
+		serve(conn, ws.NewReader(ws.SocketReader(conn), true, limit), ts.events)
 	}))
 	t.Cleanup(ts.Close)
 	ts.URL = "ws" + strings.TrimPrefix(ts.Server.URL, "http")

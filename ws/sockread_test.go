@@ -1,0 +1,113 @@
+package ws
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func TestSocketReaderReadsRaw(t *testing.T) {
+	client, server := tcpPair(t)
+	r := SocketReader(server)
+	if _, ok := r.(*rawReader); !ok {
+		t.Fatalf("SocketReader of a TCP connection is a %T, not a raw reader", r)
+	}
+	go client.Write([]byte("hello"))
+	buf := make([]byte, 16)
+	n, err := io.ReadAtLeast(r, buf, 5)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if n, err := r.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty read = %d, %v", n, err)
+	}
+
+	// A read with nothing to read waits for the deadline.
+	server.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline = %v", err)
+	}
+	var ne net.Error
+	if _, err := r.Read(buf); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("deadline error %v is not a net.Error timeout", err)
+	}
+	server.SetReadDeadline(time.Time{})
+
+	// The peer's close is io.EOF, after the bytes it sent before it.
+	client.Write([]byte("bye"))
+	client.Close()
+	n, err = io.ReadFull(r, buf[:3])
+	if err != nil || string(buf[:n]) != "bye" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := r.Read(buf); err != io.EOF {
+		t.Fatalf("read after the peer closed = %v, want io.EOF", err)
+	}
+}
+
+func TestSocketReaderUnblocksOnClose(t *testing.T) {
+	_, server := tcpPair(t)
+	r := SocketReader(server)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 8))
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let the read park (the test passes either way)
+	server.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read on a closed connection = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestSocketReaderKeepsReadAheadBytes(t *testing.T) {
+	client, server := tcpPair(t)
+	rc := &replayConn{Conn: server, pending: []byte("early ")}
+	r := SocketReader(rc)
+	if r != io.Reader(rc) || rc.src == nil {
+		t.Fatalf("SocketReader of a replayConn = %T with src %T", r, rc.src)
+	}
+	client.Write([]byte("bird"))
+	buf := make([]byte, 10)
+	n, err := io.ReadFull(r, buf)
+	if err != nil || string(buf[:n]) != "early bird" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+func TestSocketReaderOfAPipeIsThePipe(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if r := SocketReader(a); r != io.Reader(a) {
+		t.Fatalf("SocketReader of a pipe = %T", r)
+	}
+}
