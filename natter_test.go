@@ -3,6 +3,7 @@ package natter_test
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,6 +48,50 @@ func TestNames(t *testing.T) {
 			t.Errorf("ValidRoomName(%q) = %v", name, !want)
 		}
 	}
+}
+
+// The name checks are written out for speed; these are the patterns they promise (PROTOCOL.md).
+var (
+	userNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
+	roomNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+)
+
+func checkNamePatterns(t *testing.T, name string) {
+	if got, want := natter.ValidUserName(name), userNamePattern.MatchString(name); got != want {
+		t.Errorf("ValidUserName(%q) = %v, the pattern says %v", name, got, want)
+	}
+	if got, want := natter.ValidRoomName(name), roomNamePattern.MatchString(name); got != want {
+		t.Errorf("ValidRoomName(%q) = %v, the pattern says %v", name, got, want)
+	}
+}
+
+// TestNamesMatchTheirPatterns tries every name of up to three bytes from an alphabet of each
+// class the patterns tell apart, and the lengths around each limit.
+func TestNamesMatchTheirPatterns(t *testing.T) {
+	const alphabet = "az09_.-A/ \x00\xff"
+	var walk func(prefix string)
+	walk = func(prefix string) {
+		checkNamePatterns(t, prefix)
+		if len(prefix) == 3 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(prefix + alphabet[i:i+1])
+		}
+	}
+	walk("")
+	for _, n := range []int{31, 32, 33, 63, 64, 65} {
+		for _, c := range []string{"a", "_", "."} {
+			checkNamePatterns(t, "a"+strings.Repeat(c, n-1))
+		}
+	}
+}
+
+func FuzzNamesMatchTheirPatterns(f *testing.F) {
+	for _, s := range []string{"lobby", "a.b", "-x", "é", strings.Repeat("r", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(checkNamePatterns)
 }
 
 func TestErrorCodesAndMessages(t *testing.T) {

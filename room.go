@@ -2,14 +2,31 @@ package natter
 
 import (
 	"context"
-	"regexp"
+	"strings"
 	"time"
 )
 
-var roomNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+// ValidRoomName reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$. It runs on every send,
+// so it is written out rather than a regexp (a measurable share of the send path's CPU).
+func ValidRoomName(name string) bool { return validName(name, 64, "_-") }
 
-// ValidRoomName reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$.
-func ValidRoomName(name string) bool { return roomNameRE.MatchString(name) }
+// validName reports whether name is 1 to max bytes of [a-z0-9] and the bytes of extra, starting
+// with [a-z0-9].
+func validName(name string, max int, extra string) bool {
+	if len(name) == 0 || len(name) > max {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if i == 0 || !strings.ContainsRune(extra, rune(c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxRoomTitleChars bounds a room's title.
 const MaxRoomTitleChars = 200

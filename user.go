@@ -2,14 +2,11 @@ package natter
 
 import (
 	"context"
-	"regexp"
 	"time"
 )
 
-var userNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
-
 // ValidUserName reports whether name matches ^[a-z0-9][a-z0-9_.-]{0,31}$.
-func ValidUserName(name string) bool { return userNameRE.MatchString(name) }
+func ValidUserName(name string) bool { return validName(name, 32, "_.-") }
 
 // User is an account. Guests have no stored account: they exist only in their sessions.
 type User struct {
