@@ -93,12 +93,13 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	m.listener = ln
 	m.http = &http.Server{
 		Handler:           srv,
+		ConnState:         srv.ConnState, // with srv.Listener below: long-polls keep their connection
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
-	go func() { m.served <- m.http.Serve(ln) }()
+	go func() { m.served <- m.http.Serve(srv.Listener(ln)) }()
 	return m, nil
 }
 

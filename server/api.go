@@ -256,7 +256,7 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 			msgs, err = s.store.MessagesAfter(ctx, room.Name, rq.after, rq.limit)
 		}
 		if err == nil && len(msgs) == 0 && rq.wait > 0 && !s.draining.Load() {
-			if err = s.park(w, room.Name, rq, notify); err == nil {
+			if err = s.park(w, r, room.Name, rq, notify); err == nil {
 				return // the parked poll answers later
 			}
 			err = natter.Internal("park long-poll", err)

@@ -16,14 +16,16 @@ import (
 // parkedPoll is a long-poll waiting for its room's next message. Its connection is hijacked from
 // the HTTP server and nothing runs for it while it waits: no goroutine, no buffers, just this
 // struct, a hub callback and a runtime timer. That is what lets one node hold tens of thousands of
-// long-polling clients. It answers with Connection: close, since the hijacked connection can't be
-// handed back to net/http for the next request; a long-polling client reconnects anyway.
+// long-polling clients. Once answered, the connection goes back to net/http through the server's
+// Listener for the client's next request, unless the client asked to close it or there is no
+// such listener; then the answer says Connection: close.
 type parkedPoll struct {
-	srv      *Server
-	conn     net.Conn
-	room     string
-	q        readQuery
-	deadline time.Time
+	srv       *Server
+	conn      net.Conn
+	room      string
+	q         readQuery
+	deadline  time.Time
+	keepAlive bool // the client may send its next request on conn
 
 	mu       sync.Mutex
 	answered bool
@@ -35,12 +37,16 @@ type parkedPoll struct {
 // park hijacks the request's connection and waits for a publish to room, the deadline, or
 // shutdown. notify is the hub channel taken before the store read that found nothing: if it is
 // already closed, a message arrived in between and the poll answers at once.
-func (s *Server) park(w http.ResponseWriter, room string, q readQuery, notify <-chan struct{}) error {
-	conn, _, err := http.NewResponseController(w).Hijack()
+func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q readQuery, notify <-chan struct{}) error {
+	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return err
 	}
 	p := &parkedPoll{srv: s, conn: conn, room: room, q: q, deadline: s.now().Add(q.wait), finished: make(chan struct{})}
+	// Bytes the client sent after its request (pipelining, which browsers don't do) would be
+	// lost to net/http: such a connection is closed after the answer, as is one whose client
+	// asked for that.
+	p.keepAlive = r.ProtoAtLeast(1, 1) && !r.Close && brw.Reader.Buffered() == 0
 	if !s.addConn(p) {
 		go p.answer(false)
 		return nil
@@ -111,8 +117,12 @@ func (p *parkedPoll) finish(woken bool) {
 }
 
 func (p *parkedPoll) answer(read bool) {
+	reuse := p.srv.reuse.Load()
+	keep := p.keepAlive && reuse != nil && !p.srv.draining.Load()
 	defer func() {
-		p.conn.Close()
+		if !keep || !reuse.give(p.conn) {
+			p.conn.Close()
+		}
 		p.srv.removeConn(p)
 		close(p.finished)
 	}()
@@ -139,11 +149,22 @@ func (p *parkedPoll) answer(read bool) {
 		body, _ = json.Marshal(messagesBody{Room: room.Name, Epoch: room.Epoch, LastSeq: room.LastSeq, Messages: msgs})
 	}
 	body = append(body, '\n')
-	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-		status, http.StatusText(status), len(body))
+	connection := ""
+	if !keep {
+		connection = "Connection: close\r\n"
+	}
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n",
+		status, http.StatusText(status), len(body), connection)
 	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	bufs := net.Buffers{[]byte(head), body}
-	bufs.WriteTo(p.conn)
+	if _, err := bufs.WriteTo(p.conn); err != nil {
+		keep = false
+		return
+	}
+	if keep {
+		// net/http sets its own read deadlines but, without a WriteTimeout, no write deadline.
+		p.conn.SetDeadline(time.Time{})
+	}
 }
 
 func (p *parkedPoll) keepalive(time.Time) {}

@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// rawPoll writes one GET on conn and reads its answer with br.
+func rawPoll(t *testing.T, conn net.Conn, br *bufio.Reader, token, path string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req := "GET " + path + " HTTP/1.1\r\nHost: natter\r\nAuthorization: Bearer " + token + "\r\n"
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req += hdr[i] + ": " + hdr[i+1] + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp, body
+}
+
+// TestLongPollKeepsTheConnection: a parked long-poll's connection is hijacked from net/http, yet
+// once answered the client sends its next requests on the same connection.
+func TestLongPollKeepsTheConnection(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	ts.mustPost(tok, "lobby", "one")
+	conn, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+
+	// Woken by a message.
+	type page struct {
+		Messages []struct{ Seq int64 } `json:"messages"`
+	}
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=1&wait=30")
+		var p page
+		json.Unmarshal(body, &p)
+		if resp.StatusCode != 200 || resp.Close || len(p.Messages) != 1 || p.Messages[0].Seq != 2 {
+			t.Errorf("woken poll: %s, close %v, %s", resp.Status, resp.Close, body)
+		}
+	}()
+	parked(t, ts, 1)
+	ts.mustPost(tok, "lobby", "two")
+	<-answered
+	if t.Failed() {
+		return
+	}
+
+	// Parked again on the same connection, and answered empty when its wait ends.
+	resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=2&wait=0.2")
+	var p page
+	if err := json.Unmarshal(body, &p); err != nil || resp.StatusCode != 200 || resp.Close || len(p.Messages) != 0 {
+		t.Fatalf("expired poll on the kept connection: %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	// And any other request after it.
+	if resp, body := rawPoll(t, conn, br, tok, "/api/rooms"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/rooms on the kept connection: %s %s", resp.Status, body)
+	}
+	if n := ts.Main.Server().ConnCount(); n != 0 {
+		t.Fatalf("%d parked polls left", n)
+	}
+}
+
+// TestLongPollHonoursConnectionClose: a client that asks to close after the answer gets
+// Connection: close, and the connection ends.
+func TestLongPollHonoursConnectionClose(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	conn, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.2", "Connection", "close")
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("poll with Connection: close answered %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the answer = %v, want EOF", err)
+	}
+}
+
+// TestShutdownClosesKeptConnections: net/http's Shutdown would wait 5 seconds for a kept
+// long-poll connection's next request, as for any new connection; the listener closes it instead.
+// The 3-second deadline is what net/http alone would overrun, not a speed goal.
+func TestShutdownClosesKeptConnections(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	conn, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	if resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.1"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("poll: %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = ts.Main.Close(ctx)
+	ts.Main = nil // closed, or failed to: either way not to be closed again
+	if err != nil {
+		t.Fatalf("Close with a kept long-poll connection: %v", err)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read on the kept connection after shutdown = %v, want EOF", err)
+	}
+}
