@@ -251,6 +251,15 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 		// The hub's notification and last seq: a commit the room read above missed is either
 		// counted in published or still to come, and then closes notify.
 		notify, published := s.hub.NotifyAfter(room.Name)
+		if rq.wait > 0 && rq.after < max(room.LastSeq, published) {
+			// A long-poller behind the room gets what a woken parked poll gets, from the read
+			// (and the bytes) it shares with every concurrent poll at the same cursor.
+			status, body := s.pollAnswers.do(pollAnswerKey{room.Name, rq.after, rq.limit, true}, func() (int, []byte) {
+				return s.readPollAnswer(room.Name, rq, true)
+			})
+			writeBody(w, status, body)
+			return
+		}
 		// A poller that has everything (the usual case) parks without reading the log.
 		if rq.after < max(room.LastSeq, published) {
 			msgs, err = s.store.MessagesAfter(ctx, room.Name, rq.after, rq.limit)

@@ -71,11 +71,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
+	writeBody(w, status, append(body, '\n'))
+}
+
+// writeBody writes an encoded JSON answer (ending in a newline) as writeJSON does.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 }
 
 // decodeJSON reads a JSON request body of at most limit bytes into v. Oversize bodies are

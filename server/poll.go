@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"natter"
@@ -126,29 +127,11 @@ func (p *parkedPoll) answer(read bool) {
 		p.srv.removeConn(p)
 		close(p.finished)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var msgs []natter.Message
-	var err error
-	if read {
-		msgs, err = p.srv.store.MessagesAfter(ctx, p.room, p.q.after, p.q.limit)
-	}
-	var room natter.Room
-	if err == nil {
-		room, err = p.srv.store.Room(ctx, p.room)
-	}
-	status, body := http.StatusOK, []byte(nil)
-	if err != nil {
-		p.srv.logger.Error("long-poll answer failed", "room", p.room, "err", err)
-		status = statusFor(natter.ErrorCode(err))
-		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: natter.ErrorCode(err), Message: natter.ErrorMessage(err)}})
-	} else {
-		if msgs == nil {
-			msgs = []natter.Message{}
-		}
-		body, _ = json.Marshal(messagesBody{Room: room.Name, Epoch: room.Epoch, LastSeq: room.LastSeq, Messages: msgs})
-	}
-	body = append(body, '\n')
+	// Every poll of the room parked at the same cursor wakes on the same publish and would read
+	// the same page: one read and one encoding serve all of them (10,000 pollers, one read).
+	status, body := p.srv.pollAnswers.do(pollAnswerKey{p.room, p.q.after, p.q.limit, read}, func() (int, []byte) {
+		return p.srv.readPollAnswer(p.room, p.q, read)
+	})
 	connection := ""
 	if !keep {
 		connection = "Connection: close\r\n"
@@ -172,3 +155,82 @@ func (p *parkedPoll) keepalive(time.Time) {}
 func (p *parkedPoll) goingAway() { go p.finish(false) }
 
 func (p *parkedPoll) done() <-chan struct{} { return p.finished }
+
+// readPollAnswer reads and encodes a long-poll's answer: the messages after q.after (when read),
+// or an error.
+func (s *Server) readPollAnswer(room string, q readQuery, read bool) (int, []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var msgs []natter.Message
+	var err error
+	if read {
+		msgs, err = s.store.MessagesAfter(ctx, room, q.after, q.limit)
+	}
+	var r natter.Room
+	if err == nil {
+		r, err = s.store.Room(ctx, room)
+	}
+	status, body := http.StatusOK, []byte(nil)
+	if err != nil {
+		s.logger.Error("long-poll answer failed", "room", room, "err", err)
+		status = statusFor(natter.ErrorCode(err))
+		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: natter.ErrorCode(err), Message: natter.ErrorMessage(err)}})
+	} else {
+		if msgs == nil {
+			msgs = []natter.Message{}
+		}
+		body, _ = json.Marshal(messagesBody{Room: r.Name, Epoch: r.Epoch, LastSeq: r.LastSeq, Messages: msgs})
+	}
+	return status, append(body, '\n')
+}
+
+// pollAnswerKey names a long-poll answer: polls with the same key get the same bytes.
+type pollAnswerKey struct {
+	room  string
+	after int64
+	limit int
+	read  bool
+}
+
+// pollAnswerGroup runs one read for every concurrent long-poll answer with the same key: those
+// that ask while it runs wait for it and share its result (read-only). One that asks after it
+// has finished reads again, so no answer is older than its poll's wake-up.
+type pollAnswerGroup struct {
+	mu      sync.Mutex
+	flights map[pollAnswerKey]*pollAnswerFlight
+	reads   atomic.Int64 // reads run, for tests
+	joined  atomic.Int64 // answers that shared another's read, for tests
+	hook    func()       // tests: runs before each read
+}
+
+type pollAnswerFlight struct {
+	done   chan struct{}
+	status int
+	body   []byte
+}
+
+func (g *pollAnswerGroup) do(k pollAnswerKey, read func() (int, []byte)) (int, []byte) {
+	g.mu.Lock()
+	if f, ok := g.flights[k]; ok {
+		g.mu.Unlock()
+		g.joined.Add(1)
+		<-f.done
+		return f.status, f.body
+	}
+	if g.flights == nil {
+		g.flights = make(map[pollAnswerKey]*pollAnswerFlight)
+	}
+	f := &pollAnswerFlight{done: make(chan struct{})}
+	g.flights[k] = f
+	g.mu.Unlock()
+	g.reads.Add(1)
+	if g.hook != nil {
+		g.hook()
+	}
+	f.status, f.body = read()
+	g.mu.Lock()
+	delete(g.flights, k)
+	g.mu.Unlock()
+	close(f.done)
+	return f.status, f.body
+}

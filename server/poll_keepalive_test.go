@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"natter/server"
 )
 
 // rawPoll writes one GET on conn and reads its answer with br.
@@ -130,5 +132,70 @@ func TestShutdownClosesKeptConnections(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("read on the kept connection after shutdown = %v, want EOF", err)
+	}
+}
+
+// TestWokenPollsShareOneRead: polls parked at the same cursor wake on the same message and are
+// answered from one store read. The read waits until the others have joined it (or 10 s pass, as
+// they would if each poll read on its own), so that the sharing does not depend on timing.
+func TestWokenPollsShareOneRead(t *testing.T) {
+	const polls = 20
+	ts := startServer(t)
+	srv := ts.Main.Server()
+	server.SetPollReadHook(srv, func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, joined := server.PollAnswerCounts(srv); joined >= polls-1 {
+				return
+			}
+		}
+	})
+	tok := ts.signIn("alice")
+	answers := make([]<-chan apiResponse, polls)
+	for i := range answers {
+		answers[i] = ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", tok, nil)
+	}
+	parked(t, ts, polls)
+	posted := ts.mustPost(tok, "lobby", "for everyone")
+	for i, a := range answers {
+		r := <-a
+		p := decodePage(t, r)
+		if r.Status != 200 || len(p.Messages) != 1 || p.Messages[0].ID != posted.ID {
+			t.Fatalf("poll %d answered %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if reads, joined := server.PollAnswerCounts(srv); reads != 1 || joined != polls-1 {
+		t.Fatalf("%d polls made %d store reads (%d shared one); want 1", polls, reads, joined)
+	}
+}
+
+// TestBehindPollsShareOneRead: long-polls whose cursor is behind the room are answered at once,
+// and concurrent ones at the same cursor from one store read (the hook holds the read until the
+// others have joined, or 10 s pass, as they would if each poll read on its own).
+func TestBehindPollsShareOneRead(t *testing.T) {
+	const polls = 20
+	ts := startServer(t)
+	srv := ts.Main.Server()
+	tok := ts.signIn("alice")
+	posted := ts.mustPost(tok, "lobby", "already here")
+	server.SetPollReadHook(srv, func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, joined := server.PollAnswerCounts(srv); joined >= polls-1 {
+				return
+			}
+		}
+	})
+	answers := make([]<-chan apiResponse, polls)
+	for i := range answers {
+		answers[i] = ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", tok, nil)
+	}
+	for i, a := range answers {
+		r := <-a
+		p := decodePage(t, r)
+		if r.Status != 200 || len(p.Messages) != 1 || p.Messages[0].ID != posted.ID || p.LastSeq != 1 {
+			t.Fatalf("poll %d answered %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if reads, joined := server.PollAnswerCounts(srv); reads != 1 || joined != polls-1 {
+		t.Fatalf("%d polls made %d store reads (%d shared one); want 1", polls, reads, joined)
 	}
 }

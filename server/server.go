@@ -106,7 +106,8 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[liveConn]struct{}
 
-	reuse atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
+	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
+	pollAnswers pollAnswerGroup
 }
 
 // newOutbox makes the output queue of a hijacked connection.

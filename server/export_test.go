@@ -1,0 +1,10 @@
+package server
+
+// PollAnswerCounts returns how many long-poll answers read the store and how many shared another
+// answer's read.
+func PollAnswerCounts(s *Server) (reads, joined int64) {
+	return s.pollAnswers.reads.Load(), s.pollAnswers.joined.Load()
+}
+
+// SetPollReadHook makes every long-poll answer's store read run f first.
+func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }
