@@ -298,3 +298,33 @@ func TestUnansweredSendIsResent(t *testing.T) {
 		})
 	}
 }
+
+// TestLosingSendsFallsBack: a proxy that passes a WebSocket's other frames but loses every send
+// leaves each send unanswered. Each unanswered send counts against the transport, so after two
+// the page falls back to SSE, whose POSTs get through, instead of reconnecting its WebSocket
+// every SEND_TIMEOUT for good. The timeout here is 6 s (?send_timeout=6): longer than the 5 s
+// within which any connection that dies after going live earns a strike anyway.
+func TestLosingSendsFallsBack(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	px := newProxy(t, srv.url)
+	px.dropFrames(func(toServer bool, f wsFrame) bool { return toServer && f.Type == "send" })
+	const room = "losing-sends"
+	srv.guest("setup").createRoom(room, "")
+	p := newPage(t, browser, "reader")
+	p.navigate(px.URL + "/rooms/" + room + "?send_timeout=6")
+	p.signIn(px.URL, "reader", "", "guest")
+	p.waitLive("ws")
+	p.say("through at last")
+	p.waitLive("sse")
+	p.waitMessage("reader", "through at last")
+	if n := px.lost(); n < 2 {
+		t.Errorf("the proxy lost %d sends, want the 2 that earned the fallback", n)
+	}
+	// Still chatting, both ways.
+	p.say("and again")
+	p.waitMessage("reader", "and again")
+	seq := srv.guest("writer").send(room, "from outside")
+	p.waitMessage("writer", "from outside")
+	p.waitSeqs(1, seq)
+}

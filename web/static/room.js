@@ -63,8 +63,11 @@
   const SEND_RETRY_MAX = 15000;
   // A send with no answer (ack, error, or the message in the log) after SEND_TIMEOUT holds the
   // outbox for good: the connection counts as broken, and the page reconnects, resumes, and sends
-  // the outbox again with the same client_ids, which the server stores once.
-  const SEND_TIMEOUT = 10000;
+  // the outbox again with the same client_ids, which the server stores once. An unanswered send
+  // is a strike against the transport (see STRIKES), so a path that keeps losing sends (a proxy
+  // that passes a WebSocket's pings but not its frames) ends in a fallback, not a reconnect
+  // every SEND_TIMEOUT.
+  const SEND_TIMEOUT = knob('send_timeout', 10, 0.5);
   const GROUP_WITHIN = 5 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
@@ -669,7 +672,7 @@
       if (done) return;
       done = true;
       teardown();
-      h.down({ live, liveSince, slow: info.code === 4008 });
+      h.down({ live, liveSince, slow: info.code === 4008, unanswered: !!info.unanswered });
     }
     function teardown() {
       clearTimeout(openTimer);
@@ -744,7 +747,7 @@
         send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
         clearTimeout(sendTimer);
         sendTimer = setTimeout(() => {
-          if (item.sentOn === ws && !item.seq && outbox.includes(item)) finish({}); // no answer
+          if (item.sentOn === ws && !item.seq && outbox.includes(item)) finish({ unanswered: true });
         }, SEND_TIMEOUT);
       },
       close() {
@@ -759,7 +762,7 @@
     let liveSince = 0;
     let done = false;
     let lastHeard = Date.now();
-    const sender = httpSender(() => finish());
+    const sender = httpSender(() => finish(true));
     const es = new EventSource(`${ROOM_API}/events?after=${log.highest}`);
     const stop = () => {
       done = true;
@@ -767,10 +770,10 @@
       es.close();
       sender.stop();
     };
-    const finish = () => {
+    const finish = (unanswered) => {
       if (done) return;
       stop();
-      h.down({ live, liveSince });
+      h.down({ live, liveSince, unanswered: unanswered === true });
     };
     // A stream can die without an error (a proxy or NAT forgot it): the server sends a ping event
     // after 20 s of quiet, so one that delivered nothing at all for STALE_AFTER is gone.
@@ -810,17 +813,17 @@
     let done = false;
     let ctrl = null;
     let presenceTimer = null;
-    const sender = httpSender(() => finish());
+    const sender = httpSender(() => finish(true));
     const stop = () => {
       done = true;
       clearInterval(presenceTimer);
       sender.stop();
       if (ctrl) ctrl.abort();
     };
-    const finish = () => {
+    const finish = (unanswered) => {
       if (done) return;
       stop();
-      h.down({ live, liveSince });
+      h.down({ live, liveSince, unanswered: unanswered === true });
     };
     async function refreshPresence() {
       try {
@@ -1034,7 +1037,7 @@
       return;
     }
     if (reach === 'ok') {
-      const early = !info.live || Date.now() - info.liveSince < SHORT_LIVED;
+      const early = info.unanswered || !info.live || Date.now() - info.liveSince < SHORT_LIVED;
       strikes = early ? strikes + 1 : 0;
       if (strikes >= STRIKES && transportIndex < ORDER.length - 1) {
         transportIndex++;
