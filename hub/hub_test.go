@@ -15,6 +15,7 @@ import (
 
 	"natter"
 	"natter/hub"
+	"natter/internal/loopback"
 	"natter/sqlite"
 	"natter/ws"
 )
@@ -37,26 +38,7 @@ func openHub(t testing.TB) (*hub.Hub, *sqlite.Store) {
 }
 
 // tcpPair returns both ends of a real loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
+func tcpPair(t testing.TB) (server, client net.Conn) { return loopback.Pair(t) }
 
 // sseFrames reads SSE events from the client end and sends each message seq on a channel.
 func sseSeqs(client net.Conn) <-chan int64 {

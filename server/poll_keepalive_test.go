@@ -14,6 +14,31 @@ import (
 	"natter/server"
 )
 
+// dialRaw opens a plain TCP connection to ts for hand-written requests, closed at the end of
+// the test.
+func dialRaw(t *testing.T, ts *testServer) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	return conn, bufio.NewReader(conn)
+}
+
+// holdReadsUntilJoined makes each long-poll store read wait until n answers have joined one (or
+// 10 s pass, as they would if no answer shared a read), so that sharing does not depend on timing.
+func holdReadsUntilJoined(srv *server.Server, n int64) {
+	server.SetPollReadHook(srv, func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, joined := server.PollAnswerCounts(srv); joined >= n {
+				return
+			}
+		}
+	})
+}
+
 // rawPoll writes one GET on conn and reads its answer with br.
 func rawPoll(t *testing.T, conn net.Conn, br *bufio.Reader, token, path string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
@@ -42,13 +67,7 @@ func TestLongPollKeepsTheConnection(t *testing.T) {
 	ts := startServer(t)
 	tok := ts.signIn("alice")
 	ts.mustPost(tok, "lobby", "one")
-	conn, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(conn)
+	conn, br := dialRaw(t, ts)
 
 	// Woken by a message.
 	type page struct {
@@ -91,13 +110,7 @@ func TestLongPollKeepsTheConnection(t *testing.T) {
 func TestLongPollHonoursConnectionClose(t *testing.T) {
 	ts := startServer(t)
 	tok := ts.signIn("alice")
-	conn, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(conn)
+	conn, br := dialRaw(t, ts)
 	resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.2", "Connection", "close")
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Fatalf("poll with Connection: close answered %s, close %v, %s", resp.Status, resp.Close, body)
@@ -113,19 +126,13 @@ func TestLongPollHonoursConnectionClose(t *testing.T) {
 func TestShutdownClosesKeptConnections(t *testing.T) {
 	ts := startServer(t)
 	tok := ts.signIn("alice")
-	conn, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(conn)
+	conn, br := dialRaw(t, ts)
 	if resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.1"); resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("poll: %s, close %v, %s", resp.Status, resp.Close, body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	err = ts.Main.Close(ctx)
+	err := ts.Main.Close(ctx)
 	ts.Main = nil // closed, or failed to: either way not to be closed again
 	if err != nil {
 		t.Fatalf("Close with a kept long-poll connection: %v", err)
@@ -142,13 +149,7 @@ func TestWokenPollsShareOneRead(t *testing.T) {
 	const polls = 20
 	ts := startServer(t)
 	srv := ts.Main.Server()
-	server.SetPollReadHook(srv, func() {
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if _, joined := server.PollAnswerCounts(srv); joined >= polls-1 {
-				return
-			}
-		}
-	})
+	holdReadsUntilJoined(srv, polls-1)
 	tok := ts.signIn("alice")
 	answers := make([]<-chan apiResponse, polls)
 	for i := range answers {
@@ -177,13 +178,7 @@ func TestBehindPollsShareOneRead(t *testing.T) {
 	srv := ts.Main.Server()
 	tok := ts.signIn("alice")
 	posted := ts.mustPost(tok, "lobby", "already here")
-	server.SetPollReadHook(srv, func() {
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if _, joined := server.PollAnswerCounts(srv); joined >= polls-1 {
-				return
-			}
-		}
-	})
+	holdReadsUntilJoined(srv, polls-1)
 	answers := make([]<-chan apiResponse, polls)
 	for i := range answers {
 		answers[i] = ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", tok, nil)
