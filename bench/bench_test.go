@@ -3,15 +3,18 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"natter"
 	"natter/app"
 	"natter/server"
 )
@@ -389,5 +392,33 @@ func TestResultIntact(t *testing.T) {
 		if err := tc.res.Intact(); (err == nil) != tc.ok {
 			t.Errorf("%s: Intact() = %v", tc.name, err)
 		}
+	}
+}
+
+// TestScanPollAnswer holds the long-poll scanner to what decoding the same answer gives, with
+// natter's own encoding of messages whose bodies try to look like keys.
+func TestScanPollAnswer(t *testing.T) {
+	ts := time.Unix(1700000000, 0)
+	msgs := []natter.Message{
+		{Room: "r", Seq: 7, ID: "a", Author: "bench-send-1", Body: "1700000000123456789 plain", TS: ts},
+		{Room: "r", Seq: 8, ID: "b", ClientID: `"seq":99`, Author: "x", Body: `"seq":12,"body":"5`, TS: ts},
+		{Room: "r", Seq: 9, ID: "c", Author: "y", Body: "no digits \"body\":\"77 here", TS: ts},
+		{Room: "r", Seq: 10, ID: "d", Author: "z", Body: "42", TS: ts},
+	}
+	answer, err := json.Marshal(map[string]any{"room": "r", "epoch": "e", "last_seq": 10, "messages": msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got [][2]int64
+	for _, m := range msgs {
+		sent, _ := parseDigits([]byte(m.Body))
+		want = append(want, [2]int64{m.Seq, sent})
+	}
+	highest := scanPollAnswer(answer, func(seq, sent int64) { got = append(got, [2]int64{seq, sent}) })
+	if !slices.Equal(got, want) || highest != 10 {
+		t.Fatalf("scanned %v (highest %d) from %s; want %v", got, highest, answer, want)
+	}
+	if h := scanPollAnswer([]byte(`{"room":"r","epoch":"e","last_seq":3,"messages":[]}`), func(int64, int64) { t.Fatal("delivered from an empty answer") }); h != 0 {
+		t.Fatalf("highest of an empty answer = %d", h)
 	}
 }

@@ -256,47 +256,103 @@ func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
 	}
 }
 
-// pollAnswer is the part of a long-poll answer the load generator reads.
-type pollAnswer struct {
-	Messages []struct {
-		Seq  int64  `json:"seq"`
-		Body string `json:"body"`
-	} `json:"messages"`
-}
-
-// runPoll long-polls the room from `after` until ctx ends or a request fails.
+// runPoll long-polls the room from `after` until ctx ends or a request fails. Like the SSE
+// subscriber it writes its requests by hand, on one kept-alive connection, and it scans each
+// answer for seqs and send times instead of decoding it: a net/http client and a JSON decoder
+// per answer were most of the load generator's CPU in a long-poll fan-out.
 func (s *subscriber) runPoll(ctx context.Context, r *runner, after int64) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := d.DialContext(dctx, "tcp", r.hostPort)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
 	wait := strconv.FormatFloat(r.cfg.PollWait.Seconds(), 'f', -1, 64)
-	path := r.base + "/api/rooms/" + url.PathEscape(s.room.name) + "/messages?limit=1000&wait=" + wait + "&after="
+	head := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/messages?limit=1000&wait=" + wait + "&after="
+	tail := " HTTP/1.1\r\nHost: " + r.host + "\r\nAuthorization: Bearer " + s.token + "\r\n\r\n"
 	r.connected.Add(1)
 	defer r.connected.Add(-1)
 	s.markReady(nil) // a long-poll has no handshake: it counts as subscribed once issued
+	br := bufio.NewReaderSize(ws.SocketReader(conn), frameBufSize)
+	var req, body []byte
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path+strconv.FormatInt(after, 10), nil)
-		if err != nil {
+		req = append(strconv.AppendInt(append(req[:0], head...), after, 10), tail...)
+		if _, err := conn.Write(req); err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+s.token)
-		resp, err := r.pollHTTP.Do(req)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("long-poll answer: %w", err)
 		}
-		if resp.StatusCode != http.StatusOK {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-			resp.Body.Close()
-			return fmt.Errorf("long-poll answered %s: %s", resp.Status, bytes.TrimSpace(body))
-		}
-		var ans pollAnswer
-		err = json.NewDecoder(resp.Body).Decode(&ans)
-		io.Copy(io.Discard, resp.Body)
+		body, err = readAllInto(body[:0], resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("long-poll answer: %w", err)
 		}
-		for _, m := range ans.Messages {
-			sent, _ := parseDigits([]byte(m.Body))
-			s.deliver(r, m.Seq, sent)
-			after = max(after, m.Seq)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("long-poll answered %s: %s", resp.Status, bytes.TrimSpace(body))
 		}
+		after = max(after, scanPollAnswer(body, func(seq, sent int64) { s.deliver(r, seq, sent) }))
+		if resp.Close {
+			return errors.New("long-poll connection closed by the server")
+		}
+	}
+}
+
+// readAllInto appends everything rd yields to b.
+func readAllInto(b []byte, rd io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// keyMessages starts the messages array of a long-poll answer.
+var keyMessages = []byte(`"messages":[`)
+
+// scanPollAnswer calls deliver for every message of a long-poll answer, in order, and returns the
+// highest seq (0 if none). Each message object has its "seq" before its "body", and neither key
+// can appear inside a JSON string unescaped (a quote there is \").
+func scanPollAnswer(p []byte, deliver func(seq, sent int64)) int64 {
+	i := bytes.Index(p, keyMessages)
+	if i < 0 {
+		return 0
+	}
+	p = p[i+len(keyMessages):]
+	var highest int64
+	for {
+		i := bytes.Index(p, keySeq)
+		if i < 0 {
+			return highest
+		}
+		p = p[i+len(keySeq):]
+		seq, n := parseDigits(p)
+		if n == 0 {
+			continue
+		}
+		p = p[n:]
+		var sent int64
+		if j := bytes.Index(p, keyBody); j >= 0 {
+			// Only this message's body: the next message's "seq" comes after it.
+			if k := bytes.Index(p, keySeq); k < 0 || j < k {
+				sent, _ = parseDigits(p[j+len(keyBody):])
+			}
+		}
+		deliver(seq, sent)
+		highest = max(highest, seq)
 	}
 }
