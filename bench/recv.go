@@ -172,19 +172,28 @@ func describeDialError(err error, resp *http.Response) error {
 	return err
 }
 
+// dialHTTP connects to the server for requests written by hand. The connection closes when ctx
+// ends or when the caller calls done, whichever comes first.
+func (r *runner) dialHTTP(ctx context.Context) (conn net.Conn, done func(), err error) {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err = d.DialContext(dctx, "tcp", r.hostPort)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	return conn, func() { stop(); conn.Close() }, nil
+}
+
 // runSSE opens the room's event stream after `after` and reads events until it ends. The request
 // is written by hand so that a stream costs one connection, one goroutine and one buffer.
 func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, err := d.DialContext(dctx, "tcp", r.hostPort)
-	cancel()
+	conn, done, err := r.dialHTTP(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
+	defer done()
 
 	req := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/events?after=" + strconv.FormatInt(after, 10) + " HTTP/1.1\r\n" +
 		"Host: " + r.host + "\r\nAuthorization: Bearer " + s.token + "\r\nAccept: text/event-stream\r\n\r\n"
@@ -261,16 +270,11 @@ func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
 // answer for seqs and send times instead of decoding it: a net/http client and a JSON decoder
 // per answer were most of the load generator's CPU in a long-poll fan-out.
 func (s *subscriber) runPoll(ctx context.Context, r *runner, after int64) error {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, err := d.DialContext(dctx, "tcp", r.hostPort)
-	cancel()
+	conn, done, err := r.dialHTTP(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
+	defer done()
 
 	wait := strconv.FormatFloat(r.cfg.PollWait.Seconds(), 'f', -1, 64)
 	head := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/messages?limit=1000&wait=" + wait + "&after="
