@@ -6,11 +6,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"natter/internal/sock"
 )
 
 // The flusher writes connections' queues from a few long-lived worker goroutines, one per CPU.
@@ -73,60 +73,8 @@ type flushWriter struct {
 }
 
 func (w *flushWriter) write(fd uintptr) bool {
-	w.n, w.err = writev(int(fd), w.bufs, &w.iov)
+	w.n, w.err = sock.Writev(int(fd), w.bufs, &w.iov)
 	return true // never wait for the socket here; a connection's own goroutine does that
-}
-
-// iovMax is the most buffers one writev takes on Linux.
-const iovMax = 1024
-
-// writev writes bufs to the non-blocking socket fd until it has written them all or the socket
-// takes no more. It returns how many bytes were written; err is unix.EAGAIN if the socket is
-// full. iov is scratch space, kept by the caller so that a write allocates nothing.
-//
-// The call is a raw system call: the runtime is not told that the goroutine entered the kernel.
-// That is safe because a write to a non-blocking socket never waits, and it is cheaper: told of
-// a system call, the runtime's monitor may hand this worker's P to another thread while the
-// write runs, and in a fan-out that churn of threads cost about a tenth of the server's CPU
-// (docs/benchmarks.md).
-func writev(fd int, bufs [][]byte, iov *[]unix.Iovec) (int, error) {
-	total := 0
-	for len(bufs) > 0 {
-		chunk := bufs[:min(len(bufs), iovMax)]
-		want := 0
-		v := (*iov)[:0]
-		for _, b := range chunk {
-			if len(b) == 0 {
-				continue
-			}
-			want += len(b)
-			e := unix.Iovec{Base: &b[0]}
-			e.SetLen(len(b))
-			v = append(v, e)
-		}
-		*iov = v
-		var n int
-		var err error
-		if len(v) > 0 {
-			r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
-			n = int(r)
-			if errno != 0 {
-				n, err = 0, errno
-			}
-			clear(v) // drop the references to the written buffers
-		}
-		if n > 0 {
-			total += n
-		}
-		if err != nil {
-			return total, err
-		}
-		if n < want {
-			return total, unix.EAGAIN
-		}
-		bufs = bufs[len(chunk):]
-	}
-	return total, nil
 }
 
 // wouldBlock reports whether a non-blocking write failed only for want of room (or a signal):
@@ -146,20 +94,6 @@ func unwritten(bufs [][]byte, n int) net.Buffers {
 		rest[0] = rest[0][n:]
 	}
 	return rest
-}
-
-// rawConn returns conn's raw socket for non-blocking writes, or nil if it has none (net.Pipe,
-// TLS, test doubles): such an outbox writes from a goroutine of its own.
-func rawConn(conn net.Conn) syscall.RawConn {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return raw
 }
 
 // queueBuf holds a connection's queued frames while it has any; it returns to a pool when the

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"natter/internal/sock"
 )
 
 // Defaults for an Outbox, documented together because they trade memory against tolerance of slow
@@ -71,7 +73,7 @@ func NewOutbox(conn net.Conn, limit int, onClose func()) *Outbox {
 	if limit <= 0 {
 		limit = DefaultQueueBytes
 	}
-	o := &Outbox{conn: conn, raw: rawConn(conn), limit: limit, onClose: onClose}
+	o := &Outbox{conn: conn, raw: sock.Raw(conn), limit: limit, onClose: onClose}
 	o.lastWrite.Store(time.Now().UnixNano())
 	return o
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"natter/internal/loopback"
+	"natter/internal/sock"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -20,7 +21,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 func TestSocketReaderReadsRaw(t *testing.T) {
 	client, server := tcpPair(t)
 	r := SocketReader(server)
-	if _, ok := r.(*rawReader); !ok {
+	if _, ok := r.(*sock.Reader); !ok {
 		t.Fatalf("SocketReader of a TCP connection is a %T, not a raw reader", r)
 	}
 	go client.Write([]byte("hello"))

@@ -1,0 +1,135 @@
+// Package sock makes the system calls natter's hot paths make on non-blocking sockets: writev
+// for the hub's flush workers and read for the load generator and the WebSocket client.
+//
+// They are raw system calls: the Go runtime is not told that the goroutine entered the kernel.
+// That is safe because a call on a non-blocking socket never waits (a reader with nothing to
+// read parks on the runtime's poller as usual, through syscall.RawConn), and it is cheaper: told
+// of a system call, the runtime's monitor may hand the goroutine's P to another thread while the
+// call runs, and with thousands of short calls a second that churn of threads was a tenth of the
+// server's CPU in a fan-out (docs/benchmarks.md).
+package sock
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Raw returns c's raw socket, or nil if it has none (net.Pipe, TLS, test doubles).
+func Raw(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// IovMax is the most buffers one writev takes on Linux.
+const IovMax = 1024
+
+// Writev writes bufs to the non-blocking socket fd until it has written them all or the socket
+// takes no more. It returns how many bytes were written; err is unix.EAGAIN if the socket is
+// full. iov is scratch space, kept by the caller so that a write allocates nothing.
+func Writev(fd int, bufs [][]byte, iov *[]unix.Iovec) (int, error) {
+	total := 0
+	for len(bufs) > 0 {
+		chunk := bufs[:min(len(bufs), IovMax)]
+		want := 0
+		v := (*iov)[:0]
+		for _, b := range chunk {
+			if len(b) == 0 {
+				continue
+			}
+			want += len(b)
+			e := unix.Iovec{Base: &b[0]}
+			e.SetLen(len(b))
+			v = append(v, e)
+		}
+		*iov = v
+		var n int
+		var err error
+		if len(v) > 0 {
+			r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+			n = int(r)
+			if errno != 0 {
+				n, err = 0, errno
+			}
+			clear(v) // drop the references to the written buffers
+		}
+		if n > 0 {
+			total += n
+		}
+		if err != nil {
+			return total, err
+		}
+		if n < want {
+			return total, unix.EAGAIN
+		}
+		bufs = bufs[len(chunk):]
+	}
+	return total, nil
+}
+
+// Reader reads one socket with raw read(2) calls. Deadlines and Close work as with the
+// net.Conn's Read; errors from the socket are returned as they are, not wrapped in a
+// *net.OpError. A Reader allocates nothing per read.
+type Reader struct {
+	rc  syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // r.read, bound once
+}
+
+// NewReader returns a Reader of c, or nil if c has no raw socket.
+func NewReader(c net.Conn) *Reader {
+	rc := Raw(c)
+	if rc == nil {
+		return nil
+	}
+	r := &Reader{rc: rc}
+	r.fn = r.read
+	return r
+}
+
+func (r *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p, r.n, r.err = p, 0, nil
+	err := r.rc.Read(r.fn)
+	r.p = nil
+	if err != nil {
+		return 0, err // closed, or past the read deadline
+	}
+	return r.n, r.err
+}
+
+// read is one read(2) of the non-blocking socket; false asks RawConn.Read to wait for data.
+func (r *Reader) read(fd uintptr) bool {
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.p[0])), uintptr(len(r.p)))
+		switch errno {
+		case 0:
+			r.n = int(n)
+			if n == 0 {
+				r.err = io.EOF
+			}
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			r.err = errno
+			return true
+		}
+	}
+}
