@@ -194,3 +194,31 @@ func TestBehindPollsShareOneRead(t *testing.T) {
 		t.Fatalf("%d polls made %d store reads (%d shared one); want 1", polls, reads, joined)
 	}
 }
+
+// TestPipelinedPollClosesItsConnection: a request sent right behind a long-poll, before its
+// answer, sits in net/http's read buffer, which the parked poll does not keep. Handing the
+// connection back would lose that request (its client would wait for ever), so the answer says
+// Connection: close and the client sends it again on a new connection.
+func TestPipelinedPollClosesItsConnection(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	conn, br := dialRaw(t, ts)
+	get := func(path string) string {
+		return "GET " + path + " HTTP/1.1\r\nHost: natter\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+	}
+	// Both requests in one write, so the second is in net/http's buffer when the first parks.
+	if _, err := io.WriteString(conn, get("/api/rooms/lobby/messages?after=0&wait=0.2")+get("/api/rooms")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("poll with a request pipelined behind it answered %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the answer = %v, want EOF", err)
+	}
+}
