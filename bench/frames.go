@@ -5,108 +5,81 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 
 	"natter/ws"
 )
 
-// frameBufSize is a subscriber's read buffer: a message frame of the load generator is about 250
-// bytes, so one read usually takes several. Larger frames (a presence list of many users) are
-// read into a temporary slice.
+// frameBufSize is a connection's read buffer: a message frame of the load generator is about 250
+// bytes, so one read usually takes several. A frame too big for it (a presence list of many
+// users) grows the buffer.
 const frameBufSize = 4096
 
-// frameReader decodes server-to-client WebSocket frames with one fixed buffer and, unlike
-// ws.Conn.ReadMessage, without allocating for each message: the returned payload aliases the
-// buffer and is valid until the next call. Servers never mask; control frames are at most 125
-// bytes; fragments are reassembled into an allocated slice (natter never fragments).
+// maxFrame bounds one server frame.
+const maxFrame = 64 << 20
+
+// frameReader decodes server-to-client WebSocket frames from one buffer as the bytes arrive
+// and, unlike ws.Conn.ReadMessage, without allocating for each message: the payload handed to
+// the callback aliases the buffer and is valid only during the call. Servers never mask; control
+// frames are at most 125 bytes; fragments are reassembled into an allocated slice (natter never
+// fragments).
 type frameReader struct {
-	src        io.Reader
 	buf        []byte
-	start, end int
+	start, end int // buf[start:end] is read and not yet decoded
 	frag       []byte
 	fragOp     ws.Opcode
 	inFrag     bool
+	fn         func(ws.Opcode, []byte) error
 }
 
-func newFrameReader(src io.Reader) *frameReader {
-	return &frameReader{src: src, buf: make([]byte, frameBufSize)}
+func newFrameReader() *frameReader {
+	return &frameReader{buf: make([]byte, frameBufSize)}
 }
 
-// fill makes n (<= len(buf)) bytes available at buf[start:].
-func (f *frameReader) fill(n int) error {
-	if f.end-f.start >= n {
-		return nil
-	}
-	if f.start+n > len(f.buf) {
-		f.end = copy(f.buf, f.buf[f.start:f.end])
-		f.start = 0
-	}
-	for f.end-f.start < n {
-		m, err := f.src.Read(f.buf[f.end:])
-		f.end += m
-		if f.end-f.start >= n {
-			return nil
+// run reads c (a WebSocket's connection, with any bytes read ahead) and calls fn for every
+// message (text or binary, reassembled) or control frame, until fn or the connection fails. On a
+// socket that gets one frame at a time it makes one read(2) per frame (ws.ReadEach).
+func (f *frameReader) run(c net.Conn, fn func(op ws.Opcode, payload []byte) error) error {
+	f.fn = fn
+	defer func() { f.fn = nil }()
+	return ws.ReadEach(c, f.space, f.got)
+}
+
+// space returns where the next read goes, making room at the end of the buffer first.
+func (f *frameReader) space() []byte {
+	if f.end == len(f.buf) {
+		if f.start > 0 {
+			f.end = copy(f.buf, f.buf[f.start:f.end])
+			f.start = 0
+		} else {
+			f.buf = append(f.buf, make([]byte, len(f.buf))...) // a frame bigger than the buffer
 		}
+	}
+	return f.buf[f.end:]
+}
+
+// got decodes every whole frame among what was read, the n new bytes included.
+func (f *frameReader) got(n int) error {
+	f.end += n
+	for {
+		fin, op, payload, size, err := decodeFrame(f.buf[f.start:f.end])
 		if err != nil {
-			if err == io.EOF && f.end > f.start {
-				return io.ErrUnexpectedEOF
-			}
 			return err
 		}
-	}
-	return nil
-}
-
-// next returns the next message (text or binary, reassembled) or control frame.
-func (f *frameReader) next() (ws.Opcode, []byte, error) {
-	for {
-		if err := f.fill(2); err != nil {
-			return 0, nil, err
-		}
-		b0, b1 := f.buf[f.start], f.buf[f.start+1]
-		fin, op := b0&0x80 != 0, ws.Opcode(b0&0x0f)
-		if b1&0x80 != 0 {
-			return 0, nil, errors.New("masked frame from the server")
-		}
-		hlen, n := 2, int64(b1&0x7f)
-		switch n {
-		case 126:
-			hlen = 4
-		case 127:
-			hlen = 10
-		}
-		if err := f.fill(hlen); err != nil {
-			return 0, nil, err
-		}
-		switch hlen {
-		case 4:
-			n = int64(binary.BigEndian.Uint16(f.buf[f.start+2:]))
-		case 10:
-			n = int64(binary.BigEndian.Uint64(f.buf[f.start+2:]))
-		}
-		if n < 0 || n > 64<<20 {
-			return 0, nil, fmt.Errorf("frame of %d bytes is too large", n)
-		}
-		var payload []byte
-		if int(n) <= len(f.buf)-hlen {
-			if err := f.fill(hlen + int(n)); err != nil {
-				return 0, nil, err
+		if size == 0 { // the rest of the frame is still to come
+			if f.start == f.end {
+				f.start, f.end = 0, 0
 			}
-			payload = f.buf[f.start+hlen : f.start+hlen+int(n)]
-			f.start += hlen + int(n)
-		} else {
-			f.start += hlen
-			payload = make([]byte, n)
-			k := copy(payload, f.buf[f.start:f.end])
-			f.start += k
-			if _, err := io.ReadFull(f.src, payload[k:]); err != nil {
-				return 0, nil, err
-			}
+			return nil
 		}
+		f.start += size
 		if op >= ws.OpClose || (fin && op != ws.OpContinuation && !f.inFrag) {
-			return op, payload, nil
+			if err := f.fn(op, payload); err != nil {
+				return err
+			}
+			continue
 		}
-		// Fragmented data message.
+		// A fragment of a data message.
 		if op != ws.OpContinuation {
 			f.fragOp, f.inFrag, f.frag = op, true, nil
 		}
@@ -114,9 +87,46 @@ func (f *frameReader) next() (ws.Opcode, []byte, error) {
 		if fin {
 			p := f.frag
 			f.frag, f.inFrag = nil, false
-			return f.fragOp, p, nil
+			if err := f.fn(f.fragOp, p); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// decodeFrame decodes the frame at the start of b. size is the frame's length in b, or 0 if b
+// holds only part of it.
+func decodeFrame(b []byte) (fin bool, op ws.Opcode, payload []byte, size int, err error) {
+	if len(b) < 2 {
+		return false, 0, nil, 0, nil
+	}
+	fin, op = b[0]&0x80 != 0, ws.Opcode(b[0]&0x0f)
+	if b[1]&0x80 != 0 {
+		return false, 0, nil, 0, errors.New("masked frame from the server")
+	}
+	hlen, n := 2, uint64(b[1]&0x7f)
+	switch n {
+	case 126:
+		hlen = 4
+	case 127:
+		hlen = 10
+	}
+	if len(b) < hlen {
+		return false, 0, nil, 0, nil
+	}
+	switch hlen {
+	case 4:
+		n = uint64(binary.BigEndian.Uint16(b[2:]))
+	case 10:
+		n = binary.BigEndian.Uint64(b[2:])
+	}
+	if n > maxFrame {
+		return false, 0, nil, 0, fmt.Errorf("frame of %d bytes is too large", n)
+	}
+	if uint64(len(b)-hlen) < n {
+		return false, 0, nil, 0, nil
+	}
+	return fin, op, b[hlen : hlen+int(n)], hlen + int(n), nil
 }
 
 // Prefixes of the server frames a subscriber tells apart without decoding JSON. The server

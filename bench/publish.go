@@ -114,23 +114,20 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			Message  string `json:"message"`
 			Ref      string `json:"ref"`
 		}
-		fr := newFrameReader(ws.SocketReader(wc.NetConn()))
-		for {
-			op, msg, err := fr.next()
-			if err != nil {
-				readErr <- err
-				return
-			}
+		finished := false // every send answered: only pings still need an answer
+		err := newFrameReader().run(wc.NetConn(), func(op ws.Opcode, msg []byte) error {
 			switch op {
 			case ws.OpText:
 			case ws.OpPing:
 				wc.WriteMessage(ws.OpPong, msg)
-				continue
+				return nil
 			case ws.OpClose:
-				readErr <- &ws.CloseError{Code: closeCode(msg)}
-				return
+				return &ws.CloseError{Code: closeCode(msg)}
 			default:
-				continue
+				return nil
+			}
+			if finished {
+				return nil
 			}
 			i, seq, ok := -1, int64(0), false
 			var errMsg string
@@ -140,7 +137,7 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			} else {
 				f.Type, f.ClientID, f.Ref = "", "", ""
 				if json.Unmarshal(msg, &f) != nil {
-					continue
+					return nil
 				}
 				var id string
 				switch f.Type {
@@ -149,7 +146,7 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 				case "error":
 					id, errMsg = f.Ref, f.Code+": "+f.Message
 				default:
-					continue
+					return nil
 				}
 				i, ok = p.index(id)
 				seq = f.Seq
@@ -158,7 +155,7 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 				if errMsg != "" {
 					r.noteError(fmt.Errorf("publisher: %s", errMsg))
 				}
-				continue
+				return nil
 			}
 			p.answered(r, i, seq, errMsg)
 			select {
@@ -167,17 +164,12 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			}
 			if p.done.Load() == int64(p.count) {
 				close(allDone)
-				// Keep reading so that pings are answered until the connection closes.
-				for {
-					op, msg, err := fr.next()
-					if err != nil {
-						return
-					}
-					if op == ws.OpPing {
-						wc.WriteMessage(ws.OpPong, msg)
-					}
-				}
+				finished = true
 			}
+			return nil
+		})
+		if !finished {
+			readErr <- err
 		}
 	}()
 

@@ -119,18 +119,13 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 	if err := wc.WriteMessage(ws.OpText, sub); err != nil {
 		return err
 	}
-	fr := newFrameReader(ws.SocketReader(wc.NetConn()))
 	connected := false
 	defer func() {
 		if connected {
 			r.connected.Add(-1)
 		}
 	}()
-	for {
-		op, p, err := fr.next()
-		if err != nil {
-			return err
-		}
+	return newFrameReader().run(wc.NetConn(), func(op ws.Opcode, p []byte) error {
 		switch op {
 		case ws.OpText:
 			switch {
@@ -159,7 +154,8 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 			wc.WriteClose(code, "")
 			return &ws.CloseError{Code: code}
 		}
-	}
+		return nil
+	})
 }
 
 func describeDialError(err error, resp *http.Response) error {

@@ -22,3 +22,35 @@ func SocketReader(c net.Conn) io.Reader {
 	}
 	return c
 }
+
+// ReadEach reads c's incoming bytes like SocketReader, but hands them over as they come: each
+// read goes into the slice space returns (never empty), then got is told how many bytes it
+// received. It returns got's first error, or the connection's (io.EOF when the peer closes).
+// On a socket it reads with sock.ReadEach, one read(2) per arrival.
+func ReadEach(c net.Conn, space func() []byte, got func(n int) error) error {
+	if rc, ok := c.(*replayConn); ok {
+		for len(rc.pending) > 0 {
+			n := copy(space(), rc.pending)
+			rc.pending = rc.pending[n:]
+			if err := got(n); err != nil {
+				return err
+			}
+		}
+		rc.pending = nil
+		c = rc.Conn
+	}
+	if r := sock.Raw(c); r != nil {
+		return sock.ReadEach(r, space, got)
+	}
+	for {
+		n, err := c.Read(space())
+		if n > 0 {
+			if gerr := got(n); gerr != nil {
+				return gerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -95,3 +95,48 @@ func TestSocketReaderOfAPipeIsThePipe(t *testing.T) {
 		t.Fatalf("SocketReader of a pipe = %T", r)
 	}
 }
+
+// readEachString collects what ReadEach reads from c until it ends, in reads of at most 4 bytes.
+func readEachString(c net.Conn) (string, error) {
+	buf := make([]byte, 4)
+	var got []byte
+	err := ReadEach(c, func() []byte { return buf }, func(n int) error {
+		got = append(got, buf[:n]...)
+		return nil
+	})
+	return string(got), err
+}
+
+func TestReadEachKeepsReadAheadBytes(t *testing.T) {
+	client, server := tcpPair(t)
+	rc := &replayConn{Conn: server, pending: []byte("early ")} // more than one read's space
+	client.Write([]byte("bird"))
+	client.Close()
+	got, err := readEachString(rc)
+	if got != "early bird" || err != io.EOF {
+		t.Fatalf("ReadEach read %q, %v; want \"early bird\", io.EOF", got, err)
+	}
+}
+
+func TestReadEachOfAPipe(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		b.Write([]byte("no raw socket"))
+		b.Close()
+	}()
+	got, err := readEachString(a)
+	if got != "no raw socket" || err != io.EOF {
+		t.Fatalf("ReadEach read %q, %v", got, err)
+	}
+}
+
+func TestReadEachStopsAtGotsError(t *testing.T) {
+	client, server := tcpPair(t)
+	client.Write([]byte("x"))
+	stop := errors.New("stop")
+	err := ReadEach(server, func() []byte { return make([]byte, 8) }, func(int) error { return stop })
+	if err != stop {
+		t.Fatalf("ReadEach = %v, want got's error", err)
+	}
+}

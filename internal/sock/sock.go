@@ -133,3 +133,46 @@ func (r *Reader) read(fd uintptr) bool {
 		}
 	}
 }
+
+// ReadEach reads the non-blocking socket rc with raw read(2) calls until got returns an error,
+// the peer closes (io.EOF) or a read fails. Each read goes into the slice space returns, which
+// must not be empty, and got is told how many bytes it received.
+//
+// A read that returns less than it was offered found the socket empty, so the next read waits
+// for the runtime's poller first: a socket that gets one message at a time costs one read(2) per
+// message instead of two, the second of which would only fail with EAGAIN. That is safe within
+// one RawConn.Read: the poller remembers a readiness event that comes in while nobody waits (only
+// a new RawConn.Read forgets it, which is why this cannot be done with an io.Reader).
+func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error) error {
+	var err error
+	rerr := rc.Read(func(fd uintptr) bool {
+		for {
+			p := space()
+			n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch errno {
+			case 0:
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			default:
+				err = errno
+				return true
+			}
+			if n == 0 {
+				err = io.EOF
+				return true
+			}
+			if err = got(int(n)); err != nil {
+				return true
+			}
+			if int(n) < len(p) {
+				return false
+			}
+		}
+	})
+	if rerr != nil {
+		return rerr // closed, or past the read deadline
+	}
+	return err
+}

@@ -79,3 +79,97 @@ func TestRawOfAPipeIsNil(t *testing.T) {
 		t.Fatal("a pipe has a raw socket")
 	}
 }
+
+// TestReadEachReadsOncePerArrival: a message that arrives alone costs one read(2), not a second
+// that finds the socket empty. space is called before every read, so it counts them.
+func TestReadEachReadsOncePerArrival(t *testing.T) {
+	w, r := loopback.Pair(t)
+	buf := make([]byte, 64)
+	reads := 0
+	space := func() []byte { reads++; return buf }
+	const n = 5
+	var got []string
+	next := make(chan struct{})
+	go func() {
+		for i := range n {
+			fmt.Fprintf(w, "m%d", i)
+			<-next // one arrival at a time
+		}
+		w.Close()
+	}()
+	err := ReadEach(Raw(r), space, func(k int) error {
+		got = append(got, string(buf[:k]))
+		next <- struct{}{}
+		return nil
+	})
+	if err != io.EOF {
+		t.Fatalf("ReadEach = %v, want io.EOF", err)
+	}
+	if fmt.Sprint(got) != "[m0 m1 m2 m3 m4]" {
+		t.Fatalf("read %q", got)
+	}
+	// A read per message and one for the close, give or take a wake-up for an event already
+	// read: not the 2n+1 of reading each time until EAGAIN.
+	if reads > n+3 {
+		t.Fatalf("%d reads for %d messages and the close, want at most %d", reads, n, n+3)
+	}
+}
+
+// TestReadEachMissesNothingBetweenReadAndWait: bytes that arrive after a short read, before
+// ReadEach waits for the poller, are still read (the poller keeps the event for the wait).
+func TestReadEachMissesNothingBetweenReadAndWait(t *testing.T) {
+	w, r := loopback.Pair(t)
+	buf := make([]byte, 64)
+	var got bytes.Buffer
+	const n = 200
+	fmt.Fprint(w, "start;")
+	err := ReadEach(Raw(r), func() []byte { return buf }, func(k int) error {
+		got.Write(buf[:k])
+		if c := bytes.Count(got.Bytes(), []byte(";")); c <= n {
+			// Written while ReadEach is between its short read and its wait.
+			fmt.Fprintf(w, "%d;", c)
+			return nil
+		}
+		return io.ErrShortWrite // any error: stop
+	})
+	if err != io.ErrShortWrite {
+		t.Fatalf("ReadEach = %v, want got's error", err)
+	}
+	if c := bytes.Count(got.Bytes(), []byte(";")); c != n+1 {
+		t.Fatalf("read %d messages, want %d", c, n+1)
+	}
+}
+
+// TestReadEachLargeRead: a read that fills the space offered reads again at once; the bytes
+// come in order.
+func TestReadEachLargeRead(t *testing.T) {
+	w, r := loopback.Pair(t)
+	want := bytes.Repeat([]byte("0123456789"), 10000)
+	go func() {
+		w.Write(want)
+		w.Close()
+	}()
+	buf := make([]byte, 1000)
+	var got bytes.Buffer
+	err := ReadEach(Raw(r), func() []byte { return buf }, func(k int) error {
+		got.Write(buf[:k])
+		return nil
+	})
+	if err != io.EOF || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("ReadEach = %v after %d of %d bytes", err, got.Len(), len(want))
+	}
+}
+
+// TestReadEachUnblocksOnClose: closing the connection ends a ReadEach that waits.
+func TestReadEachUnblocksOnClose(t *testing.T) {
+	_, r := loopback.Pair(t)
+	rc := Raw(r)
+	done := make(chan error, 1)
+	go func() {
+		done <- ReadEach(rc, func() []byte { return make([]byte, 8) }, func(int) error { return nil })
+	}()
+	r.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadEach on a closed connection = %v, want net.ErrClosed", err)
+	}
+}
