@@ -121,10 +121,12 @@ func (p *parkedPoll) answer(read bool) {
 	reuse := p.srv.reuse.Load()
 	keep := p.keepAlive && reuse != nil && !p.srv.draining.Load()
 	defer func() {
+		// Removed before the connection goes back: once it does, the client's next request
+		// may be answered at once, and this poll must no longer count as parked by then.
+		p.srv.removeConn(p)
 		if !keep || !reuse.give(p.conn) {
 			p.conn.Close()
 		}
-		p.srv.removeConn(p)
 		close(p.finished)
 	}()
 	// Every poll of the room parked at the same cursor wakes on the same publish and would read
