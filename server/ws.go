@@ -138,7 +138,7 @@ type ackFrame struct {
 }
 
 // appendAckFrame is the WebSocket frame of an ackFrame, written by hand: acks are encoded on the
-// store's committer goroutine, one per message, and encoding/json's reflection was a visible
+// store's committer (or WAL syncer) goroutine, one per message, and encoding/json's reflection was a visible
 // share of its time. The bytes are the same as json.Marshal's (ws_internal_test.go checks).
 func appendAckFrame(clientID string, msg natter.Message, created bool) []byte {
 	var scratch [160]byte

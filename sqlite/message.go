@@ -33,7 +33,7 @@ type appendCall struct {
 }
 
 // AppendMessage stores req at the end of its room's log. It returns once the message is committed
-// (durable with Synchronous FULL) and OnCommit has seen it.
+// (and synced, with Synchronous FULL) and OnCommit has seen it.
 func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
 	if err := natter.ValidateAppend(req, s.maxBody); err != nil {
 		return natter.Message{}, false, err
@@ -58,7 +58,8 @@ func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (na
 
 // AppendMessageAsync validates req and queues it behind everything queued before it, then returns
 // without waiting, so one sender can have several appends in flight and still share group commits.
-// done runs on the committer goroutine after the commit and after OnCommit, and must not block. If
+// done runs on the goroutine that calls OnCommit, after the commit (and its sync) and after
+// OnCommit, and must not block. If
 // AppendMessageAsync returns an error, done is never called. It implements natter.AsyncAppender.
 func (s *Store) AppendMessageAsync(ctx context.Context, req natter.AppendRequest, done func(msg natter.Message, created bool, err error)) error {
 	if err := natter.ValidateAppend(req, s.maxBody); err != nil {
@@ -104,6 +105,9 @@ func (s *Store) enqueue(ctx context.Context, c *appendCall) error {
 	if s.closed {
 		return natter.Errorf(natter.EUNAVAILABLE, "the store is closed")
 	}
+	if err := s.storeFailed(); err != nil {
+		return err
+	}
 	select {
 	case s.appends <- c:
 		return nil
@@ -128,29 +132,51 @@ func canceled(ctx context.Context) error {
 // fsync rather than 100.
 func (s *Store) commitLoop() {
 	defer close(s.committerDone)
+	if s.syncq != nil {
+		defer close(s.syncq)
+	}
 	batch := make([]*appendCall, 0, s.maxBatch)
 	for {
 		c, ok := <-s.appends
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], c)
-	fill:
-		for len(batch) < s.maxBatch {
-			select {
-			case c, ok := <-s.appends:
-				if !ok {
-					break fill // Close: commit this batch, then the receive above ends the loop
-				}
-				batch = append(batch, c)
-			default:
-				break fill
-			}
+		batch = s.topUp(append(batch[:0], c))
+		// With Synchronous FULL, a batch is synced by the committer itself, or, when appends
+		// queue faster than one batch takes (a full batch) or an earlier batch is still being
+		// synced, handed to the syncer so that the next commit overlaps the sync. Handing off
+		// costs a goroutine switch and makes smaller batches, so it is kept for a backlog.
+		pipelined := s.syncq != nil && (len(batch) == s.maxBatch || len(s.syncSlots) > 0)
+		if pipelined {
+			// At most syncDepth batches committed and not yet answered: meanwhile the next
+			// batch grows.
+			s.syncSlots <- struct{}{}
+			batch = s.topUp(batch)
 		}
 		s.finishCheckpoint()
-		s.commitBatch(batch)
-		clear(batch) // drop references so finished calls can be collected
+		s.commitBatch(batch, pipelined)
+		if pipelined {
+			batch = make([]*appendCall, 0, s.maxBatch) // the syncer has the last one
+		} else {
+			clear(batch) // drop references so finished calls can be collected
+		}
 	}
+}
+
+// topUp adds what is queued to batch, up to maxBatch, without waiting.
+func (s *Store) topUp(batch []*appendCall) []*appendCall {
+	for len(batch) < s.maxBatch {
+		select {
+		case c, ok := <-s.appends:
+			if !ok {
+				return batch // Close: commit this batch; commitLoop's next receive ends it
+			}
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // batchState is the committer's scratch space for one batch.
@@ -161,10 +187,19 @@ type batchState struct {
 	dirty    map[string]int64 // rooms whose last_seq moved, and where to
 }
 
-// commitBatch stores batch in one transaction, reports the new messages to OnCommit, then answers
-// every caller. A request that fails on its own (unknown room, caller gone) fails alone; anything
-// unexpected fails the whole batch, which then stores nothing.
-func (s *Store) commitBatch(batch []*appendCall) {
+// commitBatch stores batch in one transaction, then (after the WAL syncer, with Synchronous
+// FULL) reports the new messages to OnCommit and answers every caller. A request that fails on its
+// own (unknown room, caller gone) fails alone; anything unexpected fails the whole batch, which
+// then stores nothing.
+func (s *Store) commitBatch(batch []*appendCall, pipelined bool) {
+	job := syncJob{batch: batch}
+	if ferr := s.storeFailed(); ferr != nil {
+		for _, c := range batch {
+			c.err = ferr
+		}
+		s.finish(job, pipelined)
+		return
+	}
 	created, err := s.storeBatch(batch)
 	if err != nil {
 		// The transaction rolled back, so the cached seqs may run ahead of the database; reload
@@ -179,10 +214,31 @@ func (s *Store) commitBatch(batch []*appendCall) {
 		}
 	} else {
 		s.noteCommitted(len(created))
-		if len(created) > 0 && s.onCommit != nil {
-			s.onCommit(created)
+		job.created = created
+		for room, seq := range s.scratch.rooms {
+			job.rooms = append(job.rooms, roomSeq{room, seq})
 		}
 	}
+	s.finish(job, pipelined)
+}
+
+// finish hands a batch to the syncer (pipelined), or syncs the WAL if there is a syncer and
+// finishes the batch at once.
+func (s *Store) finish(j syncJob, pipelined bool) {
+	if pipelined {
+		s.syncq <- j
+		return
+	}
+	if s.wal != nil && len(j.created) > 0 && s.storeFailed() == nil {
+		if err := s.wal.sync(); err != nil {
+			s.failStore(err)
+		}
+	}
+	s.finishBatch(&j)
+}
+
+// answer tells every caller of batch its result.
+func answer(batch []*appendCall) {
 	for _, c := range batch {
 		if c.then != nil {
 			c.then(c.msg, c.created, c.err)
@@ -272,6 +328,7 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 		}
 		seq := s.lastSeq[req.Room] + 1
 		s.lastSeq[req.Room] = seq
+		s.track(req.Room, seq-1)
 		sc.rooms[req.Room] = seq
 		msg := natter.Message{
 			Room:     req.Room,
@@ -458,7 +515,8 @@ func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, lim
 	if limit <= 0 {
 		limit = natter.DefaultPageSize
 	}
-	msgs, err := s.queryMessages(ctx, s.stmts.readMsgsAfter, room, after, limit)
+	rows, err := s.stmts.readMsgsAfter.QueryContext(ctx, room, after, s.visibleSeq(room), limit)
+	msgs, err := scanMessages(rows, err, limit)
 	if err != nil {
 		return nil, natter.Internal("sqlite: messages after", err)
 	}
@@ -482,7 +540,11 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	msgs, err := s.queryMessages(ctx, s.stmts.readMsgsBefore, room, before, limit)
+	if v := s.visibleSeq(room); v < before {
+		before = v + 1 // later ones are committed but not yet synced
+	}
+	rows, err := s.stmts.readMsgsBefore.QueryContext(ctx, room, before, limit)
+	msgs, err := scanMessages(rows, err, limit)
 	if err != nil {
 		return nil, natter.Internal("sqlite: messages before", err)
 	}
@@ -498,8 +560,8 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	return msgs, nil
 }
 
-func (s *Store) queryMessages(ctx context.Context, stmt *sql.Stmt, room string, seq int64, limit int) ([]natter.Message, error) {
-	rows, err := stmt.QueryContext(ctx, room, seq, limit)
+// scanMessages reads up to limit messages from a query's rows.
+func scanMessages(rows *sql.Rows, err error, limit int) ([]natter.Message, error) {
 	if err != nil {
 		return nil, err
 	}

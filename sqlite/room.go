@@ -38,6 +38,9 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	} else if n == 0 {
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
 	}
+	if err := s.syncWrite(); err != nil {
+		return natter.Room{}, err
+	}
 	return natter.Room{
 		Name:      room.Name,
 		Title:     room.Title,
@@ -56,6 +59,7 @@ func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
 	if err != nil {
 		return natter.Room{}, natter.Internal("sqlite: room", err)
 	}
+	r.LastSeq = min(r.LastSeq, s.visibleSeq(r.Name))
 	return r, nil
 }
 
@@ -72,6 +76,7 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 		if err != nil {
 			return nil, natter.Internal("sqlite: rooms", err)
 		}
+		r.LastSeq = min(r.LastSeq, s.visibleSeq(r.Name))
 		rooms = append(rooms, r)
 	}
 	if err := rows.Err(); err != nil {

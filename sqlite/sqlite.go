@@ -35,6 +35,11 @@ const (
 	DefaultCheckpointEvery = 2048
 )
 
+// syncDepth bounds the batches committed and not yet synced and answered. Two let the committer
+// store one batch while the WAL syncs the last; more would only split the waiting appends into
+// more, smaller commits, each with its own overhead.
+const syncDepth = 2
+
 // writerCacheKiB sizes the writer's page cache. Appends with client_ids touch a different index
 // page almost every time; a cache that holds the index's hot part saves a read per append.
 const writerCacheKiB = 32 << 10
@@ -46,15 +51,19 @@ const walSizeLimit = 64 << 20
 type Config struct {
 	// Path is the database file, e.g. filepath.Join(dataDir, "natter.db"). Required.
 	Path string
-	// OnCommit receives committed messages, in seq order per room, from the single committer
-	// goroutine, before the AppendMessage calls that stored them return. Nil means nobody listens.
+	// OnCommit receives committed (and, with Synchronous FULL, synced) messages, in seq order
+	// per room, one batch at a time from one goroutine at a time (the committer, or the WAL
+	// syncer when it runs the batch), before the AppendMessage calls that stored them return.
+	// Nil means nobody listens.
 	OnCommit natter.CommitFunc
 	// Logger reports batch failures; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for message and account times; nil means time.Now. Times are stored in UTC.
 	Now func() time.Time
-	// Synchronous is SQLite's synchronous setting for the writer: "FULL" (the default: an
-	// acknowledged message survives power loss) or "NORMAL" (it survives a crash of the process).
+	// Synchronous is "FULL" (the default: an acknowledged message survives power loss) or
+	// "NORMAL" (it survives a crash of the process). With FULL, natter fsyncs the WAL itself,
+	// after each commit and before anyone hears of it (walsync.go); SQLite's own setting is
+	// NORMAL in both cases.
 	Synchronous string
 	// MaxBatch is the most appends committed in one transaction; 0 means DefaultMaxBatch.
 	MaxBatch int
@@ -122,6 +131,16 @@ type Store struct {
 	probesSkipped int // lookups the filter answered; committer only (for tests)
 
 	ckpt checkpointer
+
+	// With Synchronous FULL: the WAL syncer, the committed batches waiting for it (closed by the
+	// committer when it stops), what readers may see meanwhile, and a failed fsync's error.
+	wal       *walSyncer
+	syncq     chan syncJob
+	syncSlots chan struct{} // one per batch between the committer and the end of syncLoop
+	syncDone  chan struct{}
+	visible   visibleSeqs
+	tracked   map[string]bool // rooms with an entry in visible; committer only
+	failed    atomic.Pointer[natter.Error]
 }
 
 var _ natter.Store = (*Store)(nil)
@@ -204,7 +223,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		w[k] = append(w[k], v...)
 	}
 	w.Add("_pragma", "journal_mode(WAL)")
-	w.Add("_pragma", "synchronous("+syncMode+")")
+	// With FULL the syncer fsyncs the WAL after each commit; SQLite itself syncs only around
+	// checkpoints.
+	w.Add("_pragma", "synchronous(NORMAL)")
+	if syncMode == "FULL" {
+		s.wal = newWALSyncer(cfg.Path)
+		s.syncq = make(chan syncJob, syncDepth)
+		s.syncSlots = make(chan struct{}, syncDepth)
+		s.syncDone = make(chan struct{})
+		s.visible.seq = make(map[string]int64)
+		s.tracked = make(map[string]bool)
+	}
 	// The checkpointer goroutine does this work on its own connection, off the commit path.
 	w.Add("_pragma", "wal_autocheckpoint(0)")
 	// After a burst, give back all but this much of the WAL's disk space when it rewinds.
@@ -227,6 +256,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.writeDB.Close()
 		return nil, err
+	}
+	if err := s.syncWrite(); err != nil {
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlite: sync the WAL after migrating: %w", err)
 	}
 	if err := s.loadRecentKeys(ctx); err != nil {
 		s.writeDB.Close()
@@ -283,6 +316,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.ckpt.done = make(chan struct{})
 	go s.checkpointLoop()
 	go s.commitLoop()
+	if s.syncq != nil {
+		go s.syncLoop()
+	}
 	return s, nil
 }
 
@@ -295,6 +331,9 @@ func (s *Store) Close() error {
 		close(s.appends)
 		s.mu.Unlock()
 		<-s.committerDone
+		if s.syncDone != nil {
+			<-s.syncDone // the committer closed syncq
+		}
 		s.fillCancel()
 		s.fillWG.Wait()
 		close(s.ckpt.wake)
@@ -391,7 +430,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.deleteSession, `DELETE FROM sessions WHERE token_hash = ?`},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
-			WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`},
+			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
 		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at FROM rooms WHERE name = ?`},

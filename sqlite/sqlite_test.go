@@ -68,11 +68,16 @@ func TestConformance(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
+	// SQLite's own setting is NORMAL either way: with FULL, natter syncs the WAL (walsync.go).
 	for _, tc := range []struct {
-		sync string
-		want int
-	}{{"", 2}, {"FULL", 2}, {"normal", 1}} {
+		sync     string
+		want     int
+		syncsWAL bool
+	}{{"", 1, true}, {"FULL", 1, true}, {"normal", 1, false}} {
 		s := mustOpen(t, Config{Synchronous: tc.sync})
+		if (s.wal != nil) != tc.syncsWAL {
+			t.Errorf("Synchronous %q: natter syncs the WAL: %v, want %v", tc.sync, s.wal != nil, tc.syncsWAL)
+		}
 		var mode string
 		var syncLevel, fk int
 		must(t, s.writeDB.QueryRow("PRAGMA journal_mode").Scan(&mode))
@@ -368,14 +373,16 @@ func TestOnCommitOrder(t *testing.T) {
 }
 
 // TestBatchIsolatesFailures holds the committer inside OnCommit so that the next requests queue up
-// and are committed together, then checks that the bad ones fail alone.
+// and are committed together, then checks that the bad ones fail alone. The store runs with
+// Synchronous NORMAL, where the committer itself calls OnCommit (with FULL the WAL syncer does,
+// and the committer goes on to the next batch).
 func TestBatchIsolatesFailures(t *testing.T) {
 	ctx := t.Context()
 	entered := make(chan struct{}, 1)
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	var batches [][]natter.Message
-	s := mustOpen(t, Config{OnCommit: func(msgs []natter.Message) {
+	s := mustOpen(t, Config{Synchronous: "NORMAL", OnCommit: func(msgs []natter.Message) {
 		mu.Lock()
 		batches = append(batches, msgs)
 		first := len(batches) == 1

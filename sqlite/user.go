@@ -28,6 +28,9 @@ func (s *Store) CreateUser(ctx context.Context, name, passwordHash string) (natt
 	} else if n == 0 {
 		return natter.User{}, natter.Errorf(natter.ECONFLICT, "user name %q is taken", name)
 	}
+	if err := s.syncWrite(); err != nil {
+		return natter.User{}, err
+	}
 	return natter.User{Name: name, CreatedAt: fromNanos(created)}, nil
 }
 
@@ -66,7 +69,7 @@ func (s *Store) CreateSession(ctx context.Context, sess natter.Session) error {
 	} else if n == 0 {
 		return natter.Errorf(natter.ECONFLICT, "session already exists")
 	}
-	return nil
+	return s.syncWrite()
 }
 
 // SessionByTokenHash returns a live session: EUNAUTHORIZED if it is absent or its ExpiresAt is not
@@ -90,8 +93,12 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (natte
 
 // DeleteSession revokes a session at once; deleting an absent session is not an error.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
-	if _, err := s.stmts.deleteSession.ExecContext(ctx, tokenHash); err != nil {
+	res, err := s.stmts.deleteSession.ExecContext(ctx, tokenHash)
+	if err != nil {
 		return natter.Internal("sqlite: delete session", err)
 	}
-	return nil
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return nil // nothing was written
+	}
+	return s.syncWrite()
 }
