@@ -262,6 +262,7 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		// A poller that has everything (the usual case) parks without reading the log.
 		if rq.after < max(room.LastSeq, published) {
+			s.afterReads.Add(1)
 			msgs, err = s.store.MessagesAfter(ctx, room.Name, rq.after, rq.limit)
 		}
 		if err == nil && len(msgs) == 0 && rq.wait > 0 && !s.draining.Load() {

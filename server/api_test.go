@@ -11,6 +11,7 @@ import (
 
 	"natter"
 	"natter/app"
+	"natter/server"
 )
 
 // sessionCookie returns the session cookie a sign-in answer sets.
@@ -783,6 +784,33 @@ func TestLongPoll(t *testing.T) {
 	}
 	if p := decodePage(t, r); p.LastSeq != 3 || p.Epoch == "" {
 		t.Fatalf("expired poll answered %s", r.Raw)
+	}
+}
+
+// TestUpToDatePollParksWithoutReading: a poll whose cursor is already the room's last seq (the
+// usual poll) parks without reading the log; a poll without a wait, or behind, still reads.
+func TestUpToDatePollParksWithoutReading(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.signIn("alice")
+	ts.mustPost(tok, "lobby", "one")
+	srv := ts.Main.Server()
+	before := server.AfterReads(srv)
+	done := ts.doAsync("GET", "/api/rooms/lobby/messages?after=1&wait=30", tok, nil)
+	parked(t, ts, 1)
+	if n := server.AfterReads(srv) - before; n != 0 {
+		t.Fatalf("an up-to-date poll read the log %d times before parking", n)
+	}
+	ts.mustPost(tok, "lobby", "two")
+	if p := decodePage(t, <-done); len(p.Messages) != 1 || p.Messages[0].Seq != 2 {
+		t.Fatalf("woken poll answered %+v", p)
+	}
+	// The same cursor without a wait is a plain read.
+	before = server.AfterReads(srv)
+	if p := ts.read(tok, "/api/rooms/lobby/messages?after=1"); len(p.Messages) != 1 {
+		t.Fatalf("read after 1: %+v", p)
+	}
+	if n := server.AfterReads(srv) - before; n != 1 {
+		t.Fatalf("a read without a wait read the log %d times, want 1", n)
 	}
 }
 

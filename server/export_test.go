@@ -6,5 +6,9 @@ func PollAnswerCounts(s *Server) (reads, joined int64) {
 	return s.pollAnswers.reads.Load(), s.pollAnswers.joined.Load()
 }
 
+// AfterReads returns how many times the messages handler read the log after a cursor itself
+// (not through a shared long-poll answer).
+func AfterReads(s *Server) int64 { return s.afterReads.Load() }
+
 // SetPollReadHook makes every long-poll answer's store read run f first.
 func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }

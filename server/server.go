@@ -108,6 +108,7 @@ type Server struct {
 
 	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
 	pollAnswers pollAnswerGroup
+	afterReads  atomic.Int64 // reads of the log after a cursor in handleMessages, for tests
 }
 
 // newOutbox makes the output queue of a hijacked connection.
