@@ -31,7 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		addr         = fs.String("addr", "localhost:8080", "address to listen on (host:port; :0 picks a free port)")
 		dataDir      = fs.String("data-dir", "./natter-data", "directory for the SQLite database")
 		guests       = fs.Bool("guests", true, "let unregistered names sign in without a password as guests")
-		sync         = fs.String("sync", "FULL", "SQLite synchronous mode: FULL (acked messages survive power loss) or NORMAL (survive a natter crash)")
+		sync         = fs.String("sync", "FULL", "durability: FULL (the WAL is fsynced before a message is acked: acked messages survive power loss) or NORMAL (they survive a natter crash)")
 		maxBody      = fs.Int("max-body", natter.DefaultMaxBodyChars, "most characters in a message body")
 		maxFrame     = fs.Int("max-frame", natter.DefaultMaxFrameBytes, "most bytes in one WebSocket frame from a client")
 		maxWait      = fs.Duration("max-wait", natter.DefaultMaxWait, "longest long-poll wait")
