@@ -215,8 +215,10 @@ func (s *Store) commitBatch(batch []*appendCall, pipelined bool) {
 	} else {
 		s.noteCommitted(len(created))
 		job.created = created
-		for room, seq := range s.scratch.rooms {
-			job.rooms = append(job.rooms, roomSeq{room, seq})
+		if s.wal != nil { // what the batch makes visible once synced
+			for room, seq := range s.scratch.rooms {
+				job.rooms = append(job.rooms, roomSeq{room, seq})
+			}
 		}
 	}
 	s.finish(job, pipelined)

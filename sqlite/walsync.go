@@ -101,9 +101,8 @@ func (s *Store) syncLoop() {
 				break more
 			}
 		}
-		var err error
 		if s.storeFailed() == nil {
-			if err = s.wal.sync(); err != nil {
+			if err := s.wal.sync(); err != nil {
 				s.failStore(err)
 			}
 		}
