@@ -42,7 +42,7 @@ func newFrameReader() *frameReader {
 func (f *frameReader) run(c net.Conn, fn func(op ws.Opcode, payload []byte) error) error {
 	f.fn = fn
 	defer func() { f.fn = nil }()
-	return ws.ReadEach(c, f.space, f.got)
+	return ws.ReadEach(c, f.space, f.got, nil)
 }
 
 // space returns where the next read goes, making room at the end of the buffer first.

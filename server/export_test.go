@@ -10,5 +10,11 @@ func PollAnswerCounts(s *Server) (reads, joined int64) {
 // (not through a shared long-poll answer).
 func AfterReads(s *Server) int64 { return s.afterReads.Load() }
 
+// SetPushAfterTexts sets how many text frames a WebSocket connection sends before its reads
+// switch to wsReadState (0: from the start); PushReaders counts the connections that switched.
+func SetPushAfterTexts(s *Server, n int) { s.pushAfter.Store(int32(n)) }
+
+func PushReaders(s *Server) int64 { return s.pushReaders.Load() }
+
 // SetPollReadHook makes every long-poll answer's store read run f first.
 func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }

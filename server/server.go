@@ -109,6 +109,9 @@ type Server struct {
 	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
 	pollAnswers pollAnswerGroup
 	afterReads  atomic.Int64 // reads of the log after a cursor in handleMessages, for tests
+
+	pushAfter   atomic.Int32 // pushAfterTexts; tests change it
+	pushReaders atomic.Int64 // WebSocket connections that switched to wsReadState, for tests
 }
 
 // newOutbox makes the output queue of a hijacked connection.
@@ -173,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 		stop:    make(chan struct{}),
 		conns:   make(map[liveConn]struct{}),
 	}
+	s.pushAfter.Store(pushAfterTexts)
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -156,11 +158,12 @@ func appendAckFrame(clientID string, msg natter.Message, created bool) []byte {
 
 func (c *wsConn) readLoop(conn net.Conn) {
 	defer c.out.Close()
-	// Not ws.SocketReader: its raw reads bought no measurable CPU here (a server reads little next
-	// to what it writes), and its reader state cost about 0.3 KiB of RSS per idle connection, the
-	// figure natter keeps under 8 KiB (docs/benchmarks.md).
+	// Most connections send a subscribe or two and then only answer pings: they read through a
+	// ws.Reader, which keeps the reader's stack small while it waits. One that keeps sending
+	// switches to wsReadState, which reads each arrival once; handling frames inside the
+	// socket's read callback grows the goroutine's stack, a cost only busy connections pay.
 	rd := ws.NewReader(conn, true, c.srv.limits.MaxFrameBytes)
-	for {
+	for texts, after := 0, int(c.srv.pushAfter.Load()); texts < after || rd.Buffered() > 0 || rd.InMessage(); {
 		op, payload, err := rd.ReadMessage()
 		if errors.Is(err, ws.ErrInvalidText) {
 			// RFC 6455 would fail the connection; natter's contract answers it like any other
@@ -173,16 +176,147 @@ func (c *wsConn) readLoop(conn net.Conn) {
 			c.readFailed(err)
 			return
 		}
-		c.lastRead.Store(time.Now().UnixNano())
-		switch op {
-		case ws.OpPing:
-			c.out.SendNow(ws.AppendFrame(nil, ws.OpPong, payload))
-		case ws.OpPong:
-		case ws.OpBinary:
-			c.sendError(natter.Errorf(natter.EINVALID, "frames must be JSON text, not binary"), "")
-		case ws.OpText:
-			c.enqueue(payload)
+		if op == ws.OpText {
+			texts++
 		}
+		c.handleMessage(op, payload)
+	}
+	c.srv.pushReaders.Add(1)
+	r := &wsReadState{c: c}
+	err := ws.ReadEach(conn, r.space, r.got, r.wait)
+	r.release()
+	c.readFailed(err)
+}
+
+// pushAfterTexts is how many text frames a connection sends before its reads switch to
+// wsReadState.
+const pushAfterTexts = 16
+
+// wsReadState reads a connection's frames as they arrive, one read(2) per arrival (ws.ReadEach):
+// reading through an io.Reader took three per client frame (the 128-byte head, the rest of the
+// payload, and one that found the socket empty). It feeds whole frames to a ws.Reader, which
+// validates and decodes them. The buffer and the Reader come from a pool while the connection
+// reads and go back when it waits with nothing half-read, so an idle connection holds neither.
+type wsReadState struct {
+	c *wsConn
+	f *frameFeed // nil while idle
+}
+
+// frameFeed is a connection's read buffer and frame decoder while it has them.
+type frameFeed struct {
+	buf []byte // read bytes are buf[:n]; a frame bigger than the buffer grows it
+	n   int
+	src bytes.Reader // the whole frames of buf, for rd
+	rd  *ws.Reader
+}
+
+// feedBufSize is the pooled read buffer: a few client frames.
+const feedBufSize = 4096
+
+var feedPool = sync.Pool{New: func() any {
+	f := &frameFeed{buf: make([]byte, feedBufSize)}
+	f.rd = ws.NewReader(&f.src, true, 0)
+	return f
+}}
+
+func (r *wsReadState) space() []byte {
+	if r.f == nil {
+		r.f = feedPool.Get().(*frameFeed)
+		r.f.rd.SetLimit(r.c.srv.limits.MaxFrameBytes)
+	}
+	f := r.f
+	if f.n == len(f.buf) {
+		// One incomplete frame fills the buffer (got moved it to the front): make room for
+		// the rest of it. got has refused a frame over the limit.
+		need := int(ws.FrameLen(f.buf[:f.n]))
+		f.buf = append(f.buf, make([]byte, max(need, 2*len(f.buf))-len(f.buf))...)
+	}
+	return f.buf[f.n:]
+}
+
+// got decodes and handles every whole frame read so far, and keeps the rest at the front of
+// the buffer. Its error ends the connection.
+func (r *wsReadState) got(n int) error {
+	f := r.f
+	f.n += n
+	whole, tooBig := 0, false
+	for {
+		l := ws.FrameLen(f.buf[whole:f.n])
+		if l == 0 || l > int64(f.n-whole) {
+			// A control frame carries at most 125 bytes (with a 2-byte header and the key).
+			control := l > 0 && f.buf[whole]&0x08 != 0
+			tooBig = l > int64(r.c.srv.limits.MaxFrameBytes)+ws.MaxFrameHeader || (control && l > 125+6)
+			break
+		}
+		whole += int(l)
+	}
+	end := whole
+	if tooBig {
+		// Not worth waiting for: the Reader refuses it from its header (too large, or a
+		// control frame over 125 bytes), after handling the whole frames before it.
+		end = f.n
+	}
+	if end == 0 {
+		return nil
+	}
+	f.src.Reset(f.buf[:end])
+	for {
+		op, payload, err := f.rd.ReadMessage()
+		if err == io.EOF {
+			break // every whole frame is read; a fragmented message may go on later
+		}
+		if errors.Is(err, ws.ErrInvalidText) {
+			// RFC 6455 would fail the connection; natter's contract answers it like any other
+			// bad frame (an error, nothing stored) and reads on, since the message was read
+			// whole and the stream is still in step.
+			r.c.sendError(natter.Errorf(natter.EINVALID, "text frame is not valid UTF-8"), "")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r.c.handleMessage(op, payload)
+	}
+	if tooBig {
+		return ws.ErrTooLarge
+	}
+	f.n = copy(f.buf, f.buf[whole:f.n])
+	return nil
+}
+
+// wait gives the feed back to the pool unless a frame or a fragmented message is half-read.
+func (r *wsReadState) wait() {
+	if f := r.f; f != nil && f.n == 0 && !f.rd.InMessage() {
+		r.release()
+	}
+}
+
+func (r *wsReadState) release() {
+	f := r.f
+	if f == nil {
+		return
+	}
+	r.f = nil
+	if len(f.buf) != feedBufSize {
+		return // grown for a big frame: let it go
+	}
+	f.n = 0
+	f.src.Reset(nil)
+	f.rd.Reset(&f.src)
+	feedPool.Put(f)
+}
+
+// handleMessage acts on one message or control frame from the client.
+func (c *wsConn) handleMessage(op ws.Opcode, payload []byte) {
+	c.lastRead.Store(time.Now().UnixNano())
+	switch op {
+	case ws.OpPing:
+		c.out.SendNow(ws.AppendFrame(nil, ws.OpPong, payload))
+	case ws.OpPong:
+	case ws.OpBinary:
+		c.sendError(natter.Errorf(natter.EINVALID, "frames must be JSON text, not binary"), "")
+	case ws.OpText:
+		c.enqueue(payload)
 	}
 }
 

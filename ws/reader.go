@@ -316,3 +316,49 @@ func (r *Reader) fill(n int) error {
 	}
 	return nil
 }
+
+// Reset makes r read a new stream from src, with no message in progress and nothing buffered,
+// as NewReader leaves it (the side and the limit stay).
+func (r *Reader) Reset(src io.Reader) {
+	r.src = src
+	r.fragOp, r.frag = OpContinuation, nil
+	r.start, r.end = 0, 0
+}
+
+// InMessage reports whether a fragmented message is partly read: more of it is to come.
+func (r *Reader) InMessage() bool { return r.fragOp != OpContinuation }
+
+// FrameLen returns the length of the frame at the start of b, header and payload, or 0 if b does
+// not yet hold its whole header. It checks nothing else: ReadMessage validates the frame.
+//
+// A caller that hands a Reader only whole frames (FrameLen says where they end) can feed it as
+// bytes arrive: when the source runs dry ReadMessage returns io.EOF at a frame boundary, with any
+// fragmented message kept, and the next call after more whole frames go on where it stopped.
+func FrameLen(b []byte) int64 {
+	if len(b) < 2 {
+		return 0
+	}
+	hlen, n := int64(2), int64(b[1]&0x7f)
+	switch n {
+	case 126:
+		hlen += 2
+	case 127:
+		hlen += 8
+	}
+	if b[1]&0x80 != 0 {
+		hlen += 4
+	}
+	if int64(len(b)) < hlen {
+		return 0
+	}
+	switch n {
+	case 126:
+		n = int64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		n = int64(binary.BigEndian.Uint64(b[2:]) & (1<<63 - 1)) // ReadMessage refuses the top bit
+	}
+	return hlen + n
+}
+
+// Buffered reports how many bytes r has read from its source and not yet decoded.
+func (r *Reader) Buffered() int { return r.end - r.start }

@@ -25,9 +25,10 @@ func SocketReader(c net.Conn) io.Reader {
 
 // ReadEach reads c's incoming bytes like SocketReader, but hands them over as they come: each
 // read goes into the slice space returns (never empty), then got is told how many bytes it
-// received. It returns got's first error, or the connection's (io.EOF when the peer closes).
-// On a socket it reads with sock.ReadEach, one read(2) per arrival.
-func ReadEach(c net.Conn, space func() []byte, got func(n int) error) error {
+// received; wait (if not nil) runs before ReadEach waits for more. It returns got's first error,
+// or the connection's (io.EOF when the peer closes). On a socket it reads with sock.ReadEach,
+// one read(2) per arrival.
+func ReadEach(c net.Conn, space func() []byte, got func(n int) error, wait func()) error {
 	if rc, ok := c.(*replayConn); ok {
 		for len(rc.pending) > 0 {
 			n := copy(space(), rc.pending)
@@ -40,9 +41,12 @@ func ReadEach(c net.Conn, space func() []byte, got func(n int) error) error {
 		c = rc.Conn
 	}
 	if r := sock.Raw(c); r != nil {
-		return sock.ReadEach(r, space, got)
+		return sock.ReadEach(r, space, got, wait)
 	}
 	for {
+		if wait != nil {
+			wait() // c.Read may wait; it may also not, which costs only a pooled buffer
+		}
 		n, err := c.Read(space())
 		if n > 0 {
 			if gerr := got(n); gerr != nil {

@@ -103,7 +103,7 @@ func readEachString(c net.Conn) (string, error) {
 	err := ReadEach(c, func() []byte { return buf }, func(n int) error {
 		got = append(got, buf[:n]...)
 		return nil
-	})
+	}, nil)
 	return string(got), err
 }
 
@@ -135,7 +135,7 @@ func TestReadEachStopsAtGotsError(t *testing.T) {
 	client, server := tcpPair(t)
 	client.Write([]byte("x"))
 	stop := errors.New("stop")
-	err := ReadEach(server, func() []byte { return make([]byte, 8) }, func(int) error { return stop })
+	err := ReadEach(server, func() []byte { return make([]byte, 8) }, func(int) error { return stop }, nil)
 	if err != stop {
 		t.Fatalf("ReadEach = %v, want got's error", err)
 	}

@@ -136,14 +136,16 @@ func (r *Reader) read(fd uintptr) bool {
 
 // ReadEach reads the non-blocking socket rc with raw read(2) calls until got returns an error,
 // the peer closes (io.EOF) or a read fails. Each read goes into the slice space returns, which
-// must not be empty, and got is told how many bytes it received.
+// must not be empty, and got is told how many bytes it received. wait, if not nil, runs each time
+// ReadEach is about to wait for the socket: a reader can let go of its buffer there, so that an
+// idle connection holds none.
 //
 // A read that returns less than it was offered found the socket empty, so the next read waits
 // for the runtime's poller first: a socket that gets one message at a time costs one read(2) per
 // message instead of two, the second of which would only fail with EAGAIN. That is safe within
 // one RawConn.Read: the poller remembers a readiness event that comes in while nobody waits (only
 // a new RawConn.Read forgets it, which is why this cannot be done with an io.Reader).
-func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error) error {
+func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error, wait func()) error {
 	var err error
 	rerr := rc.Read(func(fd uintptr) bool {
 		for {
@@ -154,6 +156,9 @@ func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error) er
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
+				if wait != nil {
+					wait()
+				}
 				return false
 			default:
 				err = errno
@@ -167,6 +172,9 @@ func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error) er
 				return true
 			}
 			if int(n) < len(p) {
+				if wait != nil {
+					wait()
+				}
 				return false
 			}
 		}

@@ -101,7 +101,7 @@ func TestReadEachReadsOncePerArrival(t *testing.T) {
 		got = append(got, string(buf[:k]))
 		next <- struct{}{}
 		return nil
-	})
+	}, nil)
 	if err != io.EOF {
 		t.Fatalf("ReadEach = %v, want io.EOF", err)
 	}
@@ -131,7 +131,7 @@ func TestReadEachMissesNothingBetweenReadAndWait(t *testing.T) {
 			return nil
 		}
 		return io.ErrShortWrite // any error: stop
-	})
+	}, nil)
 	if err != io.ErrShortWrite {
 		t.Fatalf("ReadEach = %v, want got's error", err)
 	}
@@ -154,7 +154,7 @@ func TestReadEachLargeRead(t *testing.T) {
 	err := ReadEach(Raw(r), func() []byte { return buf }, func(k int) error {
 		got.Write(buf[:k])
 		return nil
-	})
+	}, nil)
 	if err != io.EOF || !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("ReadEach = %v after %d of %d bytes", err, got.Len(), len(want))
 	}
@@ -166,7 +166,7 @@ func TestReadEachUnblocksOnClose(t *testing.T) {
 	rc := Raw(r)
 	done := make(chan error, 1)
 	go func() {
-		done <- ReadEach(rc, func() []byte { return make([]byte, 8) }, func(int) error { return nil })
+		done <- ReadEach(rc, func() []byte { return make([]byte, 8) }, func(int) error { return nil }, nil)
 	}()
 	r.Close()
 	if err := <-done; !errors.Is(err, net.ErrClosed) {

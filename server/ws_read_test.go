@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+
+	"natter/server"
+	"natter/ws"
+)
+
+// maskedFrame is one client frame with a zero masking key (allowed, and the payload stays
+// readable); fin false makes a fragment.
+func maskedFrame(op ws.Opcode, fin bool, payload []byte) []byte {
+	b0 := byte(op)
+	if fin {
+		b0 |= 0x80
+	}
+	var f []byte
+	switch n := len(payload); {
+	case n <= 125:
+		f = []byte{b0, 0x80 | byte(n)}
+	case n <= 0xffff:
+		f = []byte{b0, 0x80 | 126, 0, 0}
+		binary.BigEndian.PutUint16(f[2:], uint16(n))
+	default:
+		f = []byte{b0, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint64(f[2:], uint64(n))
+	}
+	f = append(f, 0, 0, 0, 0) // the key
+	return append(f, payload...)
+}
+
+func sendFrame(clientID, body string) []byte {
+	return []byte(fmt.Sprintf(`{"type":"send","room":"lobby","body":%q,"client_id":%q}`, body, clientID))
+}
+
+// TestWebSocketReadModes puts the ways frames arrive through both of a connection's readers: the
+// ws.Reader it starts with and wsReadState, which it switches to after pushAfterTexts text
+// frames (here at once).
+func TestWebSocketReadModes(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		after  int
+		pushed int64
+	}{{"ws.Reader", 1 << 30, 0}, {"wsReadState", 0, 2}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ts := startServer(t)
+			srv := ts.Main.Server()
+			server.SetPushAfterTexts(srv, mode.after)
+			tok := ts.signIn("alice")
+			c := ts.dialWS(tok)
+			raw := c.conn.NetConn()
+			write := func(b []byte) {
+				t.Helper()
+				if _, err := raw.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expectAck := func(clientID string) {
+				t.Helper()
+				if f := c.next(); f.Type != "ack" || strp(f.ClientID) != clientID {
+					t.Fatalf("want the ack of %s, got %s", clientID, f)
+				}
+			}
+
+			// A frame that arrives a byte at a time.
+			for _, b := range maskedFrame(ws.OpText, true, sendFrame("drip", "one byte at a time")) {
+				write([]byte{b})
+			}
+			expectAck("drip")
+
+			// A message in three fragments, written apart, with a ping between two of them.
+			msg := sendFrame("frag", "in pieces")
+			write(maskedFrame(ws.OpText, false, msg[:10]))
+			write(maskedFrame(ws.OpPing, true, []byte("p"))) // answered, and the pong swallowed by ws.Conn
+			write(maskedFrame(ws.OpContinuation, false, msg[10:30]))
+			write(maskedFrame(ws.OpContinuation, true, msg[30:]))
+			expectAck("frag")
+
+			// Several frames in one write, the last of them cut in two.
+			var many []byte
+			for i := range 5 {
+				many = append(many, maskedFrame(ws.OpText, true, sendFrame(fmt.Sprintf("m-%d", i), "batch"))...)
+			}
+			write(many[:len(many)-7])
+			write(many[len(many)-7:])
+			for i := range 5 {
+				expectAck(fmt.Sprintf("m-%d", i))
+			}
+
+			// A frame much bigger than a read buffer, at the frame limit (64 KiB).
+			big := []byte(`{"type": "send", "room": "lobby", "body": "` + strings.Repeat(`\u003c`, 4096) + `", "client_id": "big"}`)
+			big = append(big, strings.Repeat(" ", 64<<10-len(big))...)
+			write(maskedFrame(ws.OpText, true, big))
+			expectAck("big")
+
+			// Invalid UTF-8: an error frame, and the connection reads on.
+			write(maskedFrame(ws.OpText, true, []byte("{\"type\": \"send\", \"room\": \"lobby\", \"body\": \"caf\xe9\", \"client_id\": \"latin1\"}")))
+			if f := c.next(); f.Type != "error" || f.Code != "invalid" {
+				t.Fatalf("invalid UTF-8: got %s, want an invalid error frame", f)
+			}
+			write(maskedFrame(ws.OpText, true, sendFrame("after", "still up")))
+			expectAck("after")
+
+			// A frame over the limit closes with 1009 as soon as its header is in: the server
+			// does not wait for the rest.
+			head := maskedFrame(ws.OpText, true, make([]byte, 64<<10+1))[:14+10]
+			write(head)
+			if f := c.nextExcept("ack"); f.Type != "error" || f.Code != "too_large" {
+				t.Fatalf("oversize frame: got %s, want a too_large error frame", f)
+			}
+			if ce := c.closed(); ce.Code != ws.CloseTooBig {
+				t.Fatalf("oversize frame: closed with %d, want 1009", ce.Code)
+			}
+
+			// A control frame over 125 bytes is a protocol error (1002), also without waiting.
+			c2 := ts.dialWS(tok)
+			long := maskedFrame(ws.OpPing, true, make([]byte, 200))
+			if _, err := c2.conn.NetConn().Write(long[:10]); err != nil {
+				t.Fatal(err)
+			}
+			if ce := c2.closed(); ce.Code != ws.CloseProtocolError {
+				t.Fatalf("long ping: closed with %d, want 1002", ce.Code)
+			}
+
+			if n := ts.lastSeq(tok, "lobby"); n != 9 {
+				t.Fatalf("last_seq %d, want 9", n)
+			}
+			if n := server.PushReaders(srv); n != mode.pushed {
+				t.Fatalf("%d connections read with wsReadState, want %d", n, mode.pushed)
+			}
+		})
+	}
+}
+
+// TestWebSocketSwitchesReadersWhenBusy: with the default settings a connection that subscribes
+// and waits keeps its first reader, and one that keeps sending switches after pushAfterTexts
+// text frames and reads on without a gap.
+func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
+	ts := startServer(t)
+	srv := ts.Main.Server()
+	tok := ts.signIn("alice")
+	idle := ts.dialWS(tok)
+	idle.subscribe("lobby")
+	if n := server.PushReaders(srv); n != 0 {
+		t.Fatalf("%d connections switched readers after a subscribe", n)
+	}
+	c := ts.dialWS(tok)
+	const sends = 40 // past the switch (16 texts)
+	var all []byte
+	for i := range sends {
+		all = append(all, maskedFrame(ws.OpText, true, sendFrame(fmt.Sprintf("s-%d", i), "busy"))...)
+	}
+	// In pieces that cut frames anywhere, so the switch may come with a frame half-read.
+	for len(all) > 0 {
+		n := min(len(all), 333)
+		if _, err := c.conn.NetConn().Write(all[:n]); err != nil {
+			t.Fatal(err)
+		}
+		all = all[n:]
+	}
+	for i := range sends {
+		if f := c.next(); f.Type != "ack" || strp(f.ClientID) != fmt.Sprintf("s-%d", i) {
+			t.Fatalf("send %d: got %s, want its ack", i, f)
+		}
+	}
+	if n := server.PushReaders(srv); n != 1 {
+		t.Fatalf("%d connections switched readers, want 1 (the busy one)", n)
+	}
+	for range sends {
+		if f := idle.nextExcept("presence"); f.Type != "message" {
+			t.Fatalf("subscriber got %s, want a message", f)
+		}
+	}
+}
