@@ -175,3 +175,28 @@ func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketLengthOverflowCloses1009: a frame header announcing 2^63-1 bytes (the largest a
+// valid header can) closes the connection with 1009 on either reader; nothing overflows.
+func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		after int
+	}{{"ws.Reader", 1 << 30}, {"wsReadState", 0}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ts := startServer(t)
+			server.SetPushAfterTexts(ts.Main.Server(), mode.after)
+			tok := ts.signIn("alice")
+			c := ts.dialWS(tok)
+			head := []byte{0x81, 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+			if _, err := c.conn.NetConn().Write(append(head, "abc"...)); err != nil {
+				t.Fatal(err)
+			}
+			if ce := c.closed(); ce.Code != ws.CloseTooBig {
+				t.Fatalf("closed with %d, want 1009", ce.Code)
+			}
+			// The server is still up.
+			ts.dialWS(tok).send(map[string]string{"type": "ping"})
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"testing"
 
 	"natter/ws"
@@ -43,10 +44,13 @@ func TestFrameLen(t *testing.T) {
 	if got := ws.FrameLen(f); got != int64(len(f)) {
 		t.Fatalf("unmasked: FrameLen %d, want %d", got, len(f))
 	}
-	huge := []byte{0x81, 127, 0xff, 0, 0, 0, 0, 0, 0, 0}
-	binary.BigEndian.PutUint64(huge[2:], 1<<63|5)
-	if got := ws.FrameLen(huge); got <= 0 {
-		t.Fatalf("top-bit length: FrameLen %d, want a positive length for ReadMessage to refuse", got)
+	// Lengths an int64 can't hold with the header saturate (a sum would overflow to < 0).
+	for _, u := range []uint64{1<<63 | 5, 1<<63 - 1, 1<<63 - 10, 1<<64 - 1} {
+		huge := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}
+		binary.BigEndian.PutUint64(huge[2:], u)
+		if got := ws.FrameLen(huge); got != math.MaxInt64 {
+			t.Fatalf("length %#x: FrameLen %d, want math.MaxInt64", u, got)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"unicode/utf8"
 )
 
@@ -329,7 +330,8 @@ func (r *Reader) Reset(src io.Reader) {
 func (r *Reader) InMessage() bool { return r.fragOp != OpContinuation }
 
 // FrameLen returns the length of the frame at the start of b, header and payload, or 0 if b does
-// not yet hold its whole header. It checks nothing else: ReadMessage validates the frame.
+// not yet hold its whole header; a length beyond what an int64 holds is math.MaxInt64. It checks
+// nothing else: ReadMessage validates the frame.
 //
 // A caller that hands a Reader only whole frames (FrameLen says where they end) can feed it as
 // bytes arrive: when the source runs dry ReadMessage returns io.EOF at a frame boundary, with any
@@ -355,7 +357,11 @@ func FrameLen(b []byte) int64 {
 	case 126:
 		n = int64(binary.BigEndian.Uint16(b[2:]))
 	case 127:
-		n = int64(binary.BigEndian.Uint64(b[2:]) & (1<<63 - 1)) // ReadMessage refuses the top bit
+		u := binary.BigEndian.Uint64(b[2:])
+		if u > math.MaxInt64-uint64(hlen) {
+			return math.MaxInt64 // ReadMessage refuses it (top bit set, or over any limit)
+		}
+		n = int64(u)
 	}
 	return hlen + n
 }
