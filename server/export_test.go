@@ -16,5 +16,8 @@ func SetPushAfterTexts(s *Server, n int) { s.pushAfter.Store(int32(n)) }
 
 func PushReaders(s *Server) int64 { return s.pushReaders.Load() }
 
+// FeedsHeld returns how many read buffers (with their decoders) WebSocket connections hold now.
+func FeedsHeld() int64 { return feedsHeld.Load() }
+
 // SetPollReadHook makes every long-poll answer's store read run f first.
 func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }

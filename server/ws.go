@@ -165,21 +165,13 @@ func (c *wsConn) readLoop(conn net.Conn) {
 	rd := ws.NewReader(conn, true, c.srv.limits.MaxFrameBytes)
 	for texts, after := 0, int(c.srv.pushAfter.Load()); texts < after || rd.Buffered() > 0 || rd.InMessage(); {
 		op, payload, err := rd.ReadMessage()
-		if errors.Is(err, ws.ErrInvalidText) {
-			// RFC 6455 would fail the connection; natter's contract answers it like any other
-			// bad frame (an error, nothing stored) and reads on, since the message was read whole
-			// and the stream is still in step.
-			c.sendError(natter.Errorf(natter.EINVALID, "text frame is not valid UTF-8"), "")
-			continue
-		}
-		if err != nil {
+		if err := c.handleRead(op, payload, err); err != nil {
 			c.readFailed(err)
 			return
 		}
 		if op == ws.OpText {
 			texts++
 		}
-		c.handleMessage(op, payload)
 	}
 	c.srv.pushReaders.Add(1)
 	r := &wsReadState{c: c}
@@ -213,6 +205,9 @@ type frameFeed struct {
 // feedBufSize is the pooled read buffer: a few client frames.
 const feedBufSize = 4096
 
+// feedsHeld counts the feeds connections hold now, for tests: an idle connection holds none.
+var feedsHeld atomic.Int64
+
 var feedPool = sync.Pool{New: func() any {
 	f := &frameFeed{buf: make([]byte, feedBufSize)}
 	f.rd = ws.NewReader(&f.src, true, 0)
@@ -221,6 +216,7 @@ var feedPool = sync.Pool{New: func() any {
 
 func (r *wsReadState) space() []byte {
 	if r.f == nil {
+		feedsHeld.Add(1)
 		r.f = feedPool.Get().(*frameFeed)
 		r.f.rd.SetLimit(r.c.srv.limits.MaxFrameBytes)
 	}
@@ -265,17 +261,9 @@ func (r *wsReadState) got(n int) error {
 		if err == io.EOF {
 			break // every whole frame is read; a fragmented message may go on later
 		}
-		if errors.Is(err, ws.ErrInvalidText) {
-			// RFC 6455 would fail the connection; natter's contract answers it like any other
-			// bad frame (an error, nothing stored) and reads on, since the message was read
-			// whole and the stream is still in step.
-			r.c.sendError(natter.Errorf(natter.EINVALID, "text frame is not valid UTF-8"), "")
-			continue
-		}
-		if err != nil {
+		if err := r.c.handleRead(op, payload, err); err != nil {
 			return err
 		}
-		r.c.handleMessage(op, payload)
 	}
 	if tooBig {
 		return ws.ErrTooLarge
@@ -297,6 +285,7 @@ func (r *wsReadState) release() {
 		return
 	}
 	r.f = nil
+	feedsHeld.Add(-1)
 	if len(f.buf) != feedBufSize {
 		return // grown for a big frame: let it go
 	}
@@ -306,8 +295,19 @@ func (r *wsReadState) release() {
 	feedPool.Put(f)
 }
 
-// handleMessage acts on one message or control frame from the client.
-func (c *wsConn) handleMessage(op ws.Opcode, payload []byte) {
+// handleRead acts on what ws.Reader.ReadMessage returned: one message or control frame from the
+// client, or an error, returned if it ends the connection.
+func (c *wsConn) handleRead(op ws.Opcode, payload []byte, err error) error {
+	if errors.Is(err, ws.ErrInvalidText) {
+		// RFC 6455 would fail the connection; natter's contract answers it like any other bad
+		// frame (an error, nothing stored) and reads on, since the message was read whole and
+		// the stream is still in step.
+		c.sendError(natter.Errorf(natter.EINVALID, "text frame is not valid UTF-8"), "")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	c.lastRead.Store(time.Now().UnixNano())
 	switch op {
 	case ws.OpPing:
@@ -318,6 +318,7 @@ func (c *wsConn) handleMessage(op ws.Opcode, payload []byte) {
 	case ws.OpText:
 		c.enqueue(payload)
 	}
+	return nil
 }
 
 // enqueue hands a frame to the worker, starting it if none runs. Frames are handled in the order

@@ -169,6 +169,8 @@ func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 	if n := server.PushReaders(srv); n != 1 {
 		t.Fatalf("%d connections switched readers, want 1 (the busy one)", n)
 	}
+	// Quiet again, it gives its read buffer back.
+	waitFor(t, "no connection holding a read buffer", func() bool { return server.FeedsHeld() == 0 })
 	for range sends {
 		if f := idle.nextExcept("presence"); f.Type != "message" {
 			t.Fatalf("subscriber got %s, want a message", f)
