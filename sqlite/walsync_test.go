@@ -114,12 +114,18 @@ func testAcksWaitForTheWALSync(t *testing.T, pipelined bool) {
 }
 
 // TestFailedWALSyncStopsTheStore: after a failed fsync nothing is acknowledged, broadcast or
-// shown, and the store takes no more appends.
+// shown, and the store takes no more appends, even if a later fsync would succeed.
 func TestFailedWALSyncStopsTheStore(t *testing.T) {
 	ctx := context.Background()
 	var broadcast atomic.Int64
 	s := mustOpen(t, Config{OnCommit: func(msgs []natter.Message) { broadcast.Add(int64(len(msgs))) }})
-	s.wal.hook = func() error { return errors.New("the disk is on fire") }
+	var failed atomic.Bool
+	s.wal.hook = func() error { // only the first sync fails: the store must stay stopped after it
+		if failed.CompareAndSwap(false, true) {
+			return errors.New("the disk is on fire")
+		}
+		return nil
+	}
 	req := natter.AppendRequest{Room: natter.DefaultRoom, Author: "ann", Body: "hello"}
 	if _, _, err := s.AppendMessage(ctx, req); natter.ErrorCode(err) != natter.EUNAVAILABLE {
 		t.Fatalf("append with a failing sync = %v, want EUNAVAILABLE", err)
