@@ -260,6 +260,7 @@ type runner struct {
 	reconnects         atomic.Int64
 	frameErrors        atomic.Int64
 	published, acked   atomic.Int64
+	peakInFlight       atomic.Int64 // most sends of one WebSocket publisher unanswered at once
 	sendErrors         atomic.Int64
 	phase              atomic.Pointer[string]
 
@@ -624,6 +625,7 @@ func (r *runner) collectDeliveries(subs []*subscriber) {
 		res.lostGaps += s.t.missingBelowHighest(ackedByRoom[s.room])
 	}
 	res.Published = r.published.Load()
+	res.PeakInFlight = r.peakInFlight.Load()
 	res.SendErrors = r.sendErrors.Load()
 	res.SlowDisconnects = r.slow.Load()
 	res.OtherDisconnects = r.disconnects.Load()
@@ -696,6 +698,7 @@ func (r *runner) runIngest(ctx context.Context) error {
 	}
 	res.PublishS = elapsed.Seconds()
 	res.Published = r.published.Load()
+	res.PeakInFlight = r.peakInFlight.Load()
 	res.SendErrors = r.sendErrors.Load()
 	for _, room := range r.rooms {
 		res.Acked += room.acks.acks()

@@ -175,7 +175,23 @@ func TestIngest(t *testing.T) {
 			if res.AckLatency.Count != 303 {
 				t.Errorf("ack latency samples = %d, want 303", res.AckLatency.Count)
 			}
+			if tr == "ws" && res.PeakInFlight != 1 {
+				t.Errorf("peak sends in flight = %d, want 1 (the default window)", res.PeakInFlight)
+			}
 		})
+	}
+}
+
+// TestIngestWindow checks that each sender keeps at most --window sends unanswered, and that
+// with a window it does pipeline.
+func TestIngestWindow(t *testing.T) {
+	url := startServer(t, nil)
+	res := run(t, Config{Scenario: "ingest", URL: url, Senders: 3, Messages: 3000, Window: 8})
+	if res.Published != 3000 || res.Acked != 3000 || res.StoredDelta != 3000 {
+		t.Errorf("published %d, acked %d, stored %d; want 3000 each", res.Published, res.Acked, res.StoredDelta)
+	}
+	if res.PeakInFlight < 2 || res.PeakInFlight > 8 {
+		t.Errorf("peak sends in flight = %d, want 2..8 with --window 8", res.PeakInFlight)
 	}
 }
 

@@ -29,6 +29,8 @@ type publisher struct {
 
 	sentAt []atomic.Int64 // by message index: unix nanoseconds, 0 once answered
 	done   atomic.Int64   // acked or refused
+	next   atomic.Int64   // at --rate 0: the next message index to send
+	sent   atomic.Int64   // messages written
 }
 
 func (r *runner) newPublisher(idx int, room *roomRun, token string, count int, rate float64) *publisher {
@@ -115,6 +117,7 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			Ref      string `json:"ref"`
 		}
 		finished := false // every send answered: only pings still need an answer
+		var rbuf, rbody []byte
 		err := newFrameReader().run(wc.NetConn(), func(op ws.Opcode, msg []byte) error {
 			switch op {
 			case ws.OpText:
@@ -158,9 +161,19 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 				return nil
 			}
 			p.answered(r, i, seq, errMsg)
-			select {
-			case <-slots:
-			default:
+			if p.rate <= 0 {
+				// The answer frees a slot: send the next message from here, rather than wake
+				// a writer goroutine for it (two goroutine switches per message at one in flight).
+				if next := int(p.next.Add(1)) - 1; next < p.count {
+					if err := p.send(r, wc, next, &rbuf, &rbody); err != nil {
+						return err
+					}
+				}
+			} else {
+				select {
+				case <-slots:
+				default:
+				}
 			}
 			if p.done.Load() == int64(p.count) {
 				close(allDone)
@@ -176,7 +189,16 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 	start := time.Now()
 	buf := make([]byte, 0, 256+r.cfg.BodySize)
 	var body []byte
-	for i := 0; i < p.count; i++ {
+	if p.rate <= 0 {
+		// As fast as acknowledged: the first window goes from here, every later message from
+		// the reader as an answer frees its slot.
+		for range min(max(p.window, 1), p.count) {
+			if err := p.send(r, wc, int(p.next.Add(1))-1, &buf, &body); err != nil {
+				return err
+			}
+		}
+	}
+	for i := 0; p.rate > 0 && i < p.count; i++ {
 		if err := p.pace(ctx, start, i); err != nil {
 			return err
 		}
@@ -187,21 +209,9 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 		case err := <-readErr:
 			return fmt.Errorf("publisher connection: %w", err)
 		}
-		now := time.Now().UnixNano()
-		p.sentAt[i].Store(now)
-		body = r.body(body[:0], now)
-		buf = append(buf[:0], `{"type":"send","room":"`...)
-		buf = append(buf, p.room.name...)
-		buf = append(buf, `","client_id":"`...)
-		buf = append(buf, p.prefix...)
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, `","body":"`...)
-		buf = append(buf, body...)
-		buf = append(buf, `"}`...)
-		if err := wc.WriteMessage(ws.OpText, buf); err != nil {
-			return fmt.Errorf("publisher: %w", err)
+		if err := p.send(r, wc, i, &buf, &body); err != nil {
+			return err
 		}
-		r.published.Add(1)
 	}
 	if p.count == 0 {
 		return nil
@@ -227,6 +237,37 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 			}
 		}
 	}
+}
+
+// send writes message i, stamped with the time of its sending.
+func (p *publisher) send(r *runner, wc *ws.Conn, i int, buf, body *[]byte) error {
+	now := time.Now().UnixNano()
+	p.sentAt[i].Store(now)
+	*body = r.body((*body)[:0], now)
+	b := append((*buf)[:0], `{"type":"send","room":"`...)
+	b = append(b, p.room.name...)
+	b = append(b, `","client_id":"`...)
+	b = append(b, p.prefix...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `","body":"`...)
+	b = append(b, *body...)
+	b = append(b, `"}`...)
+	*buf = b
+	if err := wc.WriteMessage(ws.OpText, b); err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	r.published.Add(1)
+	// done is read after the send, so an answer racing in makes this an undercount, never an
+	// overcount: a peak above the window is a real one.
+	if n := p.sent.Add(1) - p.done.Load(); n > r.peakInFlight.Load() {
+		for {
+			old := r.peakInFlight.Load()
+			if n <= old || r.peakInFlight.CompareAndSwap(old, n) {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // indexBytes is index for a client_id still in the frame's bytes, without allocating.

@@ -39,7 +39,8 @@ type Result struct {
 	Acked         int64        `json:"acked"`
 	SendErrors    int64        `json:"send_errors"`
 	DuplicateAcks int64        `json:"duplicate_acks"`
-	PublishS      float64      `json:"publish_s"` // first send to last ack
+	PeakInFlight  int64        `json:"peak_in_flight"` // most sends of one publisher awaiting their answer at once (WebSocket)
+	PublishS      float64      `json:"publish_s"`      // first send to last ack
 	AckedPerS     float64      `json:"acked_per_s"`
 	AckLatency    LatencyStats `json:"ack_latency"`
 	StoredDelta   int64        `json:"stored_delta,omitempty"` // ingest: growth of the rooms' last_seq
