@@ -135,7 +135,7 @@ func (res *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "natter bench %s over %s: %s\n", res.Scenario, res.Transport, res.URL)
 	var keys []string
-	for _, k := range []string{"subs", "rooms", "senders", "conns", "messages", "rate", "publishers", "window", "users", "body_size"} {
+	for _, k := range []string{"subs", "rooms", "senders", "conns", "messages", "rate", "publishers", "window", "users", "body_size", "procs"} {
 		if v, ok := res.Params[k]; ok {
 			keys = append(keys, k+"="+v)
 		}

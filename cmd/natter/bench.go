@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"natter/bench"
@@ -44,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		jsonPath   = fs.String("json", "", "write every figure as JSON to this file")
 		plotPath   = fs.String("plot", "", "draw the latency timeline to this .png or .svg file")
 		quiet      = fs.Bool("quiet", false, "no progress on stderr")
+		procs      = fs.Int("procs", 0, "CPUs the load generator itself runs Go code on (GOMAXPROCS; default 1 for ingest, all otherwise)")
 	)
 	fs.Var(&serverArgs, "server-arg", "extra flag for the spawned server, e.g. --server-arg=--sync=NORMAL (repeatable)")
 	fs.StringVar(&cfg.URL, "url", "", "base URL of the server to load, e.g. http://127.0.0.1:8080")
@@ -103,6 +105,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := validate(cfg); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	if *procs < 0 {
+		return fmt.Errorf("bench: --procs must be positive, not %d", *procs)
+	}
+	// The load generator shares the machine with the server, so it should cost as little as it
+	// can. Ingest's senders need about a third of a core, and with a second P each ack's wake-up
+	// also woke a second thread: one P took a fifth off the load generator's CPU and gave the
+	// server that much more (docs/benchmarks.md). The fan-outs read thousands of sockets and
+	// keep every CPU.
+	if *procs == 0 && cfg.Scenario == "ingest" {
+		*procs = 1
+	}
+	if *procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
+	}
 
 	// Every connection is a file descriptor here and another in the server (which inherits our
 	// limit when spawned).
@@ -141,6 +157,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if res != nil && (err == nil || res.Connections > 0 || res.Published > 0) {
 		res.Machine = bench.MachineInfo()
 		res.Machine["open_file_limit"] = fmt.Sprint(limit)
+		res.Params["procs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
 		if *spawn {
 			res.Params["server"] = "spawned: natter serve --send-rate -1 " + strings.Join(serverArgs, " ")
 		}
