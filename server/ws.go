@@ -174,7 +174,7 @@ func (c *wsConn) readLoop(conn net.Conn) {
 		}
 	}
 	c.srv.pushReaders.Add(1)
-	r := &wsReadState{c: c}
+	r := &wsReadState{limit: c.srv.limits.MaxFrameBytes, handle: c.handleRead}
 	err := ws.ReadEach(conn, r.space, r.got, r.wait)
 	r.release()
 	c.readFailed(err)
@@ -190,8 +190,9 @@ const pushAfterTexts = 16
 // validates and decodes them. The buffer and the Reader come from a pool while the connection
 // reads and go back when it waits with nothing half-read, so an idle connection holds neither.
 type wsReadState struct {
-	c *wsConn
-	f *frameFeed // nil while idle
+	limit  int                                  // the largest message accepted
+	handle func(ws.Opcode, []byte, error) error // wsConn.handleRead: what the Reader returns
+	f      *frameFeed                           // nil while idle
 }
 
 // frameFeed is a connection's read buffer and frame decoder while it has them.
@@ -218,7 +219,7 @@ func (r *wsReadState) space() []byte {
 	if r.f == nil {
 		feedsHeld.Add(1)
 		r.f = feedPool.Get().(*frameFeed)
-		r.f.rd.SetLimit(r.c.srv.limits.MaxFrameBytes)
+		r.f.rd.SetLimit(r.limit)
 	}
 	f := r.f
 	if f.n == len(f.buf) {
@@ -231,45 +232,51 @@ func (r *wsReadState) space() []byte {
 }
 
 // got decodes and handles every whole frame read so far, and keeps the rest at the front of
-// the buffer. Its error ends the connection.
+// the buffer. Its error ends the connection. A frame whose header is enough to refuse it (too
+// large, a bad opcode, a control frame over 125 bytes...) is refused at once, as a ws.Reader
+// reading the socket would, rather than after its payload.
 func (r *wsReadState) got(n int) error {
 	f := r.f
 	f.n += n
-	whole, tooBig := 0, false
+	whole := 0
 	for {
 		l := ws.FrameLen(f.buf[whole:f.n])
 		if l == 0 || l > int64(f.n-whole) {
-			// A control frame carries at most 125 bytes (with a 2-byte header and the key).
-			control := l > 0 && f.buf[whole]&0x08 != 0
-			tooBig = l > int64(r.c.srv.limits.MaxFrameBytes)+ws.MaxFrameHeader || (control && l > 125+6)
 			break
 		}
 		whole += int(l)
 	}
-	end := whole
-	if tooBig {
-		// Not worth waiting for: the Reader refuses it from its header (too large, or a
-		// control frame over 125 bytes), after handling the whole frames before it.
-		end = f.n
+	if err := r.decode(f.buf[:whole]); err != nil {
+		return err
 	}
-	if end == 0 {
+	rest := f.buf[whole:f.n]
+	if herr := f.rd.HeaderError(rest); herr != nil {
+		if err := r.decode(rest); err != nil {
+			return err // the Reader's own refusal, herr
+		}
+		return herr
+	}
+	f.n = copy(f.buf, rest)
+	return nil
+}
+
+// decode hands frames to the feed's Reader and what it returns to handle, until the Reader has
+// read everything: whole frames, or a frame it refuses from its header.
+func (r *wsReadState) decode(frames []byte) error {
+	if len(frames) == 0 {
 		return nil
 	}
-	f.src.Reset(f.buf[:end])
+	f := r.f
+	f.src.Reset(frames)
 	for {
 		op, payload, err := f.rd.ReadMessage()
 		if err == io.EOF {
-			break // every whole frame is read; a fragmented message may go on later
+			return nil // every whole frame is read; a fragmented message may go on later
 		}
-		if err := r.c.handleRead(op, payload, err); err != nil {
+		if err := r.handle(op, payload, err); err != nil {
 			return err
 		}
 	}
-	if tooBig {
-		return ws.ErrTooLarge
-	}
-	f.n = copy(f.buf, f.buf[whole:f.n])
-	return nil
 }
 
 // wait gives the feed back to the pool unless a frame or a fragmented message is half-read.

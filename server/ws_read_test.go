@@ -44,7 +44,7 @@ func TestWebSocketReadModes(t *testing.T) {
 		name   string
 		after  int
 		pushed int64
-	}{{"ws.Reader", 1 << 30, 0}, {"wsReadState", 0, 2}} {
+	}{{"ws.Reader", 1 << 30, 0}, {"wsReadState", 0, 4}} {
 		t.Run(mode.name, func(t *testing.T) {
 			ts := startServer(t)
 			srv := ts.Main.Server()
@@ -123,6 +123,25 @@ func TestWebSocketReadModes(t *testing.T) {
 			}
 			if ce := c2.closed(); ce.Code != ws.CloseProtocolError {
 				t.Fatalf("long ping: closed with %d, want 1002", ce.Code)
+			}
+
+			// So is any frame whose header is enough to refuse it: a reserved bit set (the
+			// first 2 bytes tell), or a new message inside a fragmented one (the whole header
+			// tells). Neither waits for a payload.
+			for _, bad := range []struct {
+				name    string
+				written []byte
+			}{
+				{"reserved bit", func() []byte { b := maskedFrame(ws.OpText, true, make([]byte, 50)); b[0] |= 0x40; return b[:2] }()},
+				{"text inside a fragmented message", append(maskedFrame(ws.OpText, false, []byte(`{"type":`)), maskedFrame(ws.OpText, true, make([]byte, 50))[:6]...)},
+			} {
+				c := ts.dialWS(tok)
+				if _, err := c.conn.NetConn().Write(bad.written); err != nil {
+					t.Fatal(err)
+				}
+				if ce := c.closed(); ce.Code != ws.CloseProtocolError {
+					t.Fatalf("%s: closed with %d, want 1002", bad.name, ce.Code)
+				}
 			}
 
 			if n := ts.lastSeq(tok, "lobby"); n != 9 {

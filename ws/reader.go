@@ -83,10 +83,10 @@ func (r *Reader) ReadMessage() (Opcode, []byte, error) {
 			return op, p, nil
 		}
 
+		if err := r.fragmentError(op); err != nil {
+			return 0, nil, err
+		}
 		if op != OpContinuation {
-			if r.fragOp != OpContinuation {
-				return 0, nil, protocolError("%v frame inside a fragmented message", op)
-			}
 			if fin {
 				p, err := r.readPayload(nil, n, key, true)
 				if err != nil {
@@ -96,8 +96,6 @@ func (r *Reader) ReadMessage() (Opcode, []byte, error) {
 			}
 			r.fragOp = op
 			r.frag = nil
-		} else if r.fragOp == OpContinuation {
-			return 0, nil, protocolError("continuation frame without a message to continue")
 		}
 
 		r.frag, err = r.readPayload(r.frag, n, key, fin)
@@ -151,75 +149,129 @@ func (r *Reader) readHeader() (fin bool, op Opcode, key [4]byte, n int, err erro
 		}
 		return
 	}
-	b0, b1 := r.buf[r.start], r.buf[r.start+1]
-	fin = b0&0x80 != 0
-	op = Opcode(b0 & 0x0f)
+	h, err := r.parseHeader(r.buf[r.start:r.end])
+	if err == nil && !h.complete {
+		if err = r.fill(h.hlen); err != nil {
+			return
+		}
+		h, err = r.parseHeader(r.buf[r.start:r.end])
+	}
+	if err != nil {
+		return h.fin, h.op, key, 0, err
+	}
+	r.start += h.hlen
+	return h.fin, h.op, h.key, int(h.length), nil
+}
+
+// header is what parseHeader read of a frame header.
+type header struct {
+	fin      bool
+	op       Opcode
+	key      [4]byte
+	hlen     int    // the header's length, known from its first 2 bytes
+	length   uint64 // the payload's length, once complete
+	complete bool   // the whole header was there
+}
+
+// parseHeader validates the frame header at the start of b (at least 2 bytes) in the order
+// readHeader has always checked it: the first 2 bytes, then, if b holds the whole header, the
+// length against its encoding and the message limit. An error means ReadMessage refuses the frame
+// with it; without one, h.complete tells whether b held the whole header.
+func (r *Reader) parseHeader(b []byte) (h header, err error) {
+	b0, b1 := b[0], b[1]
+	h.fin = b0&0x80 != 0
+	h.op = Opcode(b0 & 0x0f)
 	masked := b1&0x80 != 0
 	len7 := int(b1 & 0x7f)
 
 	if b0&0x70 != 0 {
-		return fin, op, key, 0, protocolError("reserved bits set without a negotiated extension")
+		return h, protocolError("reserved bits set without a negotiated extension")
 	}
-	switch op {
+	switch h.op {
 	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
 	default:
-		return fin, op, key, 0, protocolError("reserved opcode %d", byte(op))
+		return h, protocolError("reserved opcode %d", byte(h.op))
 	}
-	if op.isControl() {
-		if !fin {
-			return fin, op, key, 0, protocolError("fragmented %v frame", op)
+	if h.op.isControl() {
+		if !h.fin {
+			return h, protocolError("fragmented %v frame", h.op)
 		}
 		if len7 > maxControlPayload {
-			return fin, op, key, 0, protocolError("%v frame longer than 125 bytes", op)
+			return h, protocolError("%v frame longer than 125 bytes", h.op)
 		}
 	}
 	if masked != r.server {
 		if r.server {
-			return fin, op, key, 0, protocolError("unmasked frame from a client")
+			return h, protocolError("unmasked frame from a client")
 		}
-		return fin, op, key, 0, protocolError("masked frame from a server")
+		return h, protocolError("masked frame from a server")
 	}
 
-	hlen := 2
+	h.hlen = 2
 	switch len7 {
 	case 126:
-		hlen += 2
+		h.hlen += 2
 	case 127:
-		hlen += 8
+		h.hlen += 8
 	}
 	if masked {
-		hlen += 4
+		h.hlen += 4
 	}
-	if err = r.fill(hlen); err != nil {
-		return
+	if len(b) < h.hlen {
+		return h, nil
 	}
-	h := r.buf[r.start : r.start+hlen]
-	var length uint64
+	h.complete = true
 	switch len7 {
 	case 126:
-		length = uint64(binary.BigEndian.Uint16(h[2:]))
-		if length < 126 {
-			return fin, op, key, 0, protocolError("non-minimal 16-bit payload length %d", length)
+		h.length = uint64(binary.BigEndian.Uint16(b[2:]))
+		if h.length < 126 {
+			return h, protocolError("non-minimal 16-bit payload length %d", h.length)
 		}
 	case 127:
-		length = binary.BigEndian.Uint64(h[2:])
-		if length>>63 != 0 {
-			return fin, op, key, 0, protocolError("payload length with the most significant bit set")
+		h.length = binary.BigEndian.Uint64(b[2:])
+		if h.length>>63 != 0 {
+			return h, protocolError("payload length with the most significant bit set")
 		}
-		if length <= 0xffff {
-			return fin, op, key, 0, protocolError("non-minimal 64-bit payload length %d", length)
+		if h.length <= 0xffff {
+			return h, protocolError("non-minimal 64-bit payload length %d", h.length)
 		}
 	default:
-		length = uint64(len7)
+		h.length = uint64(len7)
 	}
 	if masked {
-		copy(key[:], h[hlen-4:])
+		copy(h.key[:], b[h.hlen-4:h.hlen])
 	}
-	if !op.isControl() && length > uint64(r.max-len(r.frag)) {
-		return fin, op, key, 0, ErrTooLarge
+	if !h.op.isControl() && h.length > uint64(r.max-len(r.frag)) {
+		return h, ErrTooLarge
 	}
-	r.start += hlen
-	return fin, op, key, int(length), nil
+	return h, nil
+}
+
+// HeaderError returns the error with which ReadMessage will refuse the frame that b begins, as
+// far as b tells (its header may be incomplete, and its payload is not looked at), given the
+// message in progress; nil if nothing in b is wrong yet. A caller that feeds the Reader whole
+// frames (see FrameLen) uses it to refuse a frame from its header, as a Reader reading the
+// connection itself would, instead of waiting for a payload it will refuse.
+func (r *Reader) HeaderError(b []byte) error {
+	if len(b) < 2 {
+		return nil
+	}
+	h, err := r.parseHeader(b)
+	if err != nil || !h.complete || h.op.isControl() {
+		return err
+	}
+	return r.fragmentError(h.op)
+}
+
+// fragmentError checks a data frame's opcode against the message in progress.
+func (r *Reader) fragmentError(op Opcode) error {
+	switch {
+	case op != OpContinuation && r.fragOp != OpContinuation:
+		return protocolError("%v frame inside a fragmented message", op)
+	case op == OpContinuation && r.fragOp == OpContinuation:
+		return protocolError("continuation frame without a message to continue")
+	}
+	return nil
 }
 
 // readPayload appends the n-byte payload of the current frame to dst, unmasks it with key (on
