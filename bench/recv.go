@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,15 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 			r.connected.Add(-1)
 		}
 	}()
-	return newFrameReader().run(wc.NetConn(), func(op ws.Opcode, p []byte) error {
+	// Control frames go out through wc until the socket is handed to a read loop, then by hand.
+	reply := func(op ws.Opcode, p []byte) error {
+		if op == ws.OpClose {
+			return wc.WriteClose(closeCode(p), "")
+		}
+		return wc.WriteMessage(op, p)
+	}
+	fr := newFrameReader()
+	handle := func(op ws.Opcode, p []byte) error {
 		switch op {
 		case ws.OpText:
 			switch {
@@ -138,6 +147,9 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 					connected = true
 					r.connected.Add(1)
 					s.markReady(nil)
+					if len(r.loops) > 0 {
+						return errHandOff
+					}
 				}
 			case bytes.HasPrefix(p, prefixError):
 				if !connected {
@@ -148,15 +160,52 @@ func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 				r.frameErrors.Add(1)
 			}
 		case ws.OpPing:
-			wc.WriteMessage(ws.OpPong, p)
+			reply(ws.OpPong, p)
 		case ws.OpClose:
 			code := closeCode(p)
-			wc.WriteClose(code, "")
+			reply(ws.OpClose, ws.ClosePayload(code, ""))
 			return &ws.CloseError{Code: code}
 		}
 		return nil
-	})
+	}
+	err = fr.run(wc.NetConn(), handle)
+	if err != errHandOff {
+		return err
+	}
+	// Subscribed: from now on the loop reads the socket, and this goroutine waits for its end.
+	fd, pending, err := detach(wc.NetConn())
+	if err != nil {
+		return fmt.Errorf("hand the socket to the read loop: %w", err)
+	}
+	var key [4]byte
+	rand.Read(key[:])
+	reply = func(op ws.Opcode, p []byte) error { return writeFrame(fd, ws.AppendMaskedFrame(nil, op, p, key)) }
+	fr.fn = handle
+	pc := &pollConn{fd: fd, fr: fr, ended: make(chan error, 1)}
+	// First the frames that came with the subscribed one, then any bytes read ahead.
+	for err := fr.got(0); ; {
+		if err != nil {
+			closeFD(fd)
+			return err
+		}
+		if len(pending) == 0 {
+			break
+		}
+		n := copy(fr.space(), pending)
+		pending = pending[n:]
+		err = fr.got(n)
+	}
+	if err := r.loops[s.idx%len(r.loops)].add(pc); err != nil {
+		closeFD(fd)
+		return err
+	}
+	defer context.AfterFunc(ctx, pc.stop)()
+	return <-pc.ended
 }
+
+// errHandOff ends a subscriber's first reads once it has subscribed, so that a read loop takes
+// over.
+var errHandOff = errors.New("hand the socket to the read loop")
 
 func describeDialError(err error, resp *http.Response) error {
 	if resp != nil && resp.Body != nil {

@@ -58,3 +58,15 @@ func ReadEach(c net.Conn, space func() []byte, got func(n int) error, wait func(
 		}
 	}
 }
+
+// Detach returns the connection under c, a connection from Dial or Upgrade, and the bytes c read
+// ahead and has not yet returned, which come before anything read from the returned connection.
+// After it, c must not be read.
+func Detach(c net.Conn) (net.Conn, []byte) {
+	if rc, ok := c.(*replayConn); ok {
+		pending := rc.pending
+		rc.pending = nil
+		return rc.Conn, pending
+	}
+	return c, nil
+}
