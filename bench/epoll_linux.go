@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -165,10 +167,7 @@ func (l *pollLoop) run() {
 		}
 		if quit {
 			l.mu.Lock()
-			left := make([]*pollConn, 0, len(l.conns))
-			for _, pc := range l.conns {
-				left = append(left, pc)
-			}
+			left := slices.Collect(maps.Values(l.conns))
 			l.mu.Unlock()
 			for _, pc := range left {
 				l.end(pc, net.ErrClosed)
