@@ -21,3 +21,7 @@ func FeedsHeld() int64 { return feedsHeld.Load() }
 
 // SetPollReadHook makes every long-poll answer's store read run f first.
 func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }
+
+// SetFrameHook makes f run on every WebSocket frame the server reads (where "read", on the
+// connection's reader goroutine) and handles (where "handle", on its frame handler).
+func SetFrameHook(s *Server, f func(where string, payload []byte)) { s.frameHook = f }

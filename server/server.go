@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +109,8 @@ type Server struct {
 
 	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
 	pollAnswers pollAnswerGroup
-	afterReads  atomic.Int64 // reads of the log after a cursor in handleMessages, for tests
+	frameHook   func(where string, payload []byte) // tests: runs on each WebSocket frame read ("read") and handled ("handle")
+	afterReads  atomic.Int64                       // reads of the log after a cursor in handleMessages, for tests
 
 	pushAfter   atomic.Int32 // pushAfterTexts; tests change it
 	pushReaders atomic.Int64 // WebSocket connections that switched to wsReadState, for tests
@@ -342,3 +344,16 @@ type atomicSub struct {
 func (a *atomicSub) Store(s *hub.Subscription) { a.p.Store(s) }
 
 func (a *atomicSub) Swap(s *hub.Subscription) *hub.Subscription { return a.p.Swap(s) }
+
+// survive, deferred in a connection's own goroutine, keeps a panic there from ending the whole
+// server, as net/http does for its handlers: the panic is logged at error level with its stack,
+// and closeConn ends that one connection. It must be called by defer itself (recover works only
+// there).
+func (s *Server) survive(what string, closeConn func()) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.logger.Error("server: panic in "+what+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
+	closeConn()
+}

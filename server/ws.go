@@ -22,9 +22,10 @@ import (
 
 // Frames the server sends often enough to build once.
 var (
-	wsPingFrame      = ws.AppendFrame(nil, ws.OpPing, nil)
-	wsSlowClose      = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseSlow, "slow"))
-	wsGoingAwayClose = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseGoingAway, "going away"))
+	wsPingFrame          = ws.AppendFrame(nil, ws.OpPing, nil)
+	wsSlowClose          = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseSlow, "slow"))
+	wsGoingAwayClose     = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseGoingAway, "going away"))
+	wsInternalErrorClose = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseInternalError, "internal error"))
 )
 
 // handleWS upgrades to a WebSocket. The handler returns at once: the connection then lives on one
@@ -158,6 +159,7 @@ func appendAckFrame(clientID string, msg natter.Message, created bool) []byte {
 
 func (c *wsConn) readLoop(conn net.Conn) {
 	defer c.out.Close()
+	defer c.srv.survive("a WebSocket reader", c.closeAfterPanic)
 	// Most connections send a subscribe or two and then only answer pings: they read through a
 	// ws.Reader, which keeps the reader's stack small while it waits. One that keeps sending
 	// switches to wsReadState, which reads each arrival once; handling frames inside the
@@ -175,9 +177,8 @@ func (c *wsConn) readLoop(conn net.Conn) {
 	}
 	c.srv.pushReaders.Add(1)
 	r := &wsReadState{limit: c.srv.limits.MaxFrameBytes, handle: c.handleRead}
-	err := ws.ReadEach(conn, r.space, r.got, r.wait)
-	r.release()
-	c.readFailed(err)
+	defer r.release()
+	c.readFailed(ws.ReadEach(conn, r.space, r.got, r.wait))
 }
 
 // pushAfterTexts is how many text frames a connection sends before its reads switch to
@@ -305,6 +306,9 @@ func (r *wsReadState) release() {
 // handleRead acts on what ws.Reader.ReadMessage returned: one message or control frame from the
 // client, or an error, returned if it ends the connection.
 func (c *wsConn) handleRead(op ws.Opcode, payload []byte, err error) error {
+	if h := c.srv.frameHook; h != nil && err == nil {
+		h("read", payload)
+	}
 	if errors.Is(err, ws.ErrInvalidText) {
 		// RFC 6455 would fail the connection; natter's contract answers it like any other bad
 		// frame (an error, nothing stored) and reads on, since the message was read whole and
@@ -350,6 +354,18 @@ func (c *wsConn) enqueue(frame []byte) {
 }
 
 func (c *wsConn) process() {
+	defer c.srv.survive("a WebSocket frame handler", func() {
+		// Nothing more of this connection's frames is handled; a reader waiting for room in
+		// the inbox goes on, and ends with the connection.
+		c.inMu.Lock()
+		c.inbox = nil
+		if c.inSpace != nil {
+			close(c.inSpace)
+			c.inSpace = nil
+		}
+		c.inMu.Unlock()
+		c.closeAfterPanic()
+	})
 	for {
 		c.inMu.Lock()
 		if len(c.inbox) == 0 {
@@ -368,6 +384,13 @@ func (c *wsConn) process() {
 		c.inMu.Unlock()
 		c.handleFrame(frame)
 	}
+}
+
+// closeAfterPanic ends the connection with 1011 (internal error) after a panic in one of its
+// goroutines, dropping what was queued for it.
+func (c *wsConn) closeAfterPanic() {
+	c.out.CloseWith(wsInternalErrorClose, true)
+	<-c.out.Done()
 }
 
 // readFailed ends the connection after a read error, telling the client why where the protocol
@@ -395,6 +418,9 @@ func (c *wsConn) readFailed(err error) {
 }
 
 func (c *wsConn) handleFrame(payload []byte) {
+	if h := c.srv.frameHook; h != nil {
+		h("handle", payload)
+	}
 	var f clientFrame
 	if err := decodeClientFrame(payload, &f); err != nil {
 		c.sendError(err, "")
