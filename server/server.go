@@ -345,15 +345,7 @@ func (a *atomicSub) Store(s *hub.Subscription) { a.p.Store(s) }
 
 func (a *atomicSub) Swap(s *hub.Subscription) *hub.Subscription { return a.p.Swap(s) }
 
-// survive, deferred in a connection's own goroutine, keeps a panic there from ending the whole
-// server, as net/http does for its handlers: the panic is logged at error level with its stack,
-// and closeConn ends that one connection. It must be called by defer itself (recover works only
-// there).
-func (s *Server) survive(what string, closeConn func()) {
-	v := recover()
-	if v == nil {
-		return
-	}
-	s.logger.Error("server: panic in "+what+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
-	closeConn()
+// logPanic logs a panic recovered in a connection's goroutine, with its stack.
+func (s *Server) logPanic(where string, v any) {
+	s.logger.Error("server: panic in "+where+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
 }

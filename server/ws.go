@@ -159,7 +159,7 @@ func appendAckFrame(clientID string, msg natter.Message, created bool) []byte {
 
 func (c *wsConn) readLoop(conn net.Conn) {
 	defer c.out.Close()
-	defer c.srv.survive("a WebSocket reader", c.closeAfterPanic)
+	defer c.recoverReader()
 	// Most connections send a subscribe or two and then only answer pings: they read through a
 	// ws.Reader, which keeps the reader's stack small while it waits. One that keeps sending
 	// switches to wsReadState, which reads each arrival once; handling frames inside the
@@ -177,8 +177,9 @@ func (c *wsConn) readLoop(conn net.Conn) {
 	}
 	c.srv.pushReaders.Add(1)
 	r := &wsReadState{limit: c.srv.limits.MaxFrameBytes, handle: c.handleRead}
-	defer r.release()
-	c.readFailed(ws.ReadEach(conn, r.space, r.got, r.wait))
+	err := ws.ReadEach(conn, r.space, r.got, r.wait)
+	r.release()
+	c.readFailed(err)
 }
 
 // pushAfterTexts is how many text frames a connection sends before its reads switch to
@@ -354,18 +355,7 @@ func (c *wsConn) enqueue(frame []byte) {
 }
 
 func (c *wsConn) process() {
-	defer c.srv.survive("a WebSocket frame handler", func() {
-		// Nothing more of this connection's frames is handled; a reader waiting for room in
-		// the inbox goes on, and ends with the connection.
-		c.inMu.Lock()
-		c.inbox = nil
-		if c.inSpace != nil {
-			close(c.inSpace)
-			c.inSpace = nil
-		}
-		c.inMu.Unlock()
-		c.closeAfterPanic()
-	})
+	defer c.recoverHandler()
 	for {
 		c.inMu.Lock()
 		if len(c.inbox) == 0 {
@@ -386,8 +376,37 @@ func (c *wsConn) process() {
 	}
 }
 
-// closeAfterPanic ends the connection with 1011 (internal error) after a panic in one of its
-// goroutines, dropping what was queued for it.
+// recoverReader, deferred by readLoop, keeps a panic in the connection's reader from ending the
+// whole server, as net/http does for its handlers: the panic is logged with its stack and only
+// this connection ends, with 1011 (internal error). A method without arguments, so that the
+// idle reader's stack frame grows by one word only.
+func (c *wsConn) recoverReader() {
+	if v := recover(); v != nil {
+		c.srv.logPanic("a WebSocket reader", v)
+		c.closeAfterPanic()
+	}
+}
+
+// recoverHandler is recoverReader for the connection's frame handler. Nothing more of the
+// connection's frames is handled; a reader waiting for room in the inbox goes on, and ends with
+// the connection.
+func (c *wsConn) recoverHandler() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.srv.logPanic("a WebSocket frame handler", v)
+	c.inMu.Lock()
+	c.inbox = nil
+	if c.inSpace != nil {
+		close(c.inSpace)
+		c.inSpace = nil
+	}
+	c.inMu.Unlock()
+	c.closeAfterPanic()
+}
+
+// closeAfterPanic ends the connection with 1011 (internal error), dropping what was queued for it.
 func (c *wsConn) closeAfterPanic() {
 	c.out.CloseWith(wsInternalErrorClose, true)
 	<-c.out.Done()
