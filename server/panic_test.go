@@ -3,9 +3,12 @@ package server_test
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"natter/app"
 	"natter/server"
@@ -64,5 +67,49 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 	// The panicking sends were never stored: 2 x (before, still here, new connection).
 	if n := ts.lastSeq(tok, "lobby"); n != 6 {
 		t.Fatalf("last_seq %d, want 6", n)
+	}
+}
+
+// TestLongPollPanicAnswers500: a panic while a parked long-poll's answer is read is logged, and
+// that poll and every poll sharing its read answer 500 instead of waiting for ever or ending the
+// server; the next polls are answered as usual.
+func TestLongPollPanicAnswers500(t *testing.T) {
+	var logs syncBuffer
+	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	srv := ts.Main.Server()
+	const polls = 3
+	var boom atomic.Bool
+	boom.Store(true)
+	server.SetPollReadHook(srv, func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, joined := server.PollAnswerCounts(srv); joined >= polls-1 {
+				break
+			}
+		}
+		if boom.Load() {
+			panic("boom in a poll read")
+		}
+	})
+	tok := ts.signIn("alice")
+	answers := make([]<-chan apiResponse, polls)
+	for i := range answers {
+		answers[i] = ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", tok, nil)
+	}
+	parked(t, ts, polls)
+	ts.mustPost(tok, "lobby", "wakes them")
+	for i, a := range answers {
+		if r := <-a; r.Status != http.StatusInternalServerError || r.errorCode() != "internal" {
+			t.Fatalf("poll %d answered %d %s; want 500 internal", i, r.Status, r.Raw)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "boom in a poll read") || !strings.Contains(l, "goroutine ") {
+		t.Fatalf("the log lacks the panic with its stack:\n%s", l)
+	}
+	boom.Store(false)
+	next := ts.doAsync("GET", "/api/rooms/lobby/messages?after=1&wait=30", tok, nil)
+	parked(t, ts, 1)
+	posted := ts.mustPost(tok, "lobby", "and again")
+	if r := <-next; r.Status != http.StatusOK || len(decodePage(t, r).Messages) != 1 || decodePage(t, r).Messages[0].ID != posted.ID {
+		t.Fatalf("the next poll answered %d %s", r.Status, r.Raw)
 	}
 }

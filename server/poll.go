@@ -121,6 +121,12 @@ func (p *parkedPoll) answer(read bool) {
 	reuse := p.srv.reuse.Load()
 	keep := p.keepAlive && reuse != nil && !p.srv.draining.Load()
 	defer func() {
+		// A panic here ends this poll's connection only, as net/http does for a handler; the
+		// server goes on.
+		if v := recover(); v != nil {
+			p.srv.logPanic("a long-poll answer", v)
+			keep = false
+		}
 		// Removed before the connection goes back: once it does, the client's next request
 		// may be answered at once, and this poll must no longer count as parked by then.
 		p.srv.removeConn(p)
@@ -131,9 +137,7 @@ func (p *parkedPoll) answer(read bool) {
 	}()
 	// Every poll of the room parked at the same cursor wakes on the same publish and would read
 	// the same page: one read and one encoding serve all of them (10,000 pollers, one read).
-	status, body := p.srv.pollAnswers.do(pollAnswerKey{p.room, p.q.after, p.q.limit, read}, func() (int, []byte) {
-		return p.srv.readPollAnswer(p.room, p.q, read)
-	})
+	status, body := p.readAnswer(read)
 	connection := ""
 	if !keep {
 		connection = "Connection: close\r\n"
@@ -150,6 +154,20 @@ func (p *parkedPoll) answer(read bool) {
 		// net/http sets its own read deadlines but, without a WriteTimeout, no write deadline.
 		p.conn.SetDeadline(time.Time{})
 	}
+}
+
+// readAnswer reads and encodes the answer, shared with every poll parked at the same cursor. A
+// panic in it is logged and answered with 500, like any internal error.
+func (p *parkedPoll) readAnswer(read bool) (status int, body []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.srv.logPanic("a long-poll answer", v)
+			status, body = http.StatusInternalServerError, internalErrorBody
+		}
+	}()
+	return p.srv.pollAnswers.do(pollAnswerKey{p.room, p.q.after, p.q.limit, read}, func() (int, []byte) {
+		return p.srv.readPollAnswer(p.room, p.q, read)
+	})
 }
 
 func (p *parkedPoll) keepalive(time.Time) {}
@@ -226,13 +244,24 @@ func (g *pollAnswerGroup) do(k pollAnswerKey, read func() (int, []byte)) (int, [
 	g.flights[k] = f
 	g.mu.Unlock()
 	g.reads.Add(1)
+	// If read panics, the polls sharing it answer 500 and the panic goes on to the caller's
+	// recovery (parkedPoll.answer): none of them waits for ever.
+	f.status, f.body = http.StatusInternalServerError, internalErrorBody
+	defer func() {
+		g.mu.Lock()
+		delete(g.flights, k)
+		g.mu.Unlock()
+		close(f.done)
+	}()
 	if g.hook != nil {
 		g.hook()
 	}
 	f.status, f.body = read()
-	g.mu.Lock()
-	delete(g.flights, k)
-	g.mu.Unlock()
-	close(f.done)
 	return f.status, f.body
 }
+
+// internalErrorBody answers a request that hit a bug.
+var internalErrorBody = func() []byte {
+	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: natter.EINTERNAL, Message: "internal error"}})
+	return append(b, '\n')
+}()
