@@ -6,6 +6,7 @@ package hub
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -461,7 +462,14 @@ func (s *Subscription) startCatchUpLocked() {
 
 // catchUp replays the store from s.last until it meets the buffered live frames, then goes live.
 func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
+	locked := false // s.mu is held: a panic there must unlock it before the clean-up locks it
 	defer func() {
+		// A panic in a catch-up (reading or encoding the backlog) ends this subscriber's
+		// connection only, and is logged with its stack; the server goes on.
+		v := recover()
+		if v != nil && locked {
+			s.mu.Unlock()
+		}
 		// Only a catch-up that did not finish still owns stopCatchUp: one that went live cleared
 		// it under the lock, and a newer catch-up may have set its own since.
 		s.mu.Lock()
@@ -470,6 +478,10 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 		}
 		s.mu.Unlock()
 		cancel()
+		if v != nil {
+			s.hub.logger.Error("hub: panic in a subscription's catch-up; its connection is closed", "room", s.room.name, "panic", v, "stack", string(debug.Stack()))
+			s.out.Close()
+		}
 	}()
 	last := s.lastSeq()
 	for {
@@ -492,6 +504,7 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 		}
 		// The store had nothing more: splice in what arrived live meanwhile.
 		s.mu.Lock()
+		locked = true
 		if s.closed {
 			s.mu.Unlock()
 			return
@@ -509,6 +522,7 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 			}
 			if !s.out.Send(f.Bytes(s.tr)) {
 				s.mu.Unlock()
+				locked = false
 				s.out.CloseSlow()
 				return
 			}
@@ -519,6 +533,7 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 			// may deliver ahead of its store, so read again.
 			last = s.last
 			s.mu.Unlock()
+			locked = false
 			select {
 			case <-ctx.Done():
 				return

@@ -1,0 +1,92 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"natter"
+	"natter/hub"
+	"natter/sqlite"
+)
+
+// panickyStore is the real store, except that MessagesAfter panics while panicking is set: a
+// fault no real store shows on demand.
+type panickyStore struct {
+	*sqlite.Store
+	panicking atomic.Bool
+}
+
+func (p *panickyStore) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]natter.Message, error) {
+	if p.panicking.Load() {
+		panic("boom in a catch-up read")
+	}
+	return p.Store.MessagesAfter(ctx, room, after, limit)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCatchUpPanicClosesOnlyItsConnection: a panic while a subscription replays its backlog is
+// logged with its stack and closes that subscriber's connection; the hub goes on serving others.
+// Without the recovery the panic ends the test binary.
+func TestCatchUpPanicClosesOnlyItsConnection(t *testing.T) {
+	var logs lockedBuffer
+	var h *hub.Hub
+	store, err := sqlite.Open(context.Background(), sqlite.Config{
+		Path:        filepath.Join(t.TempDir(), "natter.db"),
+		OnCommit:    func(msgs []natter.Message) { h.Publish(msgs) },
+		Synchronous: "NORMAL",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ps := &panickyStore{Store: store}
+	h = hub.New(ps, store, slog.New(slog.NewTextHandler(&logs, nil)))
+	appendN(t, store, "lobby", 5)
+
+	ps.panicking.Store(true)
+	srv, cli := tcpPair(t)
+	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "u", Out: hub.NewOutbox(srv, 0, nil), Transport: hub.SSE}); err != nil {
+		t.Fatal(err)
+	}
+	cli.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(cli); err != nil {
+		t.Fatalf("the panicking subscriber's connection was not closed: %v", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "boom in a catch-up read") || !strings.Contains(l, "goroutine ") {
+		t.Fatalf("the log lacks the panic with its stack:\n%s", l)
+	}
+
+	ps.panicking.Store(false)
+	srv2, cli2 := tcpPair(t)
+	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "v", Out: hub.NewOutbox(srv2, 0, nil), Transport: hub.SSE}); err != nil {
+		t.Fatal(err)
+	}
+	seqs := sseSeqs(cli2)
+	expectSeqs(t, seqs, 1, 5)
+	appendN(t, store, "lobby", 1)
+	expectSeqs(t, seqs, 6, 6)
+}
