@@ -27,7 +27,8 @@ type pollLoop struct {
 	mu         sync.Mutex
 	conns      map[int32]*pollConn
 	stops      []*pollConn // asked to stop by other goroutines
-	quit       bool
+	quit       bool        // close asked the loop to end
+	shut       bool        // the loop has ended: wake is closed, its number may be reused
 	done       chan struct{}
 }
 
@@ -111,17 +112,20 @@ func (l *pollLoop) add(pc *pollConn) error {
 	return nil
 }
 
-// stop asks the loop to end pc (with net.ErrClosed), from any goroutine.
+// stop asks the loop to end pc (with net.ErrClosed), from any goroutine, even after the loop
+// has ended (then it does nothing).
 func (pc *pollConn) stop() {
 	l := pc.loop
 	l.mu.Lock()
-	l.stops = append(l.stops, pc)
-	l.mu.Unlock()
-	l.poke()
+	defer l.mu.Unlock()
+	if !l.shut {
+		l.stops = append(l.stops, pc)
+		l.pokeLocked()
+	}
 }
 
-// poke wakes the loop.
-func (l *pollLoop) poke() {
+// pokeLocked wakes the loop. l.mu is held, so the loop cannot close the eventfd meanwhile.
+func (l *pollLoop) pokeLocked() {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1) // an eventfd counts in a host-order uint64
 	unix.Write(l.wake, one[:])
@@ -167,6 +171,7 @@ func (l *pollLoop) run() {
 		}
 		if quit {
 			l.mu.Lock()
+			l.shut = true
 			left := slices.Collect(maps.Values(l.conns))
 			l.mu.Unlock()
 			for _, pc := range left {
@@ -220,9 +225,11 @@ func (l *pollLoop) end(pc *pollConn, err error) {
 // close stops the loop; the sockets still in it end with net.ErrClosed.
 func (l *pollLoop) close() {
 	l.mu.Lock()
-	l.quit = true
+	if !l.shut {
+		l.quit = true
+		l.pokeLocked()
+	}
 	l.mu.Unlock()
-	l.poke()
 	<-l.done
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -98,5 +99,26 @@ func TestPollLoop(t *testing.T) {
 	l.close()
 	if err := ended(c); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("loop closed: ended with %v, want net.ErrClosed", err)
+	}
+	// A stop that comes late (a context's AfterFunc) must not touch the closed eventfd, whose
+	// number a new file may have: one of these, which take the numbers the loop gave back.
+	var files []*os.File
+	for range 2 {
+		f, err := os.CreateTemp(t.TempDir(), "reused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	c.pc.stop()
+	for _, f := range files {
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != 0 {
+			t.Fatalf("a stop after the loop ended wrote %d bytes to another file", fi.Size())
+		}
 	}
 }
