@@ -1,19 +1,17 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"natter"
 	"natter/hub"
+	"natter/internal/syncbuf"
 	"natter/sqlite"
 )
 
@@ -31,40 +29,16 @@ func (p *panickyStore) MessagesAfter(ctx context.Context, room string, after int
 	return p.Store.MessagesAfter(ctx, room, after, limit)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestCatchUpPanicClosesOnlyItsConnection: a panic while a subscription replays its backlog is
 // logged with its stack and closes that subscriber's connection; the hub goes on serving others.
 // Without the recovery the panic ends the test binary.
 func TestCatchUpPanicClosesOnlyItsConnection(t *testing.T) {
-	var logs lockedBuffer
-	var h *hub.Hub
-	store, err := sqlite.Open(context.Background(), sqlite.Config{
-		Path:        filepath.Join(t.TempDir(), "natter.db"),
-		OnCommit:    func(msgs []natter.Message) { h.Publish(msgs) },
-		Synchronous: "NORMAL",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	ps := &panickyStore{Store: store}
-	h = hub.New(ps, store, slog.New(slog.NewTextHandler(&logs, nil)))
+	var logs syncbuf.Buffer
+	var ps *panickyStore
+	h, store := openHubWith(t, func(st *sqlite.Store) natter.MessageStore {
+		ps = &panickyStore{Store: st}
+		return ps
+	}, slog.New(slog.NewTextHandler(&logs, nil)))
 	appendN(t, store, "lobby", 5)
 
 	ps.panicking.Store(true)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,12 @@ import (
 
 // openHub returns a hub fed by a real SQLite store in a temp dir.
 func openHub(t testing.TB) (*hub.Hub, *sqlite.Store) {
+	return openHubWith(t, nil, nil)
+}
+
+// openHubWith is openHub with the hub reading messages through wrap(store) (if not nil) and
+// logging to logger (if not nil).
+func openHubWith(t testing.TB, wrap func(*sqlite.Store) natter.MessageStore, logger *slog.Logger) (*hub.Hub, *sqlite.Store) {
 	t.Helper()
 	var h *hub.Hub
 	store, err := sqlite.Open(context.Background(), sqlite.Config{
@@ -33,7 +40,11 @@ func openHub(t testing.TB) (*hub.Hub, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	h = hub.New(store, store, nil)
+	var messages natter.MessageStore = store
+	if wrap != nil {
+		messages = wrap(store)
+	}
+	h = hub.New(messages, store, logger)
 	return h, store
 }
 

@@ -5,39 +5,21 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"natter/app"
+	"natter/internal/syncbuf"
 	"natter/server"
 	"natter/ws"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPanicClosesOnlyItsConnection: a panic in a WebSocket's reader or in its frame handler is
 // logged with its stack and closes that connection with 1011; the server and every other
 // connection go on. Without the recovery the panic ends the test binary.
 func TestPanicClosesOnlyItsConnection(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	server.SetFrameHook(ts.Main.Server(), func(where string, payload []byte) {
 		if bytes.Contains(payload, []byte("boom-"+where)) {
@@ -74,7 +56,7 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 // that poll and every poll sharing its read answer 500 instead of waiting for ever or ending the
 // server; the next polls are answered as usual.
 func TestLongPollPanicAnswers500(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	srv := ts.Main.Server()
 	const polls = 3

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"natter"
+	"natter/internal/syncbuf"
 	"natter/ws"
 )
 
@@ -51,7 +52,7 @@ type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	URL  string
-	logs *bytes.Buffer
+	logs *syncbuf.Buffer
 	exit chan error
 }
 
@@ -67,8 +68,8 @@ func startNatter(t *testing.T, dataDir string, env []string, args ...string) *pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, logs: &bytes.Buffer{}, exit: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.logs}
+	p := &proc{t: t, cmd: cmd, logs: &syncbuf.Buffer{}, exit: make(chan error, 1)}
+	cmd.Stderr = p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,17 +100,6 @@ func containsPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (p *proc) call(method, path, token string, body any, out any) int {
