@@ -55,6 +55,25 @@ func TestCatchUpPanicClosesOnlyItsConnection(t *testing.T) {
 	}
 
 	ps.panicking.Store(false)
+
+	// A panic while the catch-up holds the subscription's lock: the clean-up must unlock it
+	// first, or it deadlocks (and the connection is never closed).
+	hub.SetSpliceHook(func() { panic("boom in a splice") })
+	srvL, cliL := tcpPair(t)
+	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "w", Out: hub.NewOutbox(srvL, 0, nil), Transport: hub.SSE}); err != nil {
+		hub.SetSpliceHook(nil)
+		t.Fatal(err)
+	}
+	cliL.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err := io.ReadAll(cliL)
+	hub.SetSpliceHook(nil)
+	if err != nil {
+		t.Fatalf("the subscriber that panicked under its lock was not closed: %v", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "boom in a splice") {
+		t.Fatalf("the log lacks the panic under the lock:\n%s", l)
+	}
+
 	srv2, cli2 := tcpPair(t)
 	if _, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Room: "lobby", HasAfter: true, User: "v", Out: hub.NewOutbox(srv2, 0, nil), Transport: hub.SSE}); err != nil {
 		t.Fatal(err)

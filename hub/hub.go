@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"natter"
@@ -460,6 +461,10 @@ func (s *Subscription) startCatchUpLocked() {
 	go s.catchUp(ctx, cancel)
 }
 
+// spliceHook, if set (tests), runs when a catch-up has taken the subscription's lock to splice
+// in the live frames.
+var spliceHook atomic.Pointer[func()]
+
 // catchUp replays the store from s.last until it meets the buffered live frames, then goes live.
 func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 	locked := false // s.mu is held: a panic there must unlock it before the clean-up locks it
@@ -505,6 +510,9 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 		// The store had nothing more: splice in what arrived live meanwhile.
 		s.mu.Lock()
 		locked = true
+		if f := spliceHook.Load(); f != nil {
+			(*f)()
+		}
 		if s.closed {
 			s.mu.Unlock()
 			return

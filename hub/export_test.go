@@ -1,0 +1,11 @@
+package hub
+
+// SetSpliceHook makes every catch-up run f while it holds its subscription's lock to splice in
+// the live frames (nil: nothing).
+func SetSpliceHook(f func()) {
+	if f == nil {
+		spliceHook.Store(nil)
+		return
+	}
+	spliceHook.Store(&f)
+}
