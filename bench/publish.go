@@ -71,14 +71,15 @@ func (p *publisher) pace(ctx context.Context, start time.Time, i int) error {
 	return ctx.Err()
 }
 
-// answered records the server's answer to message i: its seq, or a refusal.
-func (p *publisher) answered(r *runner, i int, seq int64, errMsg string) {
+// answered records the server's answer to message i: its seq, or a refusal. It reports false
+// for a second answer to the same send (or an unknown index), which frees no slot.
+func (p *publisher) answered(r *runner, i int, seq int64, errMsg string) bool {
 	if i < 0 || i >= p.count {
-		return
+		return false
 	}
 	sent := p.sentAt[i].Swap(0)
 	if sent == 0 {
-		return // a second answer to the same send
+		return false // a second answer to the same send
 	}
 	if errMsg != "" {
 		r.sendErrors.Add(1)
@@ -89,6 +90,7 @@ func (p *publisher) answered(r *runner, i int, seq int64, errMsg string) {
 		r.ackLat.record(p.idx, sent, time.Now().UnixNano())
 	}
 	p.done.Add(1)
+	return true
 }
 
 // runWS sends over one WebSocket, keeping up to window sends in flight. It returns when every
@@ -160,7 +162,9 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 				}
 				return nil
 			}
-			p.answered(r, i, seq, errMsg)
+			if !p.answered(r, i, seq, errMsg) {
+				return nil // a repeated answer frees no slot
+			}
 			if p.rate <= 0 {
 				// The answer frees a slot: send the next message from here, rather than wake
 				// a writer goroutine for it (two goroutine switches per message at one in flight).
