@@ -93,22 +93,24 @@ func detach(c net.Conn) (fd int, pending []byte, err error) {
 }
 
 // add puts a subscribed socket in the loop. Its frame reader must hold no whole frame not yet
-// decoded.
+// decoded. It refuses (net.ErrClosed) once the loop has ended: the lock held here keeps the loop
+// from closing its epoll descriptor meanwhile.
 func (l *pollLoop) add(pc *pollConn) error {
 	pc.loop = l
 	l.mu.Lock()
-	l.conns[int32(pc.fd)] = pc
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.shut {
+		return net.ErrClosed
+	}
 	// Edge-triggered: a socket is reported once per arrival, and read until a read comes back
 	// short (it found the socket empty). Level-triggered, epoll polled every socket read
 	// since the last wait again: a fifth of the loop's CPU.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(pc.fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, pc.fd, &ev); err != nil {
-		l.mu.Lock()
-		delete(l.conns, int32(pc.fd))
-		l.mu.Unlock()
 		return err
 	}
+	// In the map before the loop can look it up: the loop takes the lock to do so.
+	l.conns[int32(pc.fd)] = pc
 	return nil
 }
 

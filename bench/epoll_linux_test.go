@@ -100,6 +100,12 @@ func TestPollLoop(t *testing.T) {
 	if err := ended(c); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("loop closed: ended with %v, want net.ErrClosed", err)
 	}
+	// A socket handed over after the loop ended is refused, not registered with a closed
+	// epoll descriptor (whose number may belong to something else by now).
+	late := &pollConn{fd: -1, fr: newFrameReader(), ended: make(chan error, 1)}
+	if err := l.add(late); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("add after the loop ended: %v, want net.ErrClosed", err)
+	}
 	// A stop that comes late (a context's AfterFunc) must not touch the closed eventfd, whose
 	// number a new file may have: one of these, which take the numbers the loop gave back.
 	var files []*os.File
