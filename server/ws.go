@@ -97,6 +97,7 @@ type wsConn struct {
 	inSpace    chan struct{} // made while the reader waits for room in a full inbox
 	inbox      [][]byte
 	processing bool
+	broken     bool          // the frame handler panicked: frames are dropped from then on
 	inFlight   chan struct{} // made on the first send: a semaphore of maxInFlight
 }
 
@@ -337,7 +338,7 @@ func (c *wsConn) handleRead(op ws.Opcode, payload []byte, err error) error {
 // they were read, so a connection's sends are stored in its order.
 func (c *wsConn) enqueue(frame []byte) {
 	c.inMu.Lock()
-	for len(c.inbox) >= maxInbox {
+	for len(c.inbox) >= maxInbox && !c.broken {
 		if c.inSpace == nil {
 			c.inSpace = make(chan struct{})
 		}
@@ -345,6 +346,10 @@ func (c *wsConn) enqueue(frame []byte) {
 		c.inMu.Unlock()
 		<-space
 		c.inMu.Lock()
+	}
+	if c.broken {
+		c.inMu.Unlock()
+		return // the connection is closing after a panic in its frame handler
 	}
 	c.inbox = append(c.inbox, frame)
 	if !c.processing {
@@ -396,14 +401,21 @@ func (c *wsConn) recoverHandler() {
 		return
 	}
 	c.srv.logPanic("a WebSocket frame handler", v)
+	c.dropInbox()
+	c.closeAfterPanic()
+}
+
+// dropInbox empties the inbox for good, after its handler is gone: a reader waiting for room
+// goes on, and every frame it reads from then on is dropped rather than left to wait for ever.
+func (c *wsConn) dropInbox() {
 	c.inMu.Lock()
+	c.broken = true
 	c.inbox = nil
 	if c.inSpace != nil {
 		close(c.inSpace)
 		c.inSpace = nil
 	}
 	c.inMu.Unlock()
-	c.closeAfterPanic()
 }
 
 // closeAfterPanic ends the connection with 1011 (internal error), dropping what was queued for it.

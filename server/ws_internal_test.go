@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"natter"
 	"natter/ws"
@@ -31,5 +32,31 @@ func TestAckFrameMatchesEncodingJSON(t *testing.T) {
 		if wantFrame := ws.AppendFrame(nil, ws.OpText, want); !bytes.Equal(got, wantFrame) {
 			t.Errorf("client_id %q room %q: got %q, want %q", tc.clientID, tc.room, got, wantFrame)
 		}
+	}
+}
+
+// TestDropInboxReleasesTheReader: once the frame handler is gone (it panicked), a reader waiting
+// for room in the full inbox goes on, and later frames are dropped instead of filling the inbox
+// again and leaving the reader waiting for a handler that will never come.
+func TestDropInboxReleasesTheReader(t *testing.T) {
+	c := &wsConn{processing: true} // a handler is running: enqueue starts none
+	for range maxInbox {
+		c.enqueue([]byte("queued"))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 * maxInbox { // the first waits for room
+			c.enqueue([]byte("more"))
+		}
+	}()
+	c.dropInbox()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader still waits for room after the handler is gone")
+	}
+	if len(c.inbox) != 0 {
+		t.Fatalf("%d frames queued for a handler that is gone", len(c.inbox))
 	}
 }
