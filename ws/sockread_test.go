@@ -140,3 +140,17 @@ func TestReadEachStopsAtGotsError(t *testing.T) {
 		t.Fatalf("ReadEach = %v, want got's error", err)
 	}
 }
+
+// TestDetach: the connection under a replayConn comes back with the bytes read ahead, which the
+// replayConn then no longer returns; any other connection comes back as it is.
+func TestDetach(t *testing.T) {
+	client, server := tcpPair(t)
+	rc := &replayConn{Conn: server, pending: []byte("early")}
+	under, pending := Detach(rc)
+	if under != server || string(pending) != "early" || len(rc.pending) != 0 {
+		t.Fatalf("Detach = %v, %q (left %q); want the socket and \"early\"", under, pending, rc.pending)
+	}
+	if under, pending := Detach(client); under != client || pending != nil {
+		t.Fatalf("Detach of a plain connection = %v, %q", under, pending)
+	}
+}
