@@ -16,6 +16,9 @@ func SetPushAfterTexts(s *Server, n int) { s.pushAfter.Store(int32(n)) }
 
 func PushReaders(s *Server) int64 { return s.pushReaders.Load() }
 
+// SetParking turns parked WebSocket readers (readParked) on or off for connections made after.
+func SetParking(s *Server, on bool) { s.noPark.Store(!on) }
+
 // FeedsHeld returns how many read buffers (with their decoders) WebSocket connections hold now.
 func FeedsHeld() int64 { return feedsHeld.Load() }
 

@@ -114,6 +114,7 @@ type Server struct {
 
 	pushAfter   atomic.Int32 // pushAfterTexts; tests change it
 	pushReaders atomic.Int64 // WebSocket connections that switched to wsReadState, for tests
+	noPark      atomic.Bool  // tests: WebSocket readers keep a goroutine while they wait (readLoop)
 }
 
 // newOutbox makes the output queue of a hijacked connection.

@@ -13,10 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"natter"
 	"natter/hub"
+	"natter/internal/park"
+	"natter/internal/sock"
 	"natter/ws"
 )
 
@@ -46,13 +49,25 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name}
 	c.lastRead.Store(time.Now().UnixNano())
+	parked := park.Supported && !s.noPark.Load() && ws.RawSocket(conn) != nil
+	if parked {
+		// Before the outbox exists, so that its close (which cancels the waiter) sees it.
+		conn, c.pending = ws.Detach(conn)
+		c.raw = sock.Raw(conn)
+		c.rs = &wsReadState{limit: s.limits.MaxFrameBytes, handle: c.handleCounted}
+		c.waiter = park.NewWaiter(c.raw, c.readParked)
+	}
 	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
 	if !s.addConn(c) {
 		c.out.CloseWith(wsGoingAwayClose, true)
 		return
 	}
-	go c.readLoop(conn)
+	if parked {
+		go c.readParked()
+	} else {
+		go c.readLoop(conn)
+	}
 }
 
 // originAllowed refuses WebSocket upgrades that a page on another site started: browsers always
@@ -99,6 +114,14 @@ type wsConn struct {
 	processing bool
 	broken     bool          // the frame handler panicked: frames are dropped from then on
 	inFlight   chan struct{} // made on the first send: a semaphore of maxInFlight
+
+	// The reader's (one goroutine at a time). With a waiter, the connection is read by
+	// readParked; without, by readLoop.
+	waiter  *park.Waiter
+	raw     syscall.RawConn
+	pending []byte       // read ahead by the HTTP server: the first bytes readParked handles
+	rs      *wsReadState // the reader's state once it uses one
+	texts   int          // text frames read by readParked
 }
 
 // roomSub is one of a connection's subscriptions.
@@ -178,9 +201,51 @@ func (c *wsConn) readLoop(conn net.Conn) {
 	}
 	c.srv.pushReaders.Add(1)
 	r := &wsReadState{limit: c.srv.limits.MaxFrameBytes, handle: c.handleRead}
+	c.rs = r
 	err := ws.ReadEach(conn, r.space, r.got, r.wait)
 	r.release()
 	c.readFailed(err)
+}
+
+// readParked reads what the socket has now and then, rather than wait for more, parks the
+// connection (park.Waiter): no goroutine runs for it, and no stack is kept, until bytes arrive
+// and the poller starts readParked again on a new goroutine. That is what most connections do
+// all day: subscribe, then only answer pings. One that has sent pushAfterTexts text frames is
+// busy: it keeps a goroutine from then on, woken by the runtime's poller (one wake-up per
+// arrival is cheaper there than through the park poller's thread).
+func (c *wsConn) readParked() {
+	defer c.recoverReader()
+	r := c.rs
+	var err error
+	if c.pending != nil {
+		err = r.feed(c.pending)
+		c.pending = nil
+	}
+	if err == nil {
+		err = sock.ReadReady(c.raw, r.space, r.got)
+	}
+	if err == nil && c.texts < int(c.srv.pushAfter.Load()) {
+		r.wait() // the buffer goes back to the pool unless a frame is half-read
+		if err = c.waiter.Arm(); err == nil {
+			return // from here on, another readParked may be running
+		}
+	}
+	if err == nil {
+		c.srv.pushReaders.Add(1)
+		err = sock.ReadEach(c.raw, r.space, r.got, r.wait)
+	}
+	r.release()
+	c.readFailed(err)
+	c.out.Close()
+}
+
+// handleCounted is handleRead for readParked, which counts text frames to tell a busy
+// connection.
+func (c *wsConn) handleCounted(op ws.Opcode, payload []byte, err error) error {
+	if err == nil && op == ws.OpText {
+		c.texts++
+	}
+	return c.handleRead(op, payload, err)
 }
 
 // pushAfterTexts is how many text frames a connection sends before its reads switch to
@@ -280,6 +345,19 @@ func (r *wsReadState) decode(frames []byte) error {
 			return err
 		}
 	}
+}
+
+// feed handles bytes read before the reader took over (by the HTTP server, ahead of the
+// handshake's end), as if just read.
+func (r *wsReadState) feed(b []byte) error {
+	for len(b) > 0 {
+		n := copy(r.space(), b)
+		b = b[n:]
+		if err := r.got(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wait gives the feed back to the pool unless a frame or a fragmented message is half-read.
@@ -388,6 +466,9 @@ func (c *wsConn) process() {
 func (c *wsConn) recoverReader() {
 	if v := recover(); v != nil {
 		c.srv.logPanic("a WebSocket reader", v)
+		if c.rs != nil {
+			c.rs.release() // the pooled buffer, whatever state it is in (release resets it)
+		}
 		c.closeAfterPanic()
 	}
 }
@@ -596,6 +677,9 @@ func (c *wsConn) answer(frame []byte) {
 
 // closed runs once when the outbox closes: the subscriptions end and presence is updated.
 func (c *wsConn) closed() {
+	if c.waiter != nil {
+		c.waiter.Cancel() // a parked reader is never started again: its socket is closed
+	}
 	c.mu.Lock()
 	subs := c.subs
 	c.subs, c.gone = nil, true

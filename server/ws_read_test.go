@@ -36,18 +36,28 @@ func sendFrame(clientID, body string) []byte {
 	return []byte(fmt.Sprintf(`{"type":"send","room":"lobby","body":%q,"client_id":%q}`, body, clientID))
 }
 
-// TestWebSocketReadModes puts the ways frames arrive through both of a connection's readers: the
-// ws.Reader it starts with and wsReadState, which it switches to after pushAfterTexts text
-// frames (here at once).
+// readModes are the ways a WebSocket connection's frames are read: parked between arrivals
+// (readParked, the default on Linux), or by a goroutine of its own, through the ws.Reader it
+// starts with or through wsReadState, which it switches to after pushAfterTexts text frames
+// (here at once).
+var readModes = []struct {
+	name   string
+	park   bool
+	after  int
+	pushed int64 // connections of TestWebSocketReadModes that switch to wsReadState
+}{
+	{"parked", true, 1 << 30, 0},
+	{"ws.Reader", false, 1 << 30, 0},
+	{"wsReadState", false, 0, 4},
+}
+
+// TestWebSocketReadModes puts the ways frames arrive through each of readModes.
 func TestWebSocketReadModes(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		after  int
-		pushed int64
-	}{{"ws.Reader", 1 << 30, 0}, {"wsReadState", 0, 4}} {
+	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ts := startServer(t)
 			srv := ts.Main.Server()
+			server.SetParking(srv, mode.park)
 			server.SetPushAfterTexts(srv, mode.after)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)
@@ -198,14 +208,12 @@ func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 }
 
 // TestWebSocketLengthOverflowCloses1009: a frame header announcing 2^63-1 bytes (the largest a
-// valid header can) closes the connection with 1009 on either reader; nothing overflows.
+// valid header can) closes the connection with 1009 in every read mode; nothing overflows.
 func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
-	for _, mode := range []struct {
-		name  string
-		after int
-	}{{"ws.Reader", 1 << 30}, {"wsReadState", 0}} {
+	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ts := startServer(t)
+			server.SetParking(ts.Main.Server(), mode.park)
 			server.SetPushAfterTexts(ts.Main.Server(), mode.after)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)

@@ -3,6 +3,7 @@ package ws
 import (
 	"io"
 	"net"
+	"syscall"
 
 	"natter/internal/sock"
 )
@@ -57,6 +58,15 @@ func ReadEach(c net.Conn, space func() []byte, got func(n int) error, wait func(
 			return err
 		}
 	}
+}
+
+// RawSocket returns the raw socket under c, a connection from Dial or Upgrade, or nil if it has
+// none (net.Pipe, TLS, test doubles).
+func RawSocket(c net.Conn) syscall.RawConn {
+	if rc, ok := c.(*replayConn); ok {
+		c = rc.Conn
+	}
+	return sock.Raw(c)
 }
 
 // Detach returns the connection under c, a connection from Dial or Upgrade, and the bytes c read

@@ -148,39 +148,60 @@ func (r *Reader) read(fd uintptr) bool {
 func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error, wait func()) error {
 	var err error
 	rerr := rc.Read(func(fd uintptr) bool {
-		for {
-			p := space()
-			n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch errno {
-			case 0:
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				if wait != nil {
-					wait()
-				}
-				return false
-			default:
-				err = errno
-				return true
-			}
-			if n == 0 {
-				err = io.EOF
-				return true
-			}
-			if err = got(int(n)); err != nil {
-				return true
-			}
-			if int(n) < len(p) {
-				if wait != nil {
-					wait()
-				}
-				return false
-			}
+		var again bool
+		if again, err = readSome(fd, space, got); !again {
+			return true // err says why
 		}
+		if wait != nil {
+			wait()
+		}
+		return false
 	})
 	if rerr != nil {
 		return rerr // closed, or past the read deadline
 	}
 	return err
+}
+
+// ReadReady is ReadEach without the waiting: it reads rc until a read finds the socket empty or
+// comes back short, and then returns nil. Its caller waits for more some other way (package
+// park). Errors are ReadEach's.
+func ReadReady(rc syscall.RawConn, space func() []byte, got func(n int) error) error {
+	var err error
+	rerr := rc.Read(func(fd uintptr) bool {
+		_, err = readSome(fd, space, got)
+		return true
+	})
+	if rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// readSome reads the non-blocking socket fd into space's slices and hands each read to got, until
+// a read finds it empty or comes back short (again: the socket may have more later) or fails,
+// finds the peer gone (io.EOF) or got fails (err).
+func readSome(fd uintptr, space func() []byte, got func(n int) error) (again bool, err error) {
+	for {
+		p := space()
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return true, nil
+		default:
+			return false, errno
+		}
+		if n == 0 {
+			return false, io.EOF
+		}
+		if err := got(int(n)); err != nil {
+			return false, err
+		}
+		if int(n) < len(p) {
+			return true, nil
+		}
+	}
 }
