@@ -1,5 +1,7 @@
 package server
 
+import "time"
+
 // PollAnswerCounts returns how many long-poll answers read the store and how many shared another
 // answer's read.
 func PollAnswerCounts(s *Server) (reads, joined int64) {
@@ -15,6 +17,10 @@ func AfterReads(s *Server) int64 { return s.afterReads.Load() }
 func SetPushAfterTexts(s *Server, n int) { s.pushAfter.Store(int32(n)) }
 
 func PushReaders(s *Server) int64 { return s.pushReaders.Load() }
+
+// SetBusyGap sets how far apart a parked WebSocket's frames may come for its reader to keep a
+// goroutine (0: it always parks).
+func SetBusyGap(s *Server, d time.Duration) { s.busyGap.Store(int64(d)) }
 
 // SetParking turns parked WebSocket readers (readParked) on or off for connections made after.
 func SetParking(s *Server, on bool) { s.noPark.Store(!on) }

@@ -29,6 +29,7 @@ func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
 			ts := startServer(t)
 			srv := ts.Main.Server()
 			server.SetParking(srv, mode.park)
+			server.SetBusyGap(srv, 0) // every connection parks as soon as it has read everything
 			tok := ts.signIn("alice")
 			h := http.Header{"Authorization": {"Bearer " + tok}}
 			ping := func(c *ws.Conn) {

@@ -113,8 +113,9 @@ type Server struct {
 	afterReads  atomic.Int64                       // reads of the log after a cursor in handleMessages, for tests
 
 	pushAfter   atomic.Int32 // pushAfterTexts; tests change it
-	pushReaders atomic.Int64 // WebSocket connections that switched to wsReadState, for tests
+	pushReaders atomic.Int64 // times WebSocket readers switched to wsReadState or, parked ones, to a goroutine of their own, for tests
 	noPark      atomic.Bool  // tests: WebSocket readers keep a goroutine while they wait (readLoop)
+	busyGap     atomic.Int64 // nanoseconds: defaultBusyGap; tests change it
 }
 
 // newOutbox makes the output queue of a hijacked connection.
@@ -180,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 		conns:   make(map[liveConn]struct{}),
 	}
 	s.pushAfter.Store(pushAfterTexts)
+	s.busyGap.Store(int64(defaultBusyGap))
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()

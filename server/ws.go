@@ -54,7 +54,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		// Before the outbox exists, so that its close (which cancels the waiter) sees it.
 		conn, c.pending = ws.Detach(conn)
 		c.raw = sock.Raw(conn)
-		c.rs = &wsReadState{limit: s.limits.MaxFrameBytes, handle: c.handleCounted}
+		c.rs = &wsReadState{limit: s.limits.MaxFrameBytes, handle: c.handleRead}
 		c.waiter = park.NewWaiter(c.raw, c.readParked)
 	}
 	c.out = s.newOutbox(conn, c.closed)
@@ -117,11 +117,13 @@ type wsConn struct {
 
 	// The reader's (one goroutine at a time). With a waiter, the connection is read by
 	// readParked; without, by readLoop.
-	waiter  *park.Waiter
-	raw     syscall.RawConn
-	pending []byte       // read ahead by the HTTP server: the first bytes readParked handles
-	rs      *wsReadState // the reader's state once it uses one
-	texts   int          // text frames read by readParked
+	waiter    *park.Waiter
+	raw       syscall.RawConn
+	pending   []byte       // read ahead by the HTTP server: the first bytes readParked handles
+	rs        *wsReadState // the reader's state once it uses one
+	lastFrame int64        // unix nanoseconds of the last frame read
+	prevFrame int64        // readParked: lastFrame when the socket was last found empty
+	isBusy    bool         // readParked: what busy said last
 }
 
 // roomSub is one of a connection's subscriptions.
@@ -210,9 +212,9 @@ func (c *wsConn) readLoop(conn net.Conn) {
 // readParked reads what the socket has now and then, rather than wait for more, parks the
 // connection (park.Waiter): no goroutine runs for it, and no stack is kept, until bytes arrive
 // and the poller starts readParked again on a new goroutine. That is what most connections do
-// all day: subscribe, then only answer pings. One that has sent pushAfterTexts text frames is
-// busy: it keeps a goroutine from then on, woken by the runtime's poller (one wake-up per
-// arrival is cheaper there than through the park poller's thread).
+// all day: subscribe, then only answer pings. While frames come less than busyGap apart, the
+// connection is busy: its reader keeps a goroutine, woken by the runtime's poller (cheaper per
+// arrival than through the park poller's thread), and parks again once they stop.
 func (c *wsConn) readParked() {
 	defer c.recoverReader()
 	r := c.rs
@@ -224,29 +226,46 @@ func (c *wsConn) readParked() {
 	if err == nil {
 		err = sock.ReadReady(c.raw, r.space, r.got)
 	}
-	if err == nil && c.texts < int(c.srv.pushAfter.Load()) {
+	if err == nil && c.busy() {
+		c.srv.pushReaders.Add(1)
+		r.wait()
+		err = sock.ReadWhile(c.raw, r.space, r.got, c.stayBusy)
+	}
+	if err == nil {
 		r.wait() // the buffer goes back to the pool unless a frame is half-read
 		if err = c.waiter.Arm(); err == nil {
 			return // from here on, another readParked may be running
 		}
-	}
-	if err == nil {
-		c.srv.pushReaders.Add(1)
-		err = sock.ReadEach(c.raw, r.space, r.got, r.wait)
 	}
 	r.release()
 	c.readFailed(err)
 	c.out.Close()
 }
 
-// handleCounted is handleRead for readParked, which counts text frames to tell a busy
-// connection.
-func (c *wsConn) handleCounted(op ws.Opcode, payload []byte, err error) error {
-	if err == nil && op == ws.OpText {
-		c.texts++
+// busy runs each time readParked finds the socket empty: it reports whether the last frame read
+// came less than busyGap after the one before the socket was last found empty. With no new frame
+// since (nothing read, or part of one) the answer stays what it was.
+func (c *wsConn) busy() bool {
+	if last := c.lastFrame; last != c.prevFrame {
+		c.isBusy = c.prevFrame != 0 && last-c.prevFrame < c.srv.busyGap.Load()
+		c.prevFrame = last
 	}
-	return c.handleRead(op, payload, err)
+	return c.isBusy
 }
+
+// stayBusy is busy for sock.ReadWhile: true keeps the goroutine waiting, false parks.
+func (c *wsConn) stayBusy() bool {
+	if !c.busy() {
+		return false
+	}
+	c.rs.wait()
+	return true
+}
+
+// defaultBusyGap: a WebSocket whose frames come less than this apart keeps a reader goroutine
+// (readParked). Parking costs a wake-up of the park poller's thread and a new goroutine per
+// arrival, nothing at a person's typing speed; a goroutine costs at least 4 KiB of memory.
+const defaultBusyGap = 250 * time.Millisecond
 
 // pushAfterTexts is how many text frames a connection sends before its reads switch to
 // wsReadState.
@@ -399,7 +418,9 @@ func (c *wsConn) handleRead(op ws.Opcode, payload []byte, err error) error {
 	if err != nil {
 		return err
 	}
-	c.lastRead.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastRead.Store(now)
+	c.lastFrame = now
 	switch op {
 	case ws.OpPing:
 		c.out.SendNow(ws.AppendFrame(nil, ws.OpPong, payload))

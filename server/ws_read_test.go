@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"natter/internal/park"
 	"natter/server"
 	"natter/ws"
 )
@@ -37,18 +39,20 @@ func sendFrame(clientID, body string) []byte {
 }
 
 // readModes are the ways a WebSocket connection's frames are read: parked between arrivals
-// (readParked, the default on Linux), or by a goroutine of its own, through the ws.Reader it
-// starts with or through wsReadState, which it switches to after pushAfterTexts text frames
-// (here at once).
+// (readParked, the default on Linux) or, while busy, by a goroutine of its own; and, with parking
+// off, through the ws.Reader a connection starts with or through wsReadState, which it switches
+// to after pushAfterTexts text frames (here at once).
 var readModes = []struct {
-	name   string
-	park   bool
-	after  int
-	pushed int64 // connections of TestWebSocketReadModes that switch to wsReadState
+	name    string
+	park    bool
+	busyGap time.Duration
+	after   int
+	pushed  int64 // connections of TestWebSocketReadModes that switch readers; -1: at least one
 }{
-	{"parked", true, 1 << 30, 0},
-	{"ws.Reader", false, 1 << 30, 0},
-	{"wsReadState", false, 0, 4},
+	{"parked", true, 0, 1 << 30, 0},
+	{"parked, busy", true, 1 << 62, 1 << 30, -1},
+	{"ws.Reader", false, 0, 1 << 30, 0},
+	{"wsReadState", false, 0, 0, 4},
 }
 
 // TestWebSocketReadModes puts the ways frames arrive through each of readModes.
@@ -58,6 +62,7 @@ func TestWebSocketReadModes(t *testing.T) {
 			ts := startServer(t)
 			srv := ts.Main.Server()
 			server.SetParking(srv, mode.park)
+			server.SetBusyGap(srv, mode.busyGap)
 			server.SetPushAfterTexts(srv, mode.after)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)
@@ -157,27 +162,29 @@ func TestWebSocketReadModes(t *testing.T) {
 			if n := ts.lastSeq(tok, "lobby"); n != 9 {
 				t.Fatalf("last_seq %d, want 9", n)
 			}
-			if n := server.PushReaders(srv); n != mode.pushed {
-				t.Fatalf("%d connections read with wsReadState, want %d", n, mode.pushed)
+			if n := server.PushReaders(srv); n != mode.pushed && (mode.pushed >= 0 || n < 1) {
+				t.Fatalf("%d readers switched, want %d (-1: at least one)", n, mode.pushed)
 			}
 		})
 	}
 }
 
 // TestWebSocketSwitchesReadersWhenBusy: with the default settings a connection that subscribes
-// and waits keeps its first reader, and one that keeps sending switches after pushAfterTexts
-// text frames and reads on without a gap.
+// and waits stays parked (on Linux; elsewhere it keeps its first reader), and one that keeps
+// sending switches to a reader goroutine of its own and reads on without a gap; once its frames
+// stop coming, it parks again.
 func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 	ts := startServer(t)
 	srv := ts.Main.Server()
+	armed := park.Armed()
 	tok := ts.signIn("alice")
 	idle := ts.dialWS(tok)
 	idle.subscribe("lobby")
 	if n := server.PushReaders(srv); n != 0 {
-		t.Fatalf("%d connections switched readers after a subscribe", n)
+		t.Fatalf("%d readers switched after a subscribe", n)
 	}
 	c := ts.dialWS(tok)
-	const sends = 40 // past the switch (16 texts)
+	const sends = 40 // past pushAfterTexts (16), for the readers that count
 	var all []byte
 	for i := range sends {
 		all = append(all, maskedFrame(ws.OpText, true, sendFrame(fmt.Sprintf("s-%d", i), "busy"))...)
@@ -195,16 +202,38 @@ func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 			t.Fatalf("send %d: got %s, want its ack", i, f)
 		}
 	}
-	if n := server.PushReaders(srv); n != 1 {
-		t.Fatalf("%d connections switched readers, want 1 (the busy one)", n)
+	// Then one send at a time, each after the last one's ack, as a client that waits for its
+	// acks sends: its frames come well within busyGap of each other.
+	for i := range 20 {
+		id := fmt.Sprintf("r-%d", i)
+		if _, err := c.conn.NetConn().Write(maskedFrame(ws.OpText, true, sendFrame(id, "busy"))); err != nil {
+			t.Fatal(err)
+		}
+		if f := c.next(); f.Type != "ack" || strp(f.ClientID) != id {
+			t.Fatalf("send %s: got %s, want its ack", id, f)
+		}
+	}
+	if n := server.PushReaders(srv); n < 1 {
+		t.Fatal("no reader switched for the busy connection")
 	}
 	// Quiet again, it gives its read buffer back.
 	waitFor(t, "no connection holding a read buffer", func() bool { return server.FeedsHeld() == 0 })
-	for range sends {
+	for range sends + 20 {
 		if f := idle.nextExcept("presence"); f.Type != "message" {
 			t.Fatalf("subscriber got %s, want a message", f)
 		}
 	}
+	if !park.Supported {
+		return
+	}
+	// Its next frame comes after a gap longer than busyGap: the reader handles it, then parks.
+	server.SetBusyGap(srv, time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // a gap of at least this much, whatever the machine's speed
+	c.send(map[string]string{"type": "ping"})
+	if f := c.next(); f.Type != "pong" {
+		t.Fatalf("got %s, want a pong", f)
+	}
+	waitFor(t, "both connections parked", func() bool { return park.Armed() == armed+2 })
 }
 
 // TestWebSocketLengthOverflowCloses1009: a frame header announcing 2^63-1 bytes (the largest a
@@ -214,6 +243,7 @@ func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			ts := startServer(t)
 			server.SetParking(ts.Main.Server(), mode.park)
+			server.SetBusyGap(ts.Main.Server(), mode.busyGap)
 			server.SetPushAfterTexts(ts.Main.Server(), mode.after)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)

@@ -146,16 +146,25 @@ func (r *Reader) read(fd uintptr) bool {
 // one RawConn.Read: the poller remembers a readiness event that comes in while nobody waits (only
 // a new RawConn.Read forgets it, which is why this cannot be done with an io.Reader).
 func ReadEach(rc syscall.RawConn, space func() []byte, got func(n int) error, wait func()) error {
+	return ReadWhile(rc, space, got, func() bool {
+		if wait != nil {
+			wait()
+		}
+		return true
+	})
+}
+
+// ReadWhile is ReadEach with a way out: each time the socket is found empty, keep says whether
+// to wait for more (true) or to return nil at once (false), leaving the socket to be waited for
+// some other way (package park).
+func ReadWhile(rc syscall.RawConn, space func() []byte, got func(n int) error, keep func() bool) error {
 	var err error
 	rerr := rc.Read(func(fd uintptr) bool {
 		var again bool
 		if again, err = readSome(fd, space, got); !again {
 			return true // err says why
 		}
-		if wait != nil {
-			wait()
-		}
-		return false
+		return !keep() // false: wait for the runtime's poller, then read again
 	})
 	if rerr != nil {
 		return rerr // closed, or past the read deadline
