@@ -30,9 +30,6 @@ Every flag can also be set in the environment as NATTER_<FLAG>, e.g. NATTER_ADDR
 `
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		execWithSmallStacks()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -66,28 +63,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
-}
-
-// execWithSmallStacks restarts the server process (same PID, same arguments) with
-// GODEBUG=adaptivestackstart=0 unless GODEBUG already says otherwise. With Go's default adaptive
-// stack start, new goroutines begin with a stack sized by the average of all stacks, which the
-// deep request handlers drive up during a burst of connections; natter's idle connection readers
-// need only the minimum, and this alone cut the RSS of 10,000 idle WebSockets by about 1.1 KiB
-// each (docs/benchmarks.md). The setting can only be read at process start.
-func execWithSmallStacks() {
-	godebug := os.Getenv("GODEBUG")
-	if strings.Contains(godebug, "adaptivestackstart=") {
-		return
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return // run as is: only memory is at stake
-	}
-	if godebug != "" {
-		godebug += ","
-	}
-	os.Setenv("GODEBUG", godebug+"adaptivestackstart=0")
-	syscall.Exec(exe, os.Args, os.Environ()) // returns only on failure: then run as is
 }
 
 // parseFlags parses args, first taking defaults from NATTER_<NAME> environment variables (dashes
