@@ -209,3 +209,65 @@ func TestReusedDescriptor(t *testing.T) {
 	cli2.Write([]byte("x"))
 	fired(t, runs, "the socket on the reused number")
 }
+
+// BenchmarkWake is one byte written to a loopback socket, the reader woken and the byte read, two
+// ways: a parked Waiter (the poller's thread wakes and starts a goroutine) and a goroutine
+// blocked in a read (woken by the runtime's poller). The difference is what parking costs a
+// WebSocket per arrival (server.defaultBusyGap).
+func BenchmarkWake(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	one := []byte{1}
+	buf := make([]byte, 16)
+
+	// One Waiter per socket, as the server has: b.Run may call the function more than once.
+	rc, _ := srv.(syscall.Conn).SyscallConn()
+	woken := make(chan struct{})
+	w := NewWaiter(rc, func() { woken <- struct{}{} })
+	defer w.Cancel()
+	b.Run("parked", func(b *testing.B) {
+		for b.Loop() {
+			if err := w.Arm(); err != nil {
+				b.Fatal(err)
+			}
+			cli.Write(one)
+			<-woken
+			srv.Read(buf)
+		}
+	})
+	b.Run("goroutine", func(b *testing.B) {
+		read := make(chan struct{})
+		stop := make(chan struct{})
+		go func() {
+			for {
+				if _, err := srv.Read(buf); err != nil {
+					return
+				}
+				select {
+				case read <- struct{}{}:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		for b.Loop() {
+			cli.Write(one)
+			<-read
+		}
+		close(stop)
+		cli.Write(one) // lets the reader see stop
+	})
+}
