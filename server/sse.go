@@ -9,6 +9,8 @@ import (
 
 	"natter"
 	"natter/hub"
+	"natter/internal/park"
+	"natter/internal/sock"
 )
 
 // sseHeader starts every event stream. The body ends when the connection closes (no chunking), so
@@ -61,6 +63,10 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &sseConn{srv: s}
+	if rc := sock.Raw(conn); park.Supported && rc != nil && !s.noPark.Load() {
+		// Before the outbox exists, so that its close (which cancels the waiter) sees it.
+		c.waiter = park.NewWaiter(rc, c.hungUp)
+	}
 	c.out = s.newOutbox(conn, c.closed)
 	if !s.addConn(c) {
 		conn.Close()
@@ -79,25 +85,37 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	if c.out.Closed() {
 		sub.Unsubscribe()
 	}
+	if c.waiter != nil && c.waiter.Arm() == nil {
+		return // parked: no goroutine waits for the client to hang up
+	}
 	go c.watch(conn)
 }
 
 // sseConn is one event stream.
 type sseConn struct {
-	srv *Server
-	out *hub.Outbox
-	sub atomicSub
+	srv    *Server
+	out    *hub.Outbox
+	sub    atomicSub
+	waiter *park.Waiter // on Linux: closes the stream on any read result, like watch
 }
 
 // watch notices a client that hangs up at once (for presence), instead of at the next write.
-// Clients send nothing on an event stream, so any read result ends it.
+// Clients send nothing on an event stream, so any read result ends it. Where streams park
+// (park.Waiter, on Linux), the waiter does this without a goroutine.
 func (c *sseConn) watch(conn net.Conn) {
 	var b [1]byte
 	conn.Read(b[:])
 	c.out.Close()
 }
 
+// hungUp runs when a parked stream's socket has something to read: the client hung up or sent
+// bytes it must not send.
+func (c *sseConn) hungUp() { c.out.Close() }
+
 func (c *sseConn) closed() {
+	if c.waiter != nil {
+		c.waiter.Cancel()
+	}
 	if sub := c.sub.Swap(nil); sub != nil {
 		sub.Unsubscribe()
 	}
