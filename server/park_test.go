@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -16,143 +17,108 @@ import (
 	"natter/ws"
 )
 
-// TestIdleWebSocketsHoldNoGoroutine: a WebSocket that has nothing to read is parked, with no
-// goroutine (and so no stack) of its own; bytes that arrive start a reader again, and the
-// connection's end, from either side, forgets it. With parking off, each connection keeps its
-// reader goroutine, which the test also checks so that it can tell the two apart.
-func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
+// checkIdleParked opens n idle connections with open, parked and (to tell the two apart) with
+// parking off. Parked, they add no goroutine and each has an armed waiter; unparked, each adds
+// at least one goroutine. Then between (if set) runs with the connections open, half of them
+// hang up, which ends them at once, and shutdown forgets the rest.
+func checkIdleParked(t *testing.T, n int, open func(ts *testServer, tok string) io.Closer, between func(t *testing.T, conns []io.Closer, parked bool)) {
+	t.Helper()
 	if !park.Supported {
-		t.Skip("parked WebSocket readers need epoll (Linux)")
+		t.Skip("parked connections need epoll (Linux)")
 	}
-	const n = 200
-	for _, mode := range []struct {
-		name string
-		park bool
-	}{{"parked", true}, {"goroutine each", false}} {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, parked := range []bool{true, false} {
+		t.Run(map[bool]string{true: "parked", false: "goroutine each"}[parked], func(t *testing.T) {
 			ts := startServer(t)
 			srv := ts.Main.Server()
-			server.SetParking(srv, mode.park)
-			server.SetBusyGap(srv, 0) // every connection parks as soon as it has read everything
+			server.SetParking(srv, parked)
+			server.SetBusyGap(srv, 0) // a WebSocket parks as soon as it has read everything
 			tok := ts.signIn("alice")
-			h := http.Header{"Authorization": {"Bearer " + tok}}
-			ping := func(c *ws.Conn) {
-				t.Helper()
-				if err := c.WriteMessage(ws.OpText, []byte(`{"type":"ping"}`)); err != nil {
-					t.Fatal(err)
-				}
-				_, data, err := c.ReadMessage()
-				var f struct{ Type string }
-				if err != nil || json.Unmarshal(data, &f) != nil || f.Type != "pong" {
-					t.Fatalf("ping: got %q, %v; want a pong", data, err)
-				}
-			}
-
 			runtime.GC()
 			baseG, baseArmed, baseConns := runtime.NumGoroutine(), park.Armed(), srv.ConnCount()
-			conns := make([]*ws.Conn, n)
+			conns := make([]io.Closer, n)
 			for i := range conns {
-				ctx, cancel := context.WithTimeout(context.Background(), guard)
-				c, _, err := ws.Dial(ctx, "ws://"+ts.Addr+"/ws", h)
-				cancel()
-				if err != nil {
-					t.Fatal(err)
+				conns[i] = open(ts, tok)
+				t.Cleanup(func() { conns[i].Close() })
+			}
+			waitFor(t, "every connection open", func() bool { return srv.ConnCount() == baseConns+n })
+			armed := func(want int) func() bool {
+				if !parked {
+					want = 0
 				}
-				conns[i] = c
-				ping(c) // the raw client reads in this goroutine: it adds none
+				return func() bool { return park.Armed() == baseArmed+want }
 			}
-			armedWant := baseArmed
-			if mode.park {
-				armedWant += n
-			}
-			waitFor(t, "every idle connection parked", func() bool { return park.Armed() == armedWant })
+			waitFor(t, "every connection parked", armed(n))
 			extra := runtime.NumGoroutine() - baseG
-			if mode.park && extra > n/10 {
-				t.Fatalf("%d idle WebSockets added %d goroutines; parked, they should add none", n, extra)
+			if parked && extra > n/10 {
+				t.Fatalf("%d idle connections added %d goroutines; parked, they should add none", n, extra)
 			}
-			if !mode.park && extra < n {
-				t.Fatalf("%d idle WebSockets added %d goroutines; unparked, each has its reader", n, extra)
+			if !parked && extra < n {
+				t.Fatalf("%d idle connections added %d goroutines; unparked, each has its own", n, extra)
 			}
-
-			// Parked connections still answer, and park again.
-			for _, c := range conns[:20] {
-				ping(c)
+			if between != nil {
+				between(t, conns, parked)
+				waitFor(t, "every connection parked again", armed(n))
 			}
-			waitFor(t, "the pinged connections parked again", func() bool { return park.Armed() == armedWant })
-
-			// Half end from the client: their readers wake to the close and forget them.
 			for _, c := range conns[:n/2] {
 				c.Close()
 			}
-			waitFor(t, "the closed connections gone", func() bool { return srv.ConnCount() == baseConns+n/2 })
-			if mode.park {
-				waitFor(t, "the closed connections unparked", func() bool { return park.Armed() == baseArmed+n/2 })
-			}
-			// The rest end from the server's side (shutdown), while parked.
+			waitFor(t, "the connections that hung up gone", func() bool { return srv.ConnCount() == baseConns+n/2 })
+			waitFor(t, "the connections that hung up unparked", armed(n/2))
 			ts.close()
 			waitFor(t, "no connection parked after shutdown", func() bool { return park.Armed() == baseArmed })
-			for _, c := range conns[n/2:] {
-				c.Close()
-			}
 		})
 	}
 }
 
+// TestIdleWebSocketsHoldNoGoroutine: a WebSocket that has nothing to read is parked, with no
+// goroutine (and so no stack) of its own; bytes that arrive start a reader again, and the
+// connection's end, from either side, forgets it.
+func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
+	ping := func(t testing.TB, c *ws.Conn) {
+		t.Helper()
+		if err := c.WriteMessage(ws.OpText, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		_, data, err := c.ReadMessage()
+		var f struct{ Type string }
+		if err != nil || json.Unmarshal(data, &f) != nil || f.Type != "pong" {
+			t.Fatalf("ping: got %q, %v; want a pong", data, err)
+		}
+	}
+	open := func(ts *testServer, tok string) io.Closer {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		c, _, err := ws.Dial(ctx, "ws://"+ts.Addr+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		ping(ts.t, c) // the raw client reads in this goroutine: it adds none
+		return c
+	}
+	// Parked connections still answer, and park again.
+	pingSome := func(t *testing.T, conns []io.Closer, parked bool) {
+		for _, c := range conns[:20] {
+			ping(t, c.(*ws.Conn))
+		}
+	}
+	checkIdleParked(t, 200, open, pingSome)
+}
+
 // TestIdleSSEStreamsHoldNoGoroutine: an event stream waits for its client's hang-up parked, with
-// no goroutine; the hang-up still ends it at once, and shutdown forgets the rest.
+// no goroutine; the hang-up still ends it at once.
 func TestIdleSSEStreamsHoldNoGoroutine(t *testing.T) {
-	if !park.Supported {
-		t.Skip("parked streams need epoll (Linux)")
+	open := func(ts *testServer, tok string) io.Closer {
+		c, err := net.Dial("tcp", ts.Addr)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /api/rooms/lobby/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", ts.Addr, tok)
+		c.SetReadDeadline(time.Now().Add(guard))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			ts.t.Fatalf("event stream: %v %v", resp, err)
+		}
+		return c
 	}
-	const n = 100
-	for _, mode := range []struct {
-		name string
-		park bool
-	}{{"parked", true}, {"goroutine each", false}} {
-		t.Run(mode.name, func(t *testing.T) {
-			ts := startServer(t)
-			srv := ts.Main.Server()
-			server.SetParking(srv, mode.park)
-			tok := ts.signIn("alice")
-			runtime.GC()
-			baseG, baseArmed, baseConns := runtime.NumGoroutine(), park.Armed(), srv.ConnCount()
-			conns := make([]net.Conn, n)
-			for i := range conns {
-				c, err := net.Dial("tcp", ts.Addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-				fmt.Fprintf(c, "GET /api/rooms/lobby/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", ts.Addr, tok)
-				c.SetReadDeadline(time.Now().Add(guard))
-				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					t.Fatalf("stream %d: %v %v", i, resp, err)
-				}
-				conns[i] = c
-			}
-			waitFor(t, "every stream open", func() bool { return srv.ConnCount() == baseConns+n })
-			armedWant := baseArmed
-			if mode.park {
-				armedWant += n
-			}
-			waitFor(t, "every stream parked", func() bool { return park.Armed() == armedWant })
-			extra := runtime.NumGoroutine() - baseG
-			if mode.park && extra > n/10 {
-				t.Fatalf("%d idle event streams added %d goroutines; parked, they should add none", n, extra)
-			}
-			if !mode.park && extra < n {
-				t.Fatalf("%d idle event streams added %d goroutines; unparked, each has its watcher", n, extra)
-			}
-			for _, c := range conns[:n/2] {
-				c.Close()
-			}
-			waitFor(t, "the hung-up streams gone", func() bool { return srv.ConnCount() == baseConns+n/2 })
-			if mode.park {
-				waitFor(t, "the hung-up streams unparked", func() bool { return park.Armed() == baseArmed+n/2 })
-			}
-			ts.close()
-			waitFor(t, "no stream parked after shutdown", func() bool { return park.Armed() == baseArmed })
-		})
-	}
+	checkIdleParked(t, 100, open, nil)
 }

@@ -8,32 +8,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"natter/internal/loopback"
 )
 
 // guard bounds every wait for something that must happen; nothing is timed.
 const guard = 10 * time.Second
 
-// pair returns both ends of a loopback TCP connection.
-func pair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
+// pair returns both ends of a loopback TCP connection, closed at the end of the test.
+func pair(t testing.TB) (server, client net.Conn) { return loopback.Pair(t) }
 
-func raw(t *testing.T, c net.Conn) syscall.RawConn {
+func raw(t testing.TB, c net.Conn) syscall.RawConn {
 	t.Helper()
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
@@ -215,28 +200,13 @@ func TestReusedDescriptor(t *testing.T) {
 // blocked in a read (woken by the runtime's poller). The difference is what parking costs a
 // WebSocket per arrival (server.defaultBusyGap).
 func BenchmarkWake(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv, cli := pair(b)
 	one := []byte{1}
 	buf := make([]byte, 16)
 
 	// One Waiter per socket, as the server has: b.Run may call the function more than once.
-	rc, _ := srv.(syscall.Conn).SyscallConn()
 	woken := make(chan struct{})
-	w := NewWaiter(rc, func() { woken <- struct{}{} })
+	w := NewWaiter(raw(b, srv), func() { woken <- struct{}{} })
 	defer w.Cancel()
 	b.Run("parked", func(b *testing.B) {
 		for b.Loop() {
