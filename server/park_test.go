@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"natter/app"
 	"natter/internal/park"
+	"natter/internal/syncbuf"
 	"natter/server"
 	"natter/ws"
 )
@@ -121,4 +126,42 @@ func TestIdleSSEStreamsHoldNoGoroutine(t *testing.T) {
 		return c
 	}
 	checkIdleParked(t, 100, open, nil)
+}
+
+// TestParkRefusedFallsBack: when the poller refuses to park a connection (epoll's limit on
+// watched sockets, say), the WebSocket reads on with a goroutine and the event stream watches
+// with one, both working as before, and the server says so once in its log.
+func TestParkRefusedFallsBack(t *testing.T) {
+	if !park.Supported {
+		t.Skip("parked connections need epoll (Linux)")
+	}
+	var logs syncbuf.Buffer
+	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	restore := park.FailArms(errors.New("no room to watch another socket"))
+	defer restore()
+	tok := ts.signIn("alice")
+
+	var clients []*wsClient
+	for range 3 {
+		c := ts.dialWS(tok)
+		c.subscribe("lobby")
+		clients = append(clients, c)
+	}
+	sse := ts.openSSE("/api/rooms/lobby/events", tok)
+	msg := ts.mustPost(tok, "lobby", "still here")
+	for i, c := range clients {
+		if m := c.nextExcept("presence").msg(t); m.Seq != msg.Seq {
+			t.Fatalf("WebSocket %d got message %d, want %d", i, m.Seq, msg.Seq)
+		}
+		c.send(map[string]string{"type": "ping"})
+		if f := c.nextExcept("presence"); f.Type != "pong" {
+			t.Fatalf("WebSocket %d got %s, want a pong", i, f)
+		}
+	}
+	if m := sse.nextMessage(); m.Seq != msg.Seq {
+		t.Fatalf("event stream got message %d, want %d", m.Seq, msg.Seq)
+	}
+	if n := strings.Count(logs.String(), "cannot park idle connections"); n != 1 {
+		t.Fatalf("the refusal logged %d times, want once:\n%s", n, logs.String())
+	}
 }

@@ -116,6 +116,7 @@ type Server struct {
 	pushReaders atomic.Int64 // times WebSocket readers switched to wsReadState or, parked ones, to a goroutine of their own, for tests
 	noPark      atomic.Bool  // tests: WebSocket readers keep a goroutine while they wait (readLoop)
 	busyGap     atomic.Int64 // nanoseconds: defaultBusyGap; tests change it
+	parkFailed  atomic.Bool  // noteParkFailed has logged
 }
 
 // newOutbox makes the output queue of a hijacked connection.
@@ -349,6 +350,14 @@ func (a *atomicSub) Store(s *hub.Subscription) { a.p.Store(s) }
 func (a *atomicSub) Swap(s *hub.Subscription) *hub.Subscription { return a.p.Swap(s) }
 
 // logPanic logs a panic recovered in a connection's goroutine, with its stack.
+// noteParkFailed logs, once per server, that a connection could not be parked and keeps a
+// goroutine instead: memory per idle connection is then what it is without parking.
+func (s *Server) noteParkFailed(err error) {
+	if s.parkFailed.CompareAndSwap(false, true) {
+		s.logger.Warn("server: cannot park idle connections; they keep a goroutine each", "err", err)
+	}
+}
+
 func (s *Server) logPanic(where string, v any) {
 	s.logger.Error("server: panic in "+where+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -85,8 +86,14 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	if c.out.Closed() {
 		sub.Unsubscribe()
 	}
-	if c.waiter != nil && c.waiter.Arm() == nil {
-		return // parked: no goroutine waits for the client to hang up
+	if c.waiter != nil {
+		err := c.waiter.Arm()
+		if err == nil {
+			return // parked: no goroutine waits for the client to hang up
+		}
+		if !errors.Is(err, net.ErrClosed) {
+			s.noteParkFailed(err)
+		}
 	}
 	go c.watch(conn)
 }

@@ -236,6 +236,12 @@ func (c *wsConn) readParked() {
 		if err = c.waiter.Arm(); err == nil {
 			return // from here on, another readParked may be running
 		}
+		if !errors.Is(err, net.ErrClosed) {
+			// The poller refused (epoll's limit on watched sockets, say): this connection
+			// reads with a goroutine of its own from now on, as where nothing parks.
+			c.srv.noteParkFailed(err)
+			err = sock.ReadEach(c.raw, r.space, r.got, r.wait)
+		}
 	}
 	r.release()
 	c.readFailed(err)

@@ -30,6 +30,8 @@ var poller struct {
 	mu      sync.Mutex
 	next    uint64
 	waiting map[uint64]*Waiter
+	// failArms, if set (tests: FailArms), is what every Arm returns.
+	failArms error
 }
 
 // NewWaiter returns a Waiter that runs fn for the socket rc.
@@ -51,6 +53,11 @@ func (w *Waiter) Arm() error {
 	if w.canceled {
 		p.mu.Unlock()
 		return net.ErrClosed
+	}
+	if p.failArms != nil {
+		err := p.failArms
+		p.mu.Unlock()
+		return err
 	}
 	p.next++
 	id := p.next
@@ -100,6 +107,21 @@ func (w *Waiter) Cancel() {
 		w.id = 0
 	}
 	p.mu.Unlock()
+}
+
+// FailArms makes every Arm fail with err until the returned function is called, for tests of
+// what callers do when the poller refuses (epoll's limit on watched sockets, for one).
+func FailArms(err error) (restore func()) {
+	p := &poller
+	p.once.Do(start)
+	p.mu.Lock()
+	p.failArms = err
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.failArms = nil
+		p.mu.Unlock()
+	}
 }
 
 // Armed returns how many Waiters are armed now, for tests.

@@ -24,3 +24,6 @@ func (w *Waiter) Cancel() {}
 
 // Armed returns 0.
 func Armed() int { return 0 }
+
+// FailArms does nothing: Arm always fails here.
+func FailArms(err error) (restore func()) { return func() {} }
