@@ -197,7 +197,11 @@ func (p *publisher) runWS(ctx context.Context, r *runner) error {
 		// As fast as acknowledged: the first window goes from here, every later message from
 		// the reader as an answer frees its slot.
 		for range min(max(p.window, 1), p.count) {
-			if err := p.send(r, wc, int(p.next.Add(1))-1, &buf, &body); err != nil {
+			next := int(p.next.Add(1)) - 1
+			if next >= p.count {
+				break // answers came meanwhile, and the reader has sent the rest
+			}
+			if err := p.send(r, wc, next, &buf, &body); err != nil {
 				return err
 			}
 		}

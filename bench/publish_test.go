@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,7 +19,23 @@ import (
 // itself can't be made to show), a publisher at --rate 0 still keeps at most --window sends
 // unanswered and sends each message once: only a first answer frees a slot.
 func TestRepeatedAnswersFreeNoSlot(t *testing.T) {
-	const count, window = 300, 4
+	runAckServer(t, 300, 4, 2)
+}
+
+// TestAnswersDuringTheFirstWindow: at --rate 0 with a window larger than the whole run, answers
+// that come while the first window is still being sent make the reader send too; between them
+// they send every message once, and nothing past the last (that panicked once, in CI).
+func TestAnswersDuringTheFirstWindow(t *testing.T) {
+	for range 20 {
+		runAckServer(t, 30, 64, 1)
+	}
+}
+
+// runAckServer runs one WebSocket publisher of count messages with window in flight against a
+// server that answers each send with copies identical acks at once, and checks that every
+// message was sent once and the window held.
+func runAckServer(t *testing.T, count, window, copies int) {
+	t.Helper()
 	var mu sync.Mutex
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -44,7 +61,7 @@ func TestRepeatedAnswersFreeNoSlot(t *testing.T) {
 			seen[f.ClientID]++
 			mu.Unlock()
 			ack := ws.AppendFrame(nil, ws.OpText, fmt.Appendf(nil, `{"type":"ack","client_id":%q,"seq":%d}`, f.ClientID, seq))
-			if _, err := conn.Write(append(ack, ack...)); err != nil { // the same answer twice
+			if _, err := conn.Write(bytes.Repeat(ack, copies)); err != nil {
 				return
 			}
 		}
@@ -57,14 +74,14 @@ func TestRepeatedAnswersFreeNoSlot(t *testing.T) {
 		ackLat: newRecorder(100 * time.Millisecond),
 	}
 	r.ackLat.start(time.Now())
-	p := &publisher{room: &roomRun{name: "lobby", acks: newAckLog(0, count)}, count: count, window: window, prefix: "t-", sentAt: make([]atomic.Int64, count)}
+	p := &publisher{room: &roomRun{name: "lobby", acks: newAckLog(0, int64(count))}, count: count, window: window, prefix: "t-", sentAt: make([]atomic.Int64, count)}
 	if err := p.runWS(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.published.Load(); got != count {
+	if got := r.published.Load(); got != int64(count) {
 		t.Errorf("published %d, want %d", got, count)
 	}
-	if peak := r.peakInFlight.Load(); peak > window {
+	if peak := r.peakInFlight.Load(); peak > int64(window) {
 		t.Errorf("peak sends in flight %d, over the window of %d", peak, window)
 	}
 	mu.Lock()
