@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +260,54 @@ func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
 			}
 			// The server is still up.
 			ts.dialWS(tok).send(map[string]string{"type": "ping"})
+		})
+	}
+}
+
+// TestWebSocketFramesWithTheHandshake: a frame sent in the same write as the upgrade request is
+// read ahead by the HTTP server; every read mode handles it first, as if just read.
+func TestWebSocketFramesWithTheHandshake(t *testing.T) {
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ts := startServer(t)
+			srv := ts.Main.Server()
+			server.SetParking(srv, mode.park)
+			server.SetBusyGap(srv, mode.busyGap)
+			server.SetPushAfterTexts(srv, mode.after)
+			tok := ts.signIn("alice")
+			conn, err := net.Dial("tcp", ts.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET /ws HTTP/1.1\r\nHost: " + ts.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+				"Authorization: Bearer " + tok + "\r\n\r\n"
+			early := append([]byte(req), maskedFrame(ws.OpText, true, sendFrame("early", "with the handshake"))...)
+			if _, err := conn.Write(early); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(guard))
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("upgrade: %v %v", resp, err)
+			}
+			rd := ws.NewReader(br, false, 1<<20)
+			for {
+				_, p, err := rd.ReadMessage()
+				if err != nil {
+					t.Fatalf("no ack of the frame sent with the handshake: %v", err)
+				}
+				var f struct {
+					Type     string `json:"type"`
+					ClientID string `json:"client_id"`
+				}
+				json.Unmarshal(p, &f)
+				if f.Type == "ack" && f.ClientID == "early" {
+					return
+				}
+			}
 		})
 	}
 }
