@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -60,15 +59,6 @@ func readProc(pid int) (ProcSample, error) {
 	}
 	s.CPUS = float64(ut+st) / clockTicks
 	return s, nil
-}
-
-// selfCPU returns this process's user + system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // sampler reads a process every interval in the background, keeping the series and the peak.
@@ -144,20 +134,4 @@ func (s *sampler) snapshot() ([]ProcSample, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]ProcSample(nil), s.series...), s.peakRSS
-}
-
-// RaiseFileLimit raises this process's RLIMIT_NOFILE soft limit to its hard limit (children such
-// as a spawned server inherit it) and returns the new soft limit.
-func RaiseFileLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return lim.Cur, err
-		}
-	}
-	return lim.Cur, nil
 }

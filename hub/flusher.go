@@ -1,14 +1,11 @@
 package hub
 
 import (
-	"errors"
 	"net"
 	"runtime"
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"natter/internal/sock"
 )
@@ -66,7 +63,7 @@ func flushWorker() {
 // syscall.RawConn (fn is bound once, so a write allocates nothing).
 type flushWriter struct {
 	bufs [][]byte
-	iov  []unix.Iovec // scratch for writev
+	iov  []sock.Iovec // scratch for writev
 	n    int
 	err  error
 	fn   func(fd uintptr) bool
@@ -80,7 +77,7 @@ func (w *flushWriter) write(fd uintptr) bool {
 // wouldBlock reports whether a non-blocking write failed only for want of room (or a signal):
 // the rest is for a blocking writer to finish.
 func wouldBlock(err error) bool {
-	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)
+	return sock.WouldBlock(err)
 }
 
 // unwritten returns what is left of bufs after n bytes, in a new slice.

@@ -436,11 +436,7 @@ func (ts *testServer) dialSlowWS(tok string) *ws.Conn {
 	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nd := net.Dialer{Control: func(network, address string, rc syscall.RawConn) error {
 			var err error
-			rc.Control(func(fd uintptr) {
-				if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096); err == nil {
-					err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1024)
-				}
-			})
+			rc.Control(func(fd uintptr) { err = shrinkReceive(fd) })
 			return err
 		}}
 		return nd.DialContext(ctx, network, addr)
