@@ -22,7 +22,8 @@ func PushReaders(s *Server) int64 { return s.pushReaders.Load() }
 // goroutine (0: it always parks).
 func SetBusyGap(s *Server, d time.Duration) { s.busyGap.Store(int64(d)) }
 
-// SetParking turns parked WebSocket readers (readParked) on or off for connections made after.
+// SetParking turns parking (readParked for WebSockets, a park.Waiter for SSE streams) on or off
+// for connections made after.
 func SetParking(s *Server, on bool) { s.noPark.Store(!on) }
 
 // FeedsHeld returns how many read buffers (with their decoders) WebSocket connections hold now.

@@ -46,13 +46,26 @@ func sendFrame(clientID, body string) []byte {
 // (readParked, the default on Linux) or, while busy, by a goroutine of its own; and, with parking
 // off, through the ws.Reader a connection starts with or through wsReadState, which it switches
 // to after pushAfterTexts text frames (here at once).
-var readModes = []struct {
+type readMode struct {
 	name    string
 	park    bool
 	busyGap time.Duration
 	after   int
 	pushed  int64 // connections of TestWebSocketReadModes that switch readers; -1: at least one
-}{
+}
+
+// start starts a server whose WebSockets read in this mode.
+func (m readMode) start(t *testing.T) (*testServer, *server.Server) {
+	t.Helper()
+	ts := startServer(t)
+	srv := ts.Main.Server()
+	server.SetParking(srv, m.park)
+	server.SetBusyGap(srv, m.busyGap)
+	server.SetPushAfterTexts(srv, m.after)
+	return ts, srv
+}
+
+var readModes = []readMode{
 	{"parked", true, 0, 1 << 30, 0},
 	{"parked, busy", true, 1 << 62, 1 << 30, -1},
 	{"ws.Reader", false, 0, 1 << 30, 0},
@@ -63,11 +76,8 @@ var readModes = []struct {
 func TestWebSocketReadModes(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			ts := startServer(t)
-			srv := ts.Main.Server()
-			server.SetParking(srv, mode.park)
-			server.SetBusyGap(srv, mode.busyGap)
-			server.SetPushAfterTexts(srv, mode.after)
+			armed := park.Armed()
+			ts, srv := mode.start(t)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)
 			raw := c.conn.NetConn()
@@ -122,6 +132,10 @@ func TestWebSocketReadModes(t *testing.T) {
 			}
 			write(maskedFrame(ws.OpText, true, sendFrame("after", "still up")))
 			expectAck("after")
+			if mode.park && mode.busyGap == 0 && park.Supported {
+				// Everything read: the connection waits with no reader goroutine.
+				waitFor(t, "the connection parked", func() bool { return park.Armed() == armed+1 })
+			}
 
 			// A frame over the limit closes with 1009 as soon as its header is in: the server
 			// does not wait for the rest.
@@ -245,10 +259,7 @@ func TestWebSocketSwitchesReadersWhenBusy(t *testing.T) {
 func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			ts := startServer(t)
-			server.SetParking(ts.Main.Server(), mode.park)
-			server.SetBusyGap(ts.Main.Server(), mode.busyGap)
-			server.SetPushAfterTexts(ts.Main.Server(), mode.after)
+			ts, _ := mode.start(t)
 			tok := ts.signIn("alice")
 			c := ts.dialWS(tok)
 			head := []byte{0x81, 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
@@ -269,11 +280,7 @@ func TestWebSocketLengthOverflowCloses1009(t *testing.T) {
 func TestWebSocketFramesWithTheHandshake(t *testing.T) {
 	for _, mode := range readModes {
 		t.Run(mode.name, func(t *testing.T) {
-			ts := startServer(t)
-			srv := ts.Main.Server()
-			server.SetParking(srv, mode.park)
-			server.SetBusyGap(srv, mode.busyGap)
-			server.SetPushAfterTexts(srv, mode.after)
+			ts, _ := mode.start(t)
 			tok := ts.signIn("alice")
 			conn, err := net.Dial("tcp", ts.Addr)
 			if err != nil {

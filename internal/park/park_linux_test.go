@@ -152,7 +152,9 @@ func TestArmClosedSocket(t *testing.T) {
 }
 
 // TestReusedDescriptor: a socket closed while armed leaves the epoll set, and a new socket that
-// gets its descriptor number is armed and woken as itself.
+// gets its descriptor number is armed and woken as itself, even while the closed one's Waiter
+// is still armed and when its owner cancels it only after that: waiters are keyed by arming, not
+// by number.
 func TestReusedDescriptor(t *testing.T) {
 	srv, _ := pair(t)
 	old := NewWaiter(raw(t, srv), func() { t.Error("the closed socket's waiter ran") })
@@ -174,8 +176,7 @@ func TestReusedDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli2.Close()
-	srv.Close()
-	old.Cancel() // as the server does when a connection closes
+	srv.Close() // old stays armed for now
 	srv2, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +192,7 @@ func TestReusedDescriptor(t *testing.T) {
 	if err := w.Arm(); err != nil { // EPOLL_CTL_ADD: EEXIST if the old socket were still in the set
 		t.Fatal(err)
 	}
+	old.Cancel() // late, as a closed connection's clean-up may be: it must not disarm w
 	cli2.Write([]byte("x"))
 	fired(t, runs, "the socket on the reused number")
 }
