@@ -151,6 +151,10 @@ func TestKeyboardOnly(t *testing.T) {
 	p := newPage(t, browser, "keys")
 	p.navigate(srv.url + "/signin")
 	// The name field has focus on arrival; Tab reaches the guest button; Enter presses it.
+	// Chromium applies autofocus at its next rendering update, which may come after the load
+	// event that navigate waits for: keys sent before then go to the page, not the field (a CI
+	// run lost them so). A person sees the caret before typing; the test waits for it too.
+	p.waitJS("the name field focused on arrival", `document.activeElement.name === 'name'`)
 	p.do("type a name", chromedp.KeyEvent("keys"))
 	p.waitJS("the name typed", `document.activeElement.name === 'name' && document.activeElement.value === 'keys'`)
 	tabTo(p, `document.activeElement.value === 'guest'`, "the guest button")
