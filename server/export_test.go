@@ -35,3 +35,6 @@ func SetPollReadHook(s *Server, f func()) { s.pollAnswers.hook = f }
 // SetFrameHook makes f run on every WebSocket frame the server reads (where "read", on the
 // connection's reader goroutine) and handles (where "handle", on its frame handler).
 func SetFrameHook(s *Server, f func(where string, payload []byte)) { s.frameHook = f }
+
+// SetPollWriteTimeout sets how long a long-poll answer may take to write (pollWriteTimeout).
+func SetPollWriteTimeout(s *Server, d time.Duration) { s.pollWrite.Store(int64(d)) }

@@ -14,6 +14,10 @@ import (
 	"natter/hub"
 )
 
+// pollWriteTimeout bounds the write of a long-poll's answer: a client that reads nothing for
+// that long loses the connection, and resumes from its cursor on the next.
+const pollWriteTimeout = 10 * time.Second
+
 // parkedPoll is a long-poll waiting for its room's next message. Its connection is hijacked from
 // the HTTP server and nothing runs for it while it waits: no goroutine, no buffers, just this
 // struct, a hub callback and a runtime timer. That is what lets one node hold tens of thousands of
@@ -144,14 +148,15 @@ func (p *parkedPoll) answer(read bool) {
 	}
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n",
 		status, http.StatusText(status), len(body), connection)
-	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	p.conn.SetWriteDeadline(time.Now().Add(time.Duration(p.srv.pollWrite.Load())))
 	bufs := net.Buffers{[]byte(head), body}
 	if _, err := bufs.WriteTo(p.conn); err != nil {
 		keep = false
 		return
 	}
 	if keep {
-		// net/http sets its own read deadlines but, without a WriteTimeout, no write deadline.
+		// net/http sets its own read deadlines but, without a WriteTimeout, no write deadline:
+		// the one set above would fail the connection's next answers once it passed.
 		p.conn.SetDeadline(time.Time{})
 	}
 }

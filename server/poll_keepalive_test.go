@@ -105,6 +105,25 @@ func TestLongPollKeepsTheConnection(t *testing.T) {
 	}
 }
 
+// TestKeptConnectionOutlivesTheAnswersWriteDeadline: a long-poll's answer is written under a
+// write deadline, which net/http (with no WriteTimeout) never clears; the answer clears it before
+// the connection goes back, or every answer on the connection after the deadline would fail.
+func TestKeptConnectionOutlivesTheAnswersWriteDeadline(t *testing.T) {
+	ts := startServer(t)
+	const timeout = 50 * time.Millisecond
+	server.SetPollWriteTimeout(ts.Main.Server(), timeout)
+	tok := ts.signIn("alice")
+	conn, br := dialRaw(t, ts)
+	resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.1")
+	if resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("poll: %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	time.Sleep(4 * timeout) // the answer's deadline is well past
+	if resp, body := rawPoll(t, conn, br, tok, "/api/rooms"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/rooms on the kept connection: %s %s", resp.Status, body)
+	}
+}
+
 // TestLongPollHonoursConnectionClose: a client that asks to close after the answer gets
 // Connection: close, and the connection ends.
 func TestLongPollHonoursConnectionClose(t *testing.T) {

@@ -116,6 +116,7 @@ type Server struct {
 	pushReaders atomic.Int64 // times WebSocket readers switched to wsReadState or, parked ones, to a goroutine of their own, for tests
 	noPark      atomic.Bool  // tests: WebSocket readers keep a goroutine while they wait (readLoop)
 	busyGap     atomic.Int64 // nanoseconds: defaultBusyGap; tests change it
+	pollWrite   atomic.Int64 // nanoseconds: how long a long-poll answer may take to write; tests change it
 	parkFailed  atomic.Bool  // noteParkFailed has logged
 }
 
@@ -183,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.pushAfter.Store(pushAfterTexts)
 	s.busyGap.Store(int64(defaultBusyGap))
+	s.pollWrite.Store(int64(pollWriteTimeout))
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()
