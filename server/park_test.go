@@ -164,4 +164,13 @@ func TestParkRefusedFallsBack(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot park idle connections"); n != 1 {
 		t.Fatalf("the refusal logged %d times, want once:\n%s", n, logs.String())
 	}
+	// The goroutines that stand in for the poller notice a hang-up at once, as it would (the
+	// next keepalive write, which would notice it too, is 20 s away).
+	srv := ts.Main.Server()
+	sse.resp.Body.Close()
+	waitFor(t, "the event stream that hung up gone", func() bool { return srv.ConnCount() == len(clients) })
+	for _, c := range clients {
+		c.conn.Close()
+	}
+	waitFor(t, "the WebSockets that hung up gone", func() bool { return srv.ConnCount() == 0 })
 }

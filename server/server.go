@@ -351,7 +351,6 @@ func (a *atomicSub) Store(s *hub.Subscription) { a.p.Store(s) }
 
 func (a *atomicSub) Swap(s *hub.Subscription) *hub.Subscription { return a.p.Swap(s) }
 
-// logPanic logs a panic recovered in a connection's goroutine, with its stack.
 // noteParkFailed logs, once per server, that a connection could not be parked and keeps a
 // goroutine instead: memory per idle connection is then what it is without parking.
 func (s *Server) noteParkFailed(err error) {
@@ -360,6 +359,7 @@ func (s *Server) noteParkFailed(err error) {
 	}
 }
 
+// logPanic logs a panic recovered in a connection's goroutine, with its stack.
 func (s *Server) logPanic(where string, v any) {
 	s.logger.Error("server: panic in "+where+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
 }
