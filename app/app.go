@@ -26,8 +26,11 @@ type Config struct {
 	Logger  *slog.Logger
 	// Sync is SQLite's synchronous setting: "FULL" (default: an acknowledged message survives
 	// power loss) or "NORMAL" (survives a crash of natter, not of the machine).
-	Sync   string
-	Server server.Config // Store, Hub and Logger are filled in by Open
+	Sync string
+	// ReadHeaderTimeout is the http.Server's (default server.DefaultReadHeaderTimeout); its
+	// IdleTimeout is Server.IdleTimeout.
+	ReadHeaderTimeout time.Duration
+	Server            server.Config // Store, Hub and Logger are filled in by Open
 }
 
 // Main is a running natter: a listener, the HTTP server, the hub and the store.
@@ -74,6 +77,12 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	m.store, m.hub = store, h
 
 	sc := cfg.Server
+	if sc.IdleTimeout <= 0 {
+		sc.IdleTimeout = server.DefaultIdleTimeout
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = server.DefaultReadHeaderTimeout
+	}
 	sc.Store, sc.Hub, sc.Logger = store, h, cfg.Logger
 	srv, err := server.New(sc)
 	if err != nil {
@@ -94,8 +103,8 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	m.http = &http.Server{
 		Handler:           srv,
 		ConnState:         srv.ConnState, // with srv.Listener below: long-polls keep their connection
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       sc.IdleTimeout, // the same as kept long-poll connections get
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}

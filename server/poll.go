@@ -134,7 +134,7 @@ func (p *parkedPoll) answer(read bool) {
 		// Removed before the connection goes back: once it does, the client's next request
 		// may be answered at once, and this poll must no longer count as parked by then.
 		p.srv.removeConn(p)
-		if !keep || !reuse.give(p.conn) {
+		if !keep || !reuse.keep(p.conn, p.srv.cfg.IdleTimeout) {
 			p.conn.Close()
 		}
 		close(p.finished)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"natter/app"
 	"natter/server"
 )
 
@@ -239,5 +240,39 @@ func TestPipelinedPollClosesItsConnection(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("read after the answer = %v, want EOF", err)
+	}
+}
+
+// TestKeptConnectionWaitsTheIdleTimeout: after a long-poll's answer, the kept connection waits for
+// the client's next request as long as any kept-alive connection does (IdleTimeout), not the
+// much shorter time net/http gives a new connection to send its first header (ReadHeaderTimeout),
+// which is what it would get if it went back to net/http at once. After IdleTimeout it is closed.
+func TestKeptConnectionWaitsTheIdleTimeout(t *testing.T) {
+	const headerTimeout, idle = 100 * time.Millisecond, 2 * time.Second
+	ts := startServer(t, func(c *app.Config) {
+		c.ReadHeaderTimeout = headerTimeout
+		c.Server.IdleTimeout = idle
+	})
+	tok := ts.signIn("alice")
+	conn, br := dialRaw(t, ts)
+	for range 2 { // and again on the kept connection: its socket waits in the poller once more
+		resp, body := rawPoll(t, conn, br, tok, "/api/rooms/lobby/messages?after=0&wait=0.05")
+		if resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("poll: %s, close %v, %s", resp.Status, resp.Close, body)
+		}
+		time.Sleep(5 * headerTimeout) // a pause between polls, well past the header timeout
+	}
+	if resp, body := rawPoll(t, conn, br, tok, "/api/rooms"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/rooms on the kept connection: %s %s", resp.Status, body)
+	}
+
+	// A connection that sends nothing more is closed once IdleTimeout has passed.
+	conn2, br2 := dialRaw(t, ts)
+	if resp, body := rawPoll(t, conn2, br2, tok, "/api/rooms/lobby/messages?after=0&wait=0.05"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("poll: %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	conn2.SetReadDeadline(time.Now().Add(idle + 10*time.Second))
+	if _, err := br2.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read on a kept connection left idle = %v, want EOF once IdleTimeout passed", err)
 	}
 }

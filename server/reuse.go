@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
+
+	"natter/internal/sock"
 )
 
 // Listener returns ln wrapped so that the connections of answered long-polls come back through
@@ -112,6 +115,60 @@ func (l *reuseListener) Close() error {
 		l.mu.Unlock()
 	})
 	return l.Listener.Close()
+}
+
+// keep waits for the client's next request on c, then hands c back to be served. net/http counts
+// a connection handed back as new and gives it ReadHeaderTimeout (10 s) from then, not the
+// IdleTimeout (120 s) of a kept-alive connection: a client that pauses between polls would find
+// the connection closed. So c waits here, on a goroutine of its own (a small stack: the 8 KiB of
+// net/http's buffers come only with the request), until its next request's first bytes come or
+// the client hangs up, and is closed if nothing comes within idle. Where the socket can't be
+// watched, c goes back at once. It reports false, and c is the caller's to close, if the
+// listener is closed.
+func (l *reuseListener) keep(c net.Conn, idle time.Duration) bool {
+	rc := sock.Raw(c)
+	if rc == nil {
+		return l.give(c)
+	}
+	l.mu.Lock()
+	select {
+	case <-l.closed:
+		l.mu.Unlock()
+		return false
+	default:
+	}
+	l.fresh[c] = struct{}{} // Close closes it while it waits
+	l.mu.Unlock()
+	go func() {
+		c.SetReadDeadline(time.Now().Add(idle))
+		if err := sock.WaitReadable(rc); err != nil {
+			// Idle too long, or closed by Close.
+			l.forget(c)
+			c.Close()
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		l.handBack(c)
+	}()
+	return true
+}
+
+// handBack hands c, already among the fresh connections, to Accept; it closes c if the listener
+// is closed first.
+func (l *reuseListener) handBack(c net.Conn) {
+	select {
+	case l.back <- c:
+	case <-l.closed:
+		l.forget(c)
+		c.Close()
+	}
+}
+
+// forget drops c from the fresh connections.
+func (l *reuseListener) forget(c net.Conn) {
+	l.mu.Lock()
+	delete(l.fresh, c)
+	l.mu.Unlock()
 }
 
 // give hands c back to be served again. It reports false, and c is the caller's to close, if the

@@ -31,6 +31,17 @@ const (
 	DefaultPongWait      = 60 * time.Second
 )
 
+// The HTTP server's timeouts for requests that are not streams. natter serve gives its
+// http.Server these (app.Open), and the long-poll code needs the idle one: a connection kept
+// after a long-poll's answer waits for its next request outside net/http.
+const (
+	// DefaultReadHeaderTimeout bounds how long a client may take to send a request's header once
+	// its first bytes have come (on a new connection: from the connection's start).
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout is how long a kept-alive connection may wait for its next request.
+	DefaultIdleTimeout = 120 * time.Second
+)
+
 // Defaults for Config's zero fields.
 const (
 	DefaultSessionTTL   = 30 * 24 * time.Hour
@@ -75,6 +86,10 @@ type Config struct {
 	// PollerGrace is how long after its wait a long-poller stays online without polling again
 	// (default 15 s): the time a client takes to handle an answer and ask again.
 	PollerGrace time.Duration
+	// IdleTimeout is how long a connection kept alive after a long-poll's answer may wait for
+	// the client's next request before it is closed (default DefaultIdleTimeout). Give the
+	// http.Server the same IdleTimeout: it applies it to every other kept-alive connection.
+	IdleTimeout time.Duration
 	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages may open WebSockets
 	// and send cookie-authenticated requests; the server's own origin is always allowed.
 	AllowedOrigins []string
@@ -160,6 +175,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PollerGrace <= 0 {
 		cfg.PollerGrace = DefaultPollerGrace
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.WriteCoalesce == 0 {
 		cfg.WriteCoalesce = DefaultWriteCoalesce

@@ -46,3 +46,6 @@ func ReadWhile(rc syscall.RawConn, space func() []byte, got func(n int) error, k
 func ReadReady(rc syscall.RawConn, space func() []byte, got func(n int) error) error {
 	return errors.ErrUnsupported
 }
+
+// WaitReadable is not available here.
+func WaitReadable(rc syscall.RawConn) error { return errors.ErrUnsupported }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -173,5 +175,39 @@ func TestReadEachUnblocksOnClose(t *testing.T) {
 	r.Close()
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("ReadEach on a closed connection = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestWaitReadable: WaitReadable returns once bytes come, leaving them to be read; on the peer's
+// hang-up; with the deadline's error when nothing comes; and with net.ErrClosed once closed.
+func TestWaitReadable(t *testing.T) {
+	w, r := loopback.Pair(t)
+	rc := Raw(r)
+	done := make(chan error, 1)
+	go func() { done <- WaitReadable(rc) }()
+	if _, err := w.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("WaitReadable after a write = %v", err)
+	}
+	b := make([]byte, 8)
+	if n, err := r.Read(b); err != nil || string(b[:n]) != "GET" {
+		t.Fatalf("read after WaitReadable = %q, %v: the bytes must still be there", b[:n], err)
+	}
+
+	r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if err := WaitReadable(rc); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WaitReadable with nothing sent = %v, want the deadline's error", err)
+	}
+	r.SetReadDeadline(time.Time{})
+
+	w.Close()
+	if err := WaitReadable(rc); err != nil {
+		t.Fatalf("WaitReadable after the peer hung up = %v", err)
+	}
+	r.Close()
+	if err := WaitReadable(rc); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WaitReadable on a closed connection = %v, want net.ErrClosed", err)
 	}
 }

@@ -217,3 +217,19 @@ func readSome(fd uintptr, space func() []byte, got func(n int) error) (again boo
 		}
 	}
 }
+
+// WaitReadable blocks until the socket rc has bytes to read, its peer has hung up, or it has
+// failed, without reading anything; the goroutine waits in the runtime's poller meanwhile. It
+// returns the socket's read deadline error (os.ErrDeadlineExceeded) or net.ErrClosed if one of
+// those comes first.
+func WaitReadable(rc syscall.RawConn) error {
+	return rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if err != unix.EINTR {
+				return err != unix.EAGAIN
+			}
+		}
+	})
+}
