@@ -389,7 +389,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.errMu.Lock()
 	res.ConnectionErrors, res.FirstError = r.errCount, r.firstErr
 	r.errMu.Unlock()
-	if strings.Contains(res.FirstError, "rate_limited") {
+	switch {
+	case strings.Contains(res.FirstError, "open connections"):
+		// The server's connection limits (rate_limited per user, unavailable in all).
+		res.Notes = append(res.Notes, "the server limits open connections: spread them over more --users, or start it with a higher --max-user-conns or --max-conns (--server-arg with --spawn)")
+	case strings.Contains(res.FirstError, "rate_limited"):
 		res.Notes = append(res.Notes, "the server limits send rates: start it with --send-rate -1 (as --spawn does)")
 	}
 	res.ProcSeries, res.PeakRSSKiB = r.sampler.snapshot()

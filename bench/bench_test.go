@@ -210,6 +210,22 @@ func TestIdle(t *testing.T) {
 	}
 }
 
+// TestConnectionLimitNote: subscribers refused by the server's connection limit end the run with
+// that error and a note on what to change, not the note about send rates.
+func TestConnectionLimitNote(t *testing.T) {
+	url := startServer(t, func(c *server.Config) { c.MaxUserConns = 3 })
+	res, err := Run(context.Background(), Config{Scenario: "idle", URL: url, Conns: 8, Users: 2, Settle: 50 * time.Millisecond, Duration: 30 * time.Second})
+	if err == nil {
+		t.Fatal("8 connections of 2 users past a limit of 3 per user: the run did not fail")
+	}
+	if res == nil || !strings.Contains(res.FirstError, "open connections") {
+		t.Fatalf("first error %v, want the server's connection-limit refusal", res)
+	}
+	if len(res.Notes) == 0 || !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--max-user-conns") }) || slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--send-rate") }) {
+		t.Fatalf("notes %q: want the connection-limit note only", res.Notes)
+	}
+}
+
 func TestDurationCapStopsTheRun(t *testing.T) {
 	url := startServer(t, nil)
 	res, err := Run(context.Background(), Config{Scenario: "fanout", URL: url, Subs: 2, Messages: 100000, Rate: 50, Duration: 1500 * time.Millisecond})

@@ -269,7 +269,6 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 			if err = s.park(w, r, room.Name, rq, notify); err == nil {
 				return // the parked poll answers later
 			}
-			err = natter.Internal("park long-poll", err)
 		}
 	default:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, room.LastSeq+1, rq.limit)

@@ -53,11 +53,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == natter.EINTERNAL {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == natter.ERATELIMITED {
+	var le *limitError
+	isLimit := errors.As(err, &le)
+	if code == natter.ERATELIMITED || isLimit {
 		retry := time.Second
 		var rl *rateLimitError
 		if errors.As(err, &rl) {
 			retry = rl.retryAfter
+		} else if le != nil {
+			retry = le.retryAfter
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
@@ -120,3 +124,13 @@ type rateLimitError struct {
 
 func (e *rateLimitError) Error() string { return e.err.Error() }
 func (e *rateLimitError) Unwrap() error { return e.err }
+
+// limitError is a refusal at a connection limit (rate_limited or unavailable), with the time
+// after which to try again.
+type limitError struct {
+	err        *natter.Error
+	retryAfter time.Duration
+}
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }

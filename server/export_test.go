@@ -38,3 +38,6 @@ func SetFrameHook(s *Server, f func(where string, payload []byte)) { s.frameHook
 
 // SetPollWriteTimeout sets how long a long-poll answer may take to write (pollWriteTimeout).
 func SetPollWriteTimeout(s *Server, d time.Duration) { s.pollWrite.Store(int64(d)) }
+
+// OpenFileLimit is openFileLimit.
+var OpenFileLimit = openFileLimit

@@ -41,18 +41,24 @@ type parkedPoll struct {
 
 // park hijacks the request's connection and waits for a publish to room, the deadline, or
 // shutdown. notify is the hub channel taken before the store read that found nothing: if it is
-// already closed, a message arrived in between and the poll answers at once.
+// already closed, a message arrived in between and the poll answers at once. A poll refused a
+// place by the connection limits (takeSlot) gets their error, which the caller answers.
 func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q readQuery, notify <-chan struct{}) error {
+	user := authFrom(r.Context()).user.Name
+	if err := s.takeSlot(user); err != nil {
+		return err
+	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return err
+		s.releaseSlot(user)
+		return natter.Internal("park long-poll", err)
 	}
 	p := &parkedPoll{srv: s, conn: conn, room: room, q: q, deadline: s.now().Add(q.wait), finished: make(chan struct{})}
 	// Bytes the client sent after its request (pipelining, which browsers don't do) would be
 	// lost to net/http: such a connection is closed after the answer, as is one whose client
 	// asked for that.
 	p.keepAlive = r.ProtoAtLeast(1, 1) && !r.Close && brw.Reader.Buffered() == 0
-	if !s.addConn(p) {
+	if !s.addConn(p, user) {
 		go p.answer(false)
 		return nil
 	}

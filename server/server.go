@@ -31,6 +31,16 @@ const (
 	DefaultPongWait      = 60 * time.Second
 )
 
+// Connection limits (Config.MaxConns, Config.MaxUserConns). A long-lived connection holds a file
+// descriptor: a server that runs out of them can't even accept a connection to say no, so natter
+// refuses long-lived connections while FileReserve descriptors are left for the rest (the
+// database, short requests, connections on their way in).
+const (
+	DefaultMaxConns     = 100_000
+	DefaultMaxUserConns = 256
+	FileReserve         = 1024
+)
+
 // The HTTP server's timeouts for requests that are not streams. natter serve gives its
 // http.Server these (app.Open), and the long-poll code needs the idle one: a connection kept
 // after a long-poll's answer waits for its next request outside net/http.
@@ -86,6 +96,13 @@ type Config struct {
 	// PollerGrace is how long after its wait a long-poller stays online without polling again
 	// (default 15 s): the time a client takes to handle an answer and ask again.
 	PollerGrace time.Duration
+	// MaxConns bounds the long-lived connections (WebSockets, SSE streams and parked long-polls)
+	// open at once: more are refused with 503 unavailable. Default: DefaultMaxConns, or the
+	// process's open-file limit less FileReserve where that is lower; negative: no limit.
+	// MaxUserConns bounds them per user (default DefaultMaxUserConns; negative: no limit): more
+	// are refused with 429 rate_limited. Both count on this node only.
+	MaxConns     int
+	MaxUserConns int
 	// IdleTimeout is how long a connection kept alive after a long-poll's answer may wait for
 	// the client's next request before it is closed (default DefaultIdleTimeout). Give the
 	// http.Server the same IdleTimeout: it applies it to every other kept-alive connection.
@@ -120,7 +137,11 @@ type Server struct {
 	stop     chan struct{} // closed when shutdown begins: parked long-polls answer at once
 
 	connsMu sync.Mutex
-	conns   map[liveConn]struct{}
+	conns   map[liveConn]string // the connections and their users
+	// slots and userSlots count the places takeSlot gave: the connections in conns and those
+	// on their way there.
+	slots     int
+	userSlots map[string]int
 
 	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
 	pollAnswers pollAnswerGroup
@@ -176,6 +197,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PollerGrace <= 0 {
 		cfg.PollerGrace = DefaultPollerGrace
 	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+		if n := openFileLimit(); n > 0 {
+			cfg.MaxConns = min(cfg.MaxConns, max(n-FileReserve, 1))
+		}
+	}
+	if cfg.MaxUserConns == 0 {
+		cfg.MaxUserConns = DefaultMaxUserConns
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -190,15 +220,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.PongWait = max(cfg.PongWait, 2*cfg.KeepaliveIdle) // a live peer always has time to answer a ping
 	s := &Server{
-		cfg:     cfg,
-		store:   cfg.Store,
-		hub:     cfg.Hub,
-		logger:  cfg.Logger,
-		now:     cfg.Now,
-		limits:  cfg.Limits.WithDefaults(),
-		hashSem: make(chan struct{}, 2),
-		stop:    make(chan struct{}),
-		conns:   make(map[liveConn]struct{}),
+		cfg:       cfg,
+		store:     cfg.Store,
+		hub:       cfg.Hub,
+		logger:    cfg.Logger,
+		now:       cfg.Now,
+		limits:    cfg.Limits.WithDefaults(),
+		hashSem:   make(chan struct{}, 2),
+		stop:      make(chan struct{}),
+		conns:     make(map[liveConn]string),
+		userSlots: make(map[string]int),
 	}
 	s.pushAfter.Store(pushAfterTexts)
 	s.busyGap.Store(int64(defaultBusyGap))
@@ -273,23 +304,74 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (s *Server) addConn(c liveConn) bool {
+// takeSlot claims a place for one more long-lived connection (a WebSocket, an event stream, a
+// parked long-poll) of user, within MaxConns and MaxUserConns. It comes before the connection is
+// upgraded or hijacked, so that a refusal is an ordinary HTTP error; the place is given back by
+// removeConn once the connection is added, or by releaseSlot if it never is.
+func (s *Server) takeSlot(user string) error {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.cfg.MaxConns > 0 && s.slots >= s.cfg.MaxConns {
+		return &limitError{
+			err:        natter.Errorf(natter.EUNAVAILABLE, "natter is at its limit of %d open connections (WebSockets, event streams and waiting long-polls); try again later", s.cfg.MaxConns),
+			retryAfter: connRetryAfter,
+		}
+	}
+	if n := s.userSlots[user]; s.cfg.MaxUserConns > 0 && n >= s.cfg.MaxUserConns {
+		return &limitError{
+			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open connections (WebSockets, event streams and waiting long-polls), the most one user may have; close one first", user, n),
+			retryAfter: connRetryAfter,
+		}
+	}
+	s.slots++
+	s.userSlots[user]++
+	return nil
+}
+
+// connRetryAfter is the Retry-After of a connection refused at a limit.
+const connRetryAfter = 5 * time.Second
+
+// releaseSlot gives back a place takeSlot gave for a connection that was never added.
+func (s *Server) releaseSlot(user string) {
+	s.connsMu.Lock()
+	s.releaseSlotLocked(user)
+	s.connsMu.Unlock()
+}
+
+func (s *Server) releaseSlotLocked(user string) {
+	s.slots--
+	if s.userSlots[user]--; s.userSlots[user] <= 0 {
+		delete(s.userSlots, user)
+	}
+}
+
+// addConn registers c, of user, for keepalives and shutdown; its slot (takeSlot) goes back when
+// it is removed. While shutting down it refuses c and gives the slot back at once.
+func (s *Server) addConn(c liveConn, user string) bool {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
 	if s.draining.Load() {
+		s.releaseSlotLocked(user)
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = user
 	return true
 }
 
 func (s *Server) removeConn(c liveConn) {
 	s.connsMu.Lock()
-	delete(s.conns, c)
+	if user, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.releaseSlotLocked(user)
+	}
 	s.connsMu.Unlock()
 }
 
-// ConnCount returns how many WebSocket and SSE connections are open.
+// ConnLimits returns the connection limits s runs with (Config.MaxConns and MaxUserConns after
+// their defaults; negative: none).
+func (s *Server) ConnLimits() (total, perUser int) { return s.cfg.MaxConns, s.cfg.MaxUserConns }
+
+// ConnCount returns how many WebSockets, SSE streams and parked long-polls are open.
 func (s *Server) ConnCount() int {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()

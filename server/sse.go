@@ -54,12 +54,18 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
 		return
 	}
+	if err := s.takeSlot(req.User); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		s.releaseSlot(req.User)
 		s.writeError(w, r, natter.Internal("sse hijack", err))
 		return
 	}
 	if brw.Reader.Buffered() > 0 {
+		s.releaseSlot(req.User)
 		conn.Close() // a pipelined request after a stream can never be answered
 		return
 	}
@@ -69,7 +75,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		c.waiter = park.NewWaiter(rc, c.hungUp)
 	}
 	c.out = s.newOutbox(conn, c.closed)
-	if !s.addConn(c) {
+	if !s.addConn(c, req.User) {
 		conn.Close()
 		return
 	}

@@ -43,11 +43,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
 		return
 	}
+	user := authFrom(r.Context()).user.Name
+	if err := s.takeSlot(user); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	conn, err := ws.Upgrade(w, r, nil)
 	if err != nil {
+		s.releaseSlot(user)
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, user: authFrom(r.Context()).user.Name}
+	c := &wsConn{srv: s, user: user}
 	c.lastRead.Store(time.Now().UnixNano())
 	parked := park.Supported && !s.noPark.Load() && ws.RawSocket(conn) != nil
 	if parked {
@@ -59,7 +65,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
-	if !s.addConn(c) {
+	if !s.addConn(c, user) {
 		c.out.CloseWith(wsGoingAwayClose, true)
 		return
 	}

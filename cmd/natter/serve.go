@@ -40,6 +40,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
+		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
+		maxUserConns = fs.Int("max-user-conns", server.DefaultMaxUserConns, "most WebSockets, event streams and waiting long-polls one user may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
@@ -70,6 +72,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%s must be positive, not %d", name, v)
 		}
 	}
+	if *maxUserConns == 0 {
+		return fmt.Errorf("--max-user-conns must be positive, or negative for no limit")
+	}
 	if *sendRate == 0 {
 		return fmt.Errorf("--send-rate must be positive, or negative for no limit")
 	}
@@ -87,6 +92,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,
 			QueueBytes:       *queueBytes,
+			MaxConns:         *maxConns,
+			MaxUserConns:     *maxUserConns,
 			WriteCoalesce:    coalesceFlag(*coalesce),
 			AllowedOrigins:   origins,
 			StaticDirs:       staticDirs,
@@ -97,7 +104,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "natter is listening on %s\n", m.URL())
-	logger.Info("serving", "url", m.URL(), "data_dir", *dataDir)
+	total, perUser := m.Server().ConnLimits()
+	logger.Info("serving", "url", m.URL(), "data_dir", *dataDir, "max_conns", total, "max_user_conns", perUser)
 
 	<-ctx.Done()
 	logger.Info("shutting down")

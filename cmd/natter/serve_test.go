@@ -178,6 +178,39 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	}
 }
 
+// TestServeConnectionLimitFlags: --max-user-conns and --max-conns reach the server: past them an
+// event stream is refused with 429 rate_limited and 503 unavailable.
+func TestServeConnectionLimitFlags(t *testing.T) {
+	p := startNatter(t, t.TempDir(), nil, "--max-user-conns", "1", "--max-conns", "2")
+	alice, bob, carol := p.signIn("alice"), p.signIn("bob"), p.signIn("carol")
+	open := func(tok string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/api/rooms/lobby/events", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("event stream: %v %v", resp, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	open(alice)
+	if code := p.call("GET", "/api/rooms/lobby/events", alice, nil, &e); code != 429 || e.Error.Code != "rate_limited" {
+		t.Fatalf("alice's second stream with --max-user-conns 1: %d %q", code, e.Error.Code)
+	}
+	open(bob)
+	if code := p.call("GET", "/api/rooms/lobby/events", carol, nil, &e); code != 503 || e.Error.Code != "unavailable" {
+		t.Fatalf("a third stream with --max-conns 2: %d %q", code, e.Error.Code)
+	}
+	out, err := exec.Command(natterBin, "serve", "--max-user-conns", "0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--max-user-conns must be positive") {
+		t.Fatalf("--max-user-conns 0: err %v, output %q", err, out)
+	}
+}
+
 // TestAckedMessagesSurviveSIGKILL kills natter without warning while senders are busy: every
 // message that was acknowledged must be there after a restart, with the same seq and epoch, and
 // the log must have no gap.

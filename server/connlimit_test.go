@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"natter/app"
+	"natter/server"
+)
+
+// refusedWS dials /ws as tok and wants the upgrade refused with status and code.
+func refusedWS(t *testing.T, ts *testServer, tok string, status int, code string) {
+	t.Helper()
+	_, resp, err := ts.tryDialWS("/ws", tok)
+	if err == nil || resp == nil {
+		t.Fatalf("WebSocket past the limit: %v, want a %d refusal", err, status)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := apiResponse{Status: resp.StatusCode, Header: resp.Header, Raw: body}
+	json.Unmarshal(body, &r.Body)
+	checkError(t, r, status, code)
+	if resp.Header.Get("Retry-After") != "5" {
+		t.Fatalf("WebSocket refused at a limit: Retry-After %q, want 5", resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestConnectionLimits: WebSockets, event streams and parked long-polls count against
+// MaxUserConns per user (429 rate_limited past it) and MaxConns in all (503 unavailable); a
+// refused connection changes nothing, requests that hold no connection are not limited, and a
+// closed connection gives its place back.
+func TestConnectionLimits(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.MaxConns, c.Server.MaxUserConns = 3, 2 })
+	srv := ts.Main.Server()
+	alice, bob, carol := ts.signIn("alice"), ts.signIn("bob"), ts.signIn("carol")
+
+	aliceWS := ts.dialWS(alice)
+	ts.openSSE("/api/rooms/lobby/events", alice)
+	waitFor(t, "alice's two connections", func() bool { return srv.ConnCount() == 2 })
+	// Alice's third, on any transport, is over her limit.
+	refusedWS(t, ts, alice, http.StatusTooManyRequests, "rate_limited")
+	for _, path := range []string{"/api/rooms/lobby/events", "/api/rooms/lobby/messages?after=0&wait=30"} {
+		r := ts.do("GET", path, alice, nil)
+		checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+		if r.Header.Get("Retry-After") != "5" {
+			t.Fatalf("GET %s refused: Retry-After %q, want 5", path, r.Header.Get("Retry-After"))
+		}
+	}
+	if n := srv.ConnCount(); n != 2 {
+		t.Fatalf("%d connections after refusals, want 2", n)
+	}
+
+	// Bob's first fills the server; carol's are refused on every transport.
+	ts.dialWS(bob)
+	waitFor(t, "three connections", func() bool { return srv.ConnCount() == 3 })
+	refusedWS(t, ts, carol, http.StatusServiceUnavailable, "unavailable")
+	for _, path := range []string{"/api/rooms/lobby/events", "/api/rooms/lobby/messages?after=0&wait=30"} {
+		checkError(t, ts.do("GET", path, carol, nil), http.StatusServiceUnavailable, "unavailable")
+	}
+	// What holds no connection still works: a read that does not wait, a send.
+	if r := ts.do("GET", "/api/rooms/lobby/messages?after=0", carol, nil); r.Status != http.StatusOK {
+		t.Fatalf("a read at the connection limit: %d %s", r.Status, r.Raw)
+	}
+	ts.mustPost(carol, "lobby", "sent while the server is full")
+
+	// A closed connection gives its place back: carol gets in, and alice can open another.
+	aliceWS.conn.Close()
+	waitFor(t, "alice's WebSocket gone", func() bool { return srv.ConnCount() == 2 })
+	carolWS := ts.dialWS(carol)
+	carolWS.subscribe("lobby", 0)
+	refusedWS(t, ts, alice, http.StatusServiceUnavailable, "unavailable") // full again
+	carolWS.conn.Close()
+	waitFor(t, "carol's WebSocket gone", func() bool { return srv.ConnCount() == 2 })
+	ts.dialWS(alice).subscribe("lobby", 0)
+}
+
+// TestParkedPollsCountAndGiveBack: a parked long-poll holds a place until it is answered; then
+// the place is free for the next.
+func TestParkedPollsCountAndGiveBack(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.MaxUserConns = 1 })
+	alice := ts.signIn("alice")
+	answer := ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", alice, nil)
+	parked(t, ts, 1)
+	checkError(t, ts.do("GET", "/api/rooms/lobby/messages?after=0&wait=30", alice, nil), http.StatusTooManyRequests, "rate_limited")
+	ts.mustPost(alice, "lobby", "wakes the poll")
+	if r := <-answer; r.Status != http.StatusOK {
+		t.Fatalf("parked poll: %d %s", r.Status, r.Raw)
+	}
+	waitFor(t, "the poll's place given back", func() bool { return ts.Main.Server().ConnCount() == 0 })
+	for range 3 { // one at a time, each answered when its wait ends
+		if r := ts.do("GET", "/api/rooms/lobby/messages?after=1&wait=0.05", alice, nil); r.Status != http.StatusOK {
+			t.Fatalf("a poll after the first was answered: %d %s", r.Status, r.Raw)
+		}
+	}
+}
+
+// TestMaxConnsDefault: with no MaxConns, the limit is DefaultMaxConns or the open-file limit less
+// FileReserve, whichever is lower, so the server refuses connections before it runs out of file
+// descriptors to accept them with.
+func TestMaxConnsDefault(t *testing.T) {
+	ts := startServer(t)
+	got, perUser := ts.Main.Server().ConnLimits()
+	want := server.DefaultMaxConns
+	if n := server.OpenFileLimit(); n > 0 {
+		want = min(want, max(n-server.FileReserve, 1))
+	}
+	if got != want {
+		t.Fatalf("MaxConns %d, want %d", got, want)
+	}
+	if got <= 0 || perUser != server.DefaultMaxUserConns {
+		t.Fatalf("limits %d in all, %d per user: want a limit in all and %d per user by default", got, perUser, server.DefaultMaxUserConns)
+	}
+}
