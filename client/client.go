@@ -467,6 +467,39 @@ func codeForStatus(status int) string {
 	return natter.EINTERNAL
 }
 
+// refusal is the error of a non-2xx answer: the contract's error, carrying the answer's
+// Retry-After (see RetryAfter) when it is a 429 or 503 that has one.
+func refusal(resp *http.Response, body []byte) error {
+	err := errorFromResponse(resp.StatusCode, body)
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		if d := parseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+			return &retryLaterError{err: err, after: d}
+		}
+	}
+	return err
+}
+
+// retryLaterError is a refusal that says when to try again.
+type retryLaterError struct {
+	err   *natter.Error
+	after time.Duration
+}
+
+func (e *retryLaterError) Error() string { return e.err.Error() }
+func (e *retryLaterError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long the server asked to wait before trying again, when err is a
+// refusal that said so (429 rate_limited or 503 unavailable with Retry-After, such as a
+// WebSocket or event stream refused at the server's connection limits), and 0 otherwise. Follow
+// waits at least that long before it reconnects.
+func RetryAfter(err error) time.Duration {
+	var e *retryLaterError
+	if errors.As(err, &e) {
+		return e.after
+	}
+	return 0
+}
+
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date. Unparseable means 0.
 func parseRetryAfter(v string) time.Duration {
 	if v == "" {

@@ -304,6 +304,63 @@ func TestDialWSRefusals(t *testing.T) {
 	wantCode(t, err, natter.EFORBIDDEN)
 }
 
+// TestConnectionLimitRefusalsSayWhenToRetry: a WebSocket or event stream refused at the server's
+// connection limits is a rate_limited error whose RetryAfter is the server's Retry-After, and
+// Follow tells it to OnError and keeps trying (it is not a permanent refusal) until a place is
+// free.
+func TestConnectionLimitRefusalsSayWhenToRetry(t *testing.T) {
+	ns := startNatter(t)
+	ns.close()
+	ns.cfg.Server.MaxUserConns = 1
+	ns.open()
+	ctx := testCtx(t)
+	c := ns.guest(t, "hal")
+	held, err := c.DialWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DialWS(ctx)
+	wantCode(t, err, natter.ERATELIMITED)
+	if d := client.RetryAfter(err); d != 5*time.Second {
+		t.Fatalf("RetryAfter of a WebSocket refused at the limit = %v, want 5s", d)
+	}
+	if d := client.RetryAfter(errors.New("other")); d != 0 {
+		t.Fatalf("RetryAfter of another error = %v", d)
+	}
+
+	for _, tr := range []client.Transport{client.TransportWS, client.TransportSSE} {
+		refused := make(chan error, 16)
+		col := newCollector()
+		fctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Follow(fctx, client.Subscription{Room: "lobby", After: 0, Transport: tr, OnMessage: col.add,
+				OnError: func(err error) { refused <- err }})
+		}()
+		select {
+		case err := <-refused:
+			wantCode(t, err, natter.ERATELIMITED)
+			if client.RetryAfter(err) != 5*time.Second {
+				t.Fatalf("%s: Follow's refusal %v has RetryAfter %v, want 5s", tr, err, client.RetryAfter(err))
+			}
+		case err := <-done:
+			t.Fatalf("%s: Follow gave up on a refusal at the connection limit: %v", tr, err)
+		case <-time.After(guard):
+			t.Fatalf("%s: no refusal reported", tr)
+		}
+		if tr == client.TransportSSE {
+			// The place comes free: Follow gets in after the Retry-After and delivers.
+			held.Close()
+			if _, err := c.Send(ctx, "lobby", "after the wait"); err != nil {
+				t.Fatal(err)
+			}
+			col.waitFor(t, 1)
+		}
+		stop()
+		<-done
+	}
+}
+
 // collector gathers delivered messages for a subscription test.
 type collector struct {
 	mu   sync.Mutex

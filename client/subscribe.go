@@ -69,8 +69,9 @@ func (c *Client) Subscribe(ctx context.Context, room string, after int64, tr Tra
 // Follow delivers a room's messages as s describes until ctx ends, and then returns ctx's error.
 //
 // After any disconnect (a network failure, a server restart, a close as too slow, a stream that
-// stays silent past the idle timeout) it reconnects with exponential backoff and resumes after the
-// last seq it delivered. Whatever the server sends, deliveries stay gap-free and duplicate-free:
+// stays silent past the idle timeout, a refusal at the server's connection limits) it reconnects
+// with exponential backoff, waiting at least as long as a refusal's Retry-After asks, and resumes
+// after the last seq it delivered. Whatever the server sends, deliveries stay gap-free and duplicate-free:
 // messages at or below the last delivered seq are dropped, and when a message skips ahead the
 // missing ones are read over HTTP first.
 //
@@ -125,7 +126,9 @@ func (c *Client) Follow(ctx context.Context, s Subscription) error {
 		if f.delivered || time.Since(start) > c.maxBackoff {
 			b.reset()
 		}
-		if err := sleep(ctx, b.next()); err != nil {
+		// A refusal that says when to try again (the server's connection limits) is taken at
+		// its word.
+		if err := sleep(ctx, max(b.next(), RetryAfter(err))); err != nil {
 			return err
 		}
 	}
@@ -344,7 +347,7 @@ func (f *follower) runSSE(ctx context.Context) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return errorFromResponse(resp.StatusCode, body)
+		return refusal(resp, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return fmt.Errorf("natter client: event stream answered with Content-Type %q", ct)

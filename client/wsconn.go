@@ -124,7 +124,7 @@ func (c *Client) DialWS(ctx context.Context, header ...http.Header) (*WSConn, er
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			body, _ := io.ReadAll(resp.Body)
-			return nil, errorFromResponse(resp.StatusCode, body)
+			return nil, refusal(resp, body)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
