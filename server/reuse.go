@@ -130,15 +130,9 @@ func (l *reuseListener) keep(c net.Conn, idle time.Duration) bool {
 	if rc == nil {
 		return l.give(c)
 	}
-	l.mu.Lock()
-	select {
-	case <-l.closed:
-		l.mu.Unlock()
+	if !l.addFresh(c) { // Close closes it while it waits
 		return false
-	default:
 	}
-	l.fresh[c] = struct{}{} // Close closes it while it waits
-	l.mu.Unlock()
 	go func() {
 		c.SetReadDeadline(time.Now().Add(idle))
 		if err := sock.WaitReadable(rc); err != nil {
@@ -171,26 +165,26 @@ func (l *reuseListener) forget(c net.Conn) {
 	l.mu.Unlock()
 }
 
-// give hands c back to be served again. It reports false, and c is the caller's to close, if the
-// listener is closed.
+// give hands c back to be served again at once. It reports false, and c is the caller's to
+// close, if the listener is closed.
 func (l *reuseListener) give(c net.Conn) bool {
+	if !l.addFresh(c) {
+		return false
+	}
+	l.handBack(c)
+	return true
+}
+
+// addFresh counts c among the connections handed back and not yet served again, which Close
+// closes. It reports false if the listener is closed.
+func (l *reuseListener) addFresh(c net.Conn) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	select {
 	case <-l.closed:
-		l.mu.Unlock()
 		return false
 	default:
 	}
 	l.fresh[c] = struct{}{}
-	l.mu.Unlock()
-	select {
-	case l.back <- c:
-		return true
-	case <-l.closed:
-		// Close may have closed c already; the caller's Close of it again is harmless.
-		l.mu.Lock()
-		delete(l.fresh, c)
-		l.mu.Unlock()
-		return false
-	}
+	return true
 }
