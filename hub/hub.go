@@ -39,6 +39,20 @@ type Hub struct {
 	fanOnce sync.Once
 	fanQ    chan []natter.Message // commits waiting for the fan-out goroutine
 	fanDone chan struct{}
+
+	published  atomic.Int64 // messages Publish fanned out
+	deliveries atomic.Int64 // frames Publish queued for subscribers
+}
+
+// Stats are the hub's counters since it started.
+type Stats struct {
+	Published  int64 // committed messages fanned out
+	Deliveries int64 // message frames queued for subscribers (one per subscriber per message)
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{Published: h.published.Load(), Deliveries: h.deliveries.Load()}
 }
 
 // fanQueue bounds the commit batches waiting for fan-out; past it the store's committer waits,
@@ -134,9 +148,11 @@ func (h *Hub) Publish(msgs []natter.Message) {
 			for _, s := range r.subs {
 				s.deliver(f)
 			}
+			h.deliveries.Add(int64(len(r.subs)))
 		}
 		r.mu.Unlock()
 	}
+	h.published.Add(int64(len(msgs)))
 }
 
 // NotifyAfter returns Notify's channel together with the highest seq published to room so far

@@ -197,11 +197,14 @@ func (o *Outbox) delayLocked(wait time.Duration) {
 
 // CloseWith drops anything still queued if drop is set, writes final (e.g. a WebSocket close frame)
 // and closes the connection. It does not block.
-func (o *Outbox) CloseWith(final []byte, drop bool) {
+func (o *Outbox) CloseWith(final []byte, drop bool) { o.closeWith(final, drop) }
+
+// closeWith is CloseWith, reporting whether this call began the close.
+func (o *Outbox) closeWith(final []byte, drop bool) bool {
 	o.mu.Lock()
 	if o.closed || o.final != nil {
 		o.mu.Unlock()
-		return
+		return false
 	}
 	if final == nil {
 		final = []byte{}
@@ -222,6 +225,7 @@ func (o *Outbox) CloseWith(final []byte, drop bool) {
 	if kick {
 		dispatch(flushJob{o: o})
 	}
+	return true
 }
 
 // wakeSendersLocked releases SendWait callers to look at the queue again.
@@ -241,7 +245,17 @@ func (o *Outbox) CloseIfStuck(now time.Time) {
 }
 
 // CloseSlow ends a connection that could not keep up: its queue is dropped, SlowFinal is sent.
-func (o *Outbox) CloseSlow() { o.CloseWith(o.SlowFinal, true) }
+func (o *Outbox) CloseSlow() {
+	if o.closeWith(o.SlowFinal, true) {
+		slowCloses.Add(1)
+	}
+}
+
+// slowCloses counts the connections of this process closed as slow (SlowCloses).
+var slowCloses atomic.Int64
+
+// SlowCloses returns how many connections this process has closed for not keeping up (CloseSlow).
+func SlowCloses() int64 { return slowCloses.Load() }
 
 // Close closes the connection at once, dropping the queue.
 func (o *Outbox) Close() { o.shutdown() }

@@ -111,3 +111,26 @@ func TestOutboxClosesWhenPeerIsGone(t *testing.T) {
 	}
 	<-out.Done()
 }
+
+// TestSlowClosesCounted: SlowCloses counts each connection closed as slow once, however many
+// times CloseSlow is called for it, and not connections closed otherwise.
+func TestSlowClosesCounted(t *testing.T) {
+	before := hub.SlowCloses()
+	srv, cli := tcpPair(t)
+	out := hub.NewOutbox(srv, 0, nil)
+	out.SlowFinal = []byte("SLOW\n")
+	out.CloseSlow()
+	out.CloseSlow()
+	got, err := io.ReadAll(cli)
+	if err != nil || string(got) != "SLOW\n" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	srv2, _ := tcpPair(t)
+	other := hub.NewOutbox(srv2, 0, nil)
+	other.CloseWith(nil, true)
+	other.CloseSlow() // already closing: not slow
+	<-other.Done()
+	if n := hub.SlowCloses() - before; n != 1 {
+		t.Fatalf("SlowCloses rose by %d, want 1", n)
+	}
+}

@@ -125,7 +125,9 @@ func (s *Server) send(ctx context.Context, author string, req natter.AppendReque
 	if stored != nil {
 		return *stored, false, nil
 	}
+	start := time.Now()
 	msg, created, err := s.store.AppendMessage(ctx, req)
+	s.metrics.sendLatency.observe(time.Since(start))
 	return msg, created, sendError(req, err)
 }
 
@@ -145,6 +147,13 @@ func (s *Server) checkSend(ctx context.Context, author string, req natter.Append
 		return req, nil, err
 	}
 	limitErr := s.limiter.allow(author)
+	if limitErr != nil {
+		defer func() {
+			if err != nil { // not a retry of a stored message, which is answered as usual
+				s.metrics.rateLimited.Add(1)
+			}
+		}()
+	}
 	if limitErr == nil || req.ClientID == "" || s.lookups.allow(author) != nil {
 		return req, nil, limitErr
 	}

@@ -103,6 +103,9 @@ type Config struct {
 	// are refused with 429 rate_limited. Both count on this node only.
 	MaxConns     int
 	MaxUserConns int
+	// Metrics serves GET /metrics: counts of connections, messages and refusals, the send
+	// latency and the process's memory, in the Prometheus text format (docs/protocol.md).
+	Metrics bool
 	// IdleTimeout is how long a connection kept alive after a long-poll's answer may wait for
 	// the client's next request before it is closed (default DefaultIdleTimeout). Give the
 	// http.Server the same IdleTimeout: it applies it to every other kept-alive connection.
@@ -154,6 +157,9 @@ type Server struct {
 	busyGap     atomic.Int64 // nanoseconds: defaultBusyGap; tests change it
 	pollWrite   atomic.Int64 // nanoseconds: how long a long-poll answer may take to write; tests change it
 	parkFailed  atomic.Bool  // noteParkFailed has logged
+
+	metrics serverMetrics
+	started time.Time
 }
 
 // newOutbox makes the output queue of a hijacked connection.
@@ -228,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 		limits:    cfg.Limits.WithDefaults(),
 		hashSem:   make(chan struct{}, 2),
 		stop:      make(chan struct{}),
+		started:   time.Now(),
 		conns:     make(map[liveConn]string),
 		userSlots: make(map[string]int),
 	}
@@ -262,6 +269,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	if s.cfg.Metrics {
+		mux.HandleFunc("GET /metrics", s.handleMetrics)
+	}
 
 	mux.HandleFunc("POST /api/users", s.handleRegister)
 	mux.HandleFunc("POST /api/session", s.handleSignIn)
@@ -312,12 +322,14 @@ func (s *Server) takeSlot(user string) error {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
 	if s.cfg.MaxConns > 0 && s.slots >= s.cfg.MaxConns {
+		s.metrics.refused[0].Add(1)
 		return &limitError{
 			err:        natter.Errorf(natter.EUNAVAILABLE, "natter is at its limit of %d open connections (WebSockets, event streams and waiting long-polls); try again later", s.cfg.MaxConns),
 			retryAfter: connRetryAfter,
 		}
 	}
 	if n := s.userSlots[user]; s.cfg.MaxUserConns > 0 && n >= s.cfg.MaxUserConns {
+		s.metrics.refused[1].Add(1)
 		return &limitError{
 			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open connections (WebSockets, event streams and waiting long-polls), the most one user may have; close one first", user, n),
 			retryAfter: connRetryAfter,
@@ -355,6 +367,7 @@ func (s *Server) addConn(c liveConn, user string) bool {
 		return false
 	}
 	s.conns[c] = user
+	s.metrics.conns[transportOf(c)].Add(1)
 	return true
 }
 
@@ -362,6 +375,7 @@ func (s *Server) removeConn(c liveConn) {
 	s.connsMu.Lock()
 	if user, ok := s.conns[c]; ok {
 		delete(s.conns, c)
+		s.metrics.conns[transportOf(c)].Add(-1)
 		s.releaseSlotLocked(user)
 	}
 	s.connsMu.Unlock()

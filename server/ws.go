@@ -672,8 +672,10 @@ func (c *wsConn) send(f clientFrame) {
 		inFlight := c.inFlight
 		c.inMu.Unlock()
 		inFlight <- struct{}{}
+		start := time.Now()
 		err := async.AppendMessageAsync(context.Background(), req, func(msg natter.Message, created bool, err error) {
 			<-inFlight
+			c.srv.metrics.sendLatency.observe(time.Since(start))
 			ack(msg, created, err)
 		})
 		if err != nil {
@@ -684,7 +686,10 @@ func (c *wsConn) send(f clientFrame) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ack(c.srv.store.AppendMessage(ctx, req))
+	start := time.Now()
+	msg, created, err := c.srv.store.AppendMessage(ctx, req)
+	c.srv.metrics.sendLatency.observe(time.Since(start))
+	ack(msg, created, err)
 }
 
 func (c *wsConn) sendError(err error, ref string) {

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxUserConns = fs.Int("max-user-conns", server.DefaultMaxUserConns, "most WebSockets, event streams and waiting long-polls one user may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
+		metrics      = fs.Bool("metrics", true, "serve GET /metrics (Prometheus text format: connections, messages, refusals, send latency, memory)")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		staticDirs   listFlag
 		templateDirs listFlag
@@ -92,6 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,
 			QueueBytes:       *queueBytes,
+			Metrics:          *metrics,
 			MaxConns:         *maxConns,
 			MaxUserConns:     *maxUserConns,
 			WriteCoalesce:    coalesceFlag(*coalesce),
