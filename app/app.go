@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,11 @@ type Config struct {
 	// ReadHeaderTimeout is the http.Server's (default server.DefaultReadHeaderTimeout); its
 	// IdleTimeout is Server.IdleTimeout.
 	ReadHeaderTimeout time.Duration
-	Server            server.Config // Store, Hub and Logger are filled in by Open
+	// TLSCert and TLSKey, both set, are PEM files of a certificate (chain) and its key: natter
+	// then serves HTTPS (and wss://) itself, over HTTP/1.1 only, since its streams take over
+	// their connections, which HTTP/2 does not allow.
+	TLSCert, TLSKey string
+	Server          server.Config // Store, Hub and Logger are filled in by Open
 }
 
 // Main is a running natter: a listener, the HTTP server, the hub and the store.
@@ -41,6 +46,7 @@ type Main struct {
 	srv      *server.Server
 	http     *http.Server
 	listener net.Listener
+	tls      bool // serving HTTPS
 	served   chan error
 }
 
@@ -54,6 +60,17 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			return nil, errors.New("TLS needs both a certificate and its key")
+		}
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -99,7 +116,13 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		h.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	m.listener = ln
+	m.listener, m.tls = ln, tlsConfig != nil
+	served := ln
+	if tlsConfig != nil {
+		// TLS inside the reuse listener: connections that long-polls hand back are TLS
+		// connections already, and must not be wrapped again.
+		served = tls.NewListener(ln, tlsConfig)
+	}
 	m.http = &http.Server{
 		Handler:           srv,
 		ConnState:         srv.ConnState, // with srv.Listener below: long-polls keep their connection
@@ -108,7 +131,11 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
-	go func() { m.served <- m.http.Serve(srv.Listener(ln)) }()
+	if tlsConfig != nil {
+		m.http.TLSConfig = tlsConfig
+		m.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
+	}
+	go func() { m.served <- m.http.Serve(srv.Listener(served)) }()
 	return m, nil
 }
 
@@ -122,7 +149,11 @@ func (m *Main) URL() string {
 	if addr.IP.IsUnspecified() {
 		host = "localhost"
 	}
-	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+	scheme := "http"
+	if m.tls {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 }
 
 // Server returns the HTTP server (for tests that inspect connection counts).

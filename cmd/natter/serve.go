@@ -45,6 +45,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
 		metrics      = fs.Bool("metrics", true, "serve GET /metrics (Prometheus text format: connections, messages, refusals, send latency, memory)")
+		tlsCert      = fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS and wss:// (with --tls-key)")
+		tlsKey       = fs.String("tls-key", "", "PEM private key file of --tls-cert")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		staticDirs   listFlag
 		templateDirs listFlag
@@ -85,6 +87,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DataDir: *dataDir,
 		Logger:  logger,
 		Sync:    syncMode,
+		TLSCert: *tlsCert,
+		TLSKey:  *tlsKey,
 		Server: server.Config{
 			Limits:           natter.Limits{MaxBodyChars: *maxBody, MaxFrameBytes: *maxFrame, MaxWait: *maxWait, MaxPageSize: *maxPage},
 			Guests:           *guests,

@@ -172,6 +172,14 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--sync must be FULL or NORMAL") {
 		t.Fatalf("bad --sync: err %v, output %q", err, out)
 	}
+	out, err = exec.Command(natterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--tls-cert", "cert.pem").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "TLS needs both a certificate and its key") {
+		t.Fatalf("--tls-cert without --tls-key: err %v, output %q", err, out)
+	}
+	out, err = exec.Command(natterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "TLS certificate") {
+		t.Fatalf("--tls-cert that does not exist: err %v, output %q", err, out)
+	}
 	out, err = exec.Command(natterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--max-body", "10000").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "frame limit") {
 		t.Fatalf("--max-body beyond what --max-frame can carry: err %v, output %q", err, out)
