@@ -82,7 +82,11 @@ func (m metricsWriter) value(name, labels string, v float64) {
 	if labels != "" {
 		labels = "{" + labels + "}"
 	}
-	m.w.WriteString(name + labels + " " + strconv.FormatFloat(v, 'g', -1, 64) + "\n")
+	text := strconv.FormatFloat(v, 'g', -1, 64)
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		text = strconv.FormatInt(int64(v), 10) // counts and bytes read better whole
+	}
+	m.w.WriteString(name + labels + " " + text + "\n")
 }
 
 func (m metricsWriter) one(name, typ, help string, v float64) {
