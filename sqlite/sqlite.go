@@ -88,6 +88,7 @@ type Config struct {
 
 // Store is a natter.Store backed by one SQLite database file.
 type Store struct {
+	lock     *dbLock // held from Open to Close: one Store per database
 	log      *slog.Logger
 	now      func() time.Time
 	onCommit natter.CommitFunc
@@ -163,7 +164,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite: Synchronous must be FULL or NORMAL, not %q", cfg.Synchronous)
 	}
+	lock, err := lockDB(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			lock.release()
+		}
+	}()
 	s := &Store{
+		lock:          lock,
 		log:           cfg.Logger,
 		now:           cfg.Now,
 		onCommit:      cfg.OnCommit,
@@ -242,7 +254,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails halfway
 	// through when it tries to upgrade a read lock.
 	w.Set("_txlock", "immediate")
-	var err error
 	s.writeDB, err = sql.Open("sqlite", cfg.Path+"?"+w.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
@@ -319,6 +330,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.syncq != nil {
 		go s.syncLoop()
 	}
+	opened = true
 	return s, nil
 }
 
@@ -346,6 +358,7 @@ func (s *Store) Close() error {
 		}
 		// The writer goes last: the last connection to close checkpoints and removes the WAL.
 		s.closeErr = errors.Join(s.readDB.Close(), s.ckpt.db.Close(), s.writeDB.Close())
+		s.lock.release() // after the last connection: the database is at rest
 	})
 	return s.closeErr
 }

@@ -186,6 +186,22 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	}
 }
 
+// TestServeRefusesADataDirInUse: a second natter on the data directory of a running one exits
+// with an error naming the first, and the first goes on serving.
+func TestServeRefusesADataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	first := startNatter(t, dir, nil)
+	out, err := exec.Command(natterBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
+	want := fmt.Sprintf("in use by another natter (pid %d)", first.cmd.Process.Pid)
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("second natter on one data dir: err %v, output %q; want it to say %q", err, out, want)
+	}
+	tok := first.signIn("ann")
+	if code := first.call("POST", "/api/rooms/lobby/messages", tok, map[string]string{"body": "still here"}, nil); code != 201 {
+		t.Fatalf("the first natter after the refusal: send answered %d", code)
+	}
+}
+
 // TestServeConnectionLimitFlags: --max-user-conns and --max-conns reach the server: past them an
 // event stream is refused with 429 rate_limited and 503 unavailable.
 func TestServeConnectionLimitFlags(t *testing.T) {
