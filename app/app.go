@@ -20,6 +20,9 @@ import (
 	"natter/sqlite"
 )
 
+// DBFile is the database's file name in the data directory.
+const DBFile = "natter.db"
+
 // Config is everything `natter serve` can be told. Zero fields take documented defaults.
 type Config struct {
 	Addr    string // listen address; default "localhost:8080"; ":0" picks a free port
@@ -81,7 +84,7 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	// reports commits through a func that reaches the hub once both exist.
 	var h *hub.Hub
 	store, err := sqlite.Open(ctx, sqlite.Config{
-		Path:         filepath.Join(cfg.DataDir, "natter.db"),
+		Path:         filepath.Join(cfg.DataDir, DBFile),
 		OnCommit:     func(msgs []natter.Message) { h.Committed(msgs) },
 		Logger:       cfg.Logger,
 		Synchronous:  cfg.Sync,

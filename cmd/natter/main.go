@@ -4,6 +4,8 @@
 //	natter send    send one message
 //	natter tail    print a room's messages as they arrive
 //	natter bench   drive a running natter and measure it
+//	natter backup  copy a running natter's database
+//	natter restore put a backup in place of a stopped natter's database
 package main
 
 import (
@@ -25,6 +27,8 @@ usage:
   natter send [flags] TEXT    send one message
   natter tail [flags]         print a room's messages as they arrive
   natter bench SCENARIO ...   measure a running natter (natter bench -h)
+  natter backup FILE          copy a running natter's database to FILE (--data-dir)
+  natter restore FILE         put a backup in place of a stopped natter's database (--data-dir)
 
 Every flag can also be set in the environment as NATTER_<FLAG>, e.g. NATTER_ADDR=:9000.
 `
@@ -56,6 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTail(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
