@@ -104,7 +104,7 @@ type Config struct {
 	MaxConns     int
 	MaxUserConns int
 	// Metrics serves GET /metrics: counts of connections, messages and refusals, the send
-	// latency and the process's memory, in the Prometheus text format (docs/protocol.md).
+	// latency and the process's memory, in the Prometheus text format (README, "Metrics").
 	Metrics bool
 	// IdleTimeout is how long a connection kept alive after a long-poll's answer may wait for
 	// the client's next request before it is closed (default DefaultIdleTimeout). Give the
