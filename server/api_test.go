@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"natter"
 	"natter/app"
@@ -899,5 +901,49 @@ func TestUnknownEndpointsUseTheErrorShape(t *testing.T) {
 	for _, path := range []string{"/api/users", "/api/session", "/api/rooms"} {
 		big := []byte(`{"name": "` + strings.Repeat("a", 2<<20) + `"}`)
 		checkError(t, ts.do("POST", path, tok, big), http.StatusRequestEntityTooLarge, "too_large")
+	}
+}
+
+// TestFailedSignInsAreLimited: an account takes 10 failed password sign-ins in a row, then one
+// every 10 s; past that its sign-ins are refused with 429 and Retry-After (the right password
+// too, or the guessing would go on), other accounts and guests are not, and once the wait is over
+// the right password works.
+func TestFailedSignInsAreLimited(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	ts := startServer(t, func(c *app.Config) { c.Server.Now = func() time.Time { return time.Unix(0, clock.Load()) } })
+	if r := ts.register("alice", "correct horse"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.register("bob", "battery staple"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	signIn := func(name, password string) apiResponse {
+		return ts.do("POST", "/api/session", "", map[string]string{"name": name, "password": password})
+	}
+	for i := range 10 {
+		checkError(t, signIn("alice", fmt.Sprint("guess ", i)), http.StatusUnauthorized, "unauthorized")
+	}
+	r := signIn("alice", "guess 10")
+	checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if r.Header.Get("Retry-After") != "10" {
+		t.Fatalf("Retry-After %q, want 10", r.Header.Get("Retry-After"))
+	}
+	checkError(t, signIn("alice", "correct horse"), http.StatusTooManyRequests, "rate_limited")
+	if r := signIn("bob", "battery staple"); r.Status != http.StatusOK {
+		t.Fatalf("bob while alice is limited: %d %s", r.Status, r.Raw)
+	}
+	if r := signIn("guest-gail", ""); r.Status != http.StatusOK {
+		t.Fatalf("a guest while alice is limited: %d %s", r.Status, r.Raw)
+	}
+	clock.Add(int64(10 * time.Second))
+	if r := signIn("alice", "correct horse"); r.Status != http.StatusOK {
+		t.Fatalf("alice after the wait: %d %s", r.Status, r.Raw)
+	}
+	// Right passwords cost nothing: alice signs in again and again.
+	for range 20 {
+		if r := signIn("alice", "correct horse"); r.Status != http.StatusOK {
+			t.Fatalf("alice signing in with her password: %d %s", r.Status, r.Raw)
+		}
 	}
 }

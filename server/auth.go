@@ -148,6 +148,10 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	user, hash, err := s.store.UserPasswordHash(r.Context(), req.Name)
 	switch {
 	case err == nil:
+		if err := s.signInFails.check(req.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		ok := false
 		if req.Password != "" {
 			if err := s.withHashSlot(r.Context(), func() { ok = checkPassword(hash, req.Password) }); err != nil {
@@ -156,6 +160,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if !ok {
+			s.signInFails.allow(req.Name) // one failure spent
 			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
 			return
 		}
@@ -273,11 +278,13 @@ func (s *Server) requireAuth(h http.HandlerFunc, allowQuery bool) http.HandlerFu
 	}
 }
 
-// rateLimiter is a token bucket per user: SendRate tokens a second, up to SendBurst.
+// rateLimiter is a token bucket per key (a user): rate tokens a second, up to burst.
 type rateLimiter struct {
 	rate  float64
 	burst float64
 	now   func() time.Time
+	// refusal, if set, says why a key is refused and when to retry; the default speaks of sends.
+	refusal func(key string, wait time.Duration) string
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -294,7 +301,12 @@ func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter 
 }
 
 // allow takes one token for user, or returns ERATELIMITED with the wait until the next one.
-func (l *rateLimiter) allow(user string) error {
+func (l *rateLimiter) allow(user string) error { return l.use(user, true) }
+
+// check refuses as allow would, without taking a token.
+func (l *rateLimiter) check(user string) error { return l.use(user, false) }
+
+func (l *rateLimiter) use(user string, take bool) error {
 	if l.rate < 0 {
 		return nil
 	}
@@ -319,11 +331,31 @@ func (l *rateLimiter) allow(user string) error {
 	b.last = now
 	if b.tokens < 1 {
 		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-		return &rateLimitError{
-			err:        natter.Errorf(natter.ERATELIMITED, "sending too fast: at most %g messages a second (bursts of %g); retry in %s", l.rate, l.burst, wait.Round(time.Millisecond)),
-			retryAfter: wait,
+		msg := fmt.Sprintf("sending too fast: at most %g messages a second (bursts of %g); retry in %s", l.rate, l.burst, wait.Round(time.Millisecond))
+		if l.refusal != nil {
+			msg = l.refusal(user, wait)
 		}
+		return &rateLimitError{err: &natter.Error{Code: natter.ERATELIMITED, Message: msg}, retryAfter: wait}
 	}
-	b.tokens--
+	if take {
+		b.tokens--
+	}
 	return nil
+}
+
+// Failed password sign-ins per account: signInFailBurst in a row, then one per
+// signInFailEvery. Past that every password sign-in of the account is refused until the next
+// attempt is due, the right password too: otherwise the guessing would go on. Guests, who have no
+// password, are not counted.
+const (
+	signInFailBurst = 10
+	signInFailEvery = 10 * time.Second
+)
+
+func newSignInLimiter(now func() time.Time) *rateLimiter {
+	l := newRateLimiter(1/signInFailEvery.Seconds(), signInFailBurst, now)
+	l.refusal = func(name string, wait time.Duration) string {
+		return fmt.Sprintf("too many failed sign-ins for %q: at most %d in a row, then one every %s; retry in %s", name, signInFailBurst, signInFailEvery, wait.Round(time.Second))
+	}
+	return l
 }

@@ -132,12 +132,14 @@ type Server struct {
 	limiter *rateLimiter
 	// lookups bounds the store lookups of refused sends (is this client_id a retry of a stored
 	// message?) to the send rate, so that sending at the limit cannot flood the committer.
-	lookups  *rateLimiter
-	sessions sessionCache
-	hashSem  chan struct{}
-	csrf     *http.CrossOriginProtection
-	draining atomic.Bool
-	stop     chan struct{} // closed when shutdown begins: parked long-polls answer at once
+	lookups *rateLimiter
+	// signInFails bounds failed password sign-ins per account (newSignInLimiter).
+	signInFails *rateLimiter
+	sessions    sessionCache
+	hashSem     chan struct{}
+	csrf        *http.CrossOriginProtection
+	draining    atomic.Bool
+	stop        chan struct{} // closed when shutdown begins: parked long-polls answer at once
 
 	connsMu sync.Mutex
 	conns   map[liveConn]string // the connections and their users
@@ -243,6 +245,7 @@ func New(cfg Config) (*Server, error) {
 	s.pollWrite.Store(int64(pollWriteTimeout))
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
+	s.signInFails = newSignInLimiter(cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
 		if err := s.csrf.AddTrustedOrigin(o); err != nil {
