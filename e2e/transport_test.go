@@ -3,17 +3,20 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"natter/app"
+	"natter/ws"
 )
 
 // Each transport forced with ?transport= carries messages both ways and says so in the indicator.
@@ -245,4 +248,32 @@ func addScriptOnLoad(source string) chromedp.Action[chromedp.Void] {
 		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: source})
 		return err
 	})
+}
+
+// A user at the server's limit of open connections: the page's long-poll is refused (429 with
+// Retry-After). The page says why in the indicator's title, waits as asked instead of retrying
+// at once, and goes live once a place is free.
+func TestRefusedAtTheConnectionLimit(t *testing.T) {
+	srv := startNatter(t, func(c *app.Config) { c.Server.MaxUserConns = 1 })
+	browser := newBrowser(t)
+	holder := srv.guest("ann")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	held, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.url, "http")+"/ws", http.Header{"Authorization": {"Bearer " + holder.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	p := newPage(t, browser, "ann")
+	p.navigate(srv.url + "/rooms/lobby?transport=poll")
+	p.signIn(srv.url, "ann", "", "guest")
+	p.waitJS("the refusal shown", `(c => c.dataset.state === 'reconnecting' && c.title.includes('open connections'))(document.getElementById('conn'))`)
+	if n := srv.main.Server().ConnCount(); n != 1 {
+		t.Fatalf("%d connections, want only the holder's", n)
+	}
+	held.Close()
+	p.waitLive("poll")
+	srv.guest("bob").send("lobby", "once there was room")
+	p.waitMessage("bob", "once there was room")
 }

@@ -820,10 +820,10 @@
       sender.stop();
       if (ctrl) ctrl.abort();
     };
-    const finish = (unanswered) => {
+    const finish = (unanswered, refused) => {
       if (done) return;
       stop();
-      h.down({ live, liveSince, unanswered: unanswered === true });
+      h.down({ live, liveSince, unanswered: unanswered === true, refused });
     };
     async function refreshPresence() {
       try {
@@ -840,9 +840,13 @@
         let data;
         try {
           ({ data } = await api('GET', `${ROOM_API}/messages?after=${log.highest}&limit=500&wait=${wait}`, undefined, { signal: ctrl.signal }));
-        } catch {
+        } catch (err) {
           clearTimeout(timer);
-          finish();
+          // 429 and 503 say the server is up and refuses for now (a connection limit, shutting
+          // down), and when to ask again.
+          const refused = err.status === 429 || err.status === 503 ?
+            { message: err.message, waitMs: (err.retryAfter || 0) * 1000 } : undefined;
+          finish(false, refused);
           return;
         }
         clearTimeout(timer);
@@ -1023,6 +1027,14 @@
 
   async function lost(kind, info) {
     setConn(kind, navigator.onLine === false ? 'offline' : 'reconnecting');
+    if (info.refused) {
+      // The server answered and refused: another transport would be refused alike, so this is
+      // no strike against this one. Wait as long as it asked, and say why.
+      els.conn.title = `Not connected: ${info.refused.message}`;
+      attempt++;
+      schedule(Math.max(backoff(attempt), info.refused.waitMs));
+      return;
+    }
     if (info.slow) {
       // Closed for falling behind: resume at once from the last seq shown.
       attempt = 0;
