@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"natter/app"
@@ -55,6 +56,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		fs.Usage()
 		return fmt.Errorf("restore takes one backup FILE, got %q", pos)
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
 	}
 	db := filepath.Join(*dataDir, dbFile)
 	if err := sqlite.Restore(ctx, pos[0], db); err != nil {
