@@ -97,14 +97,19 @@ func TestParkedPollsCountAndGiveBack(t *testing.T) {
 }
 
 // TestMaxConnsDefault: with no MaxConns, the limit is DefaultMaxConns or the open-file limit less
-// FileReserve, whichever is lower, so the server refuses connections before it runs out of file
+// its reserve (1,024, or a quarter of a lower limit), whichever is lower, so the server refuses connections before it runs out of file
 // descriptors to accept them with.
 func TestMaxConnsDefault(t *testing.T) {
 	ts := startServer(t)
 	got, perUser := ts.Main.Server().ConnLimits()
 	want := server.DefaultMaxConns
 	if n := server.OpenFileLimit(); n > 0 {
-		want = min(want, max(n-server.FileReserve, 1))
+		want = min(want, n-min(server.FileReserve, n/4))
+	}
+	for _, c := range []struct{ limit, budget int }{{0, 0}, {1024, 768}, {4096, 3072}, {20000, 18976}, {1 << 20, 1<<20 - 1024}} {
+		if got := server.FileBudget(c.limit); got != c.budget {
+			t.Errorf("an open-file limit of %d allows %d connections, want %d", c.limit, got, c.budget)
+		}
 	}
 	if got != want {
 		t.Fatalf("MaxConns %d, want %d", got, want)

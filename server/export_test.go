@@ -41,3 +41,6 @@ func SetPollWriteTimeout(s *Server, d time.Duration) { s.pollWrite.Store(int64(d
 
 // OpenFileLimit is openFileLimit.
 var OpenFileLimit = openFileLimit
+
+// FileBudget is fileBudget.
+var FileBudget = fileBudget

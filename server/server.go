@@ -33,13 +33,24 @@ const (
 
 // Connection limits (Config.MaxConns, Config.MaxUserConns). A long-lived connection holds a file
 // descriptor: a server that runs out of them can't even accept a connection to say no, so natter
-// refuses long-lived connections while FileReserve descriptors are left for the rest (the
-// database, short requests, connections on their way in).
+// refuses long-lived connections while FileReserve descriptors (or a quarter of the limit, if
+// that is fewer) are left for the rest (the database, short requests, connections on their way
+// in).
 const (
 	DefaultMaxConns     = 100_000
 	DefaultMaxUserConns = 256
 	FileReserve         = 1024
 )
+
+// fileBudget returns how many long-lived connections an open-file limit of n allows: n less
+// FileReserve, or less a quarter of n where that is fewer (a low limit still leaves most of it to
+// connections); 0 when n is 0 (unknown).
+func fileBudget(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return max(n-min(FileReserve, n/4), 1)
+}
 
 // The HTTP server's timeouts for requests that are not streams. natter serve gives its
 // http.Server these (app.Open), and the long-poll code needs the idle one: a connection kept
@@ -98,7 +109,8 @@ type Config struct {
 	PollerGrace time.Duration
 	// MaxConns bounds the long-lived connections (WebSockets, SSE streams and parked long-polls)
 	// open at once: more are refused with 503 unavailable. Default: DefaultMaxConns, or the
-	// process's open-file limit less FileReserve where that is lower; negative: no limit.
+	// process's open-file limit less its reserve where that is lower (fileBudget); negative: no
+	// limit.
 	// MaxUserConns bounds them per user (default DefaultMaxUserConns; negative: no limit): more
 	// are refused with 429 rate_limited. Both count on this node only.
 	MaxConns     int
@@ -207,8 +219,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConns
-		if n := openFileLimit(); n > 0 {
-			cfg.MaxConns = min(cfg.MaxConns, max(n-FileReserve, 1))
+		if n := fileBudget(openFileLimit()); n > 0 {
+			cfg.MaxConns = min(cfg.MaxConns, n)
 		}
 	}
 	if cfg.MaxUserConns == 0 {

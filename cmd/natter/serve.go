@@ -40,7 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
-		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
+		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d, or less a quarter of it if that is fewer, if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
 		maxUserConns = fs.Int("max-user-conns", server.DefaultMaxUserConns, "most WebSockets, event streams and waiting long-polls one user may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
