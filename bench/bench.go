@@ -390,7 +390,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.ConnectionErrors, res.FirstError = r.errCount, r.firstErr
 	r.errMu.Unlock()
 	switch {
-	case strings.Contains(res.FirstError, "open connections"):
+	case strings.Contains(res.FirstError, "open connection"):
 		// The server's connection limits (rate_limited per user, unavailable in all).
 		res.Notes = append(res.Notes, "the server limits open connections: spread them over more --users, or start it with a higher --max-user-conns or --max-conns (--server-arg with --spawn)")
 	case strings.Contains(res.FirstError, "rate_limited"):

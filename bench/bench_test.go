@@ -218,7 +218,7 @@ func TestConnectionLimitNote(t *testing.T) {
 	if err == nil {
 		t.Fatal("8 connections of 2 users past a limit of 3 per user: the run did not fail")
 	}
-	if res == nil || !strings.Contains(res.FirstError, "open connections") {
+	if res == nil || !strings.Contains(res.FirstError, "open connection") {
 		t.Fatalf("first error %v, want the server's connection-limit refusal", res)
 	}
 	if len(res.Notes) == 0 || !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--max-user-conns") }) || slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--send-rate") }) {

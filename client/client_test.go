@@ -306,8 +306,8 @@ func TestDialWSRefusals(t *testing.T) {
 
 // TestConnectionLimitRefusalsSayWhenToRetry: a WebSocket or event stream refused at the server's
 // connection limits is a rate_limited error whose RetryAfter is the server's Retry-After, and
-// Follow tells it to OnError and keeps trying (it is not a permanent refusal) until a place is
-// free.
+// Follow tells it to OnError, waits as long as it asks (not its own shorter backoff), and keeps
+// trying (it is not a permanent refusal) until a place is free.
 func TestConnectionLimitRefusalsSayWhenToRetry(t *testing.T) {
 	ns := startNatter(t)
 	ns.close()
@@ -347,6 +347,15 @@ func TestConnectionLimitRefusalsSayWhenToRetry(t *testing.T) {
 			t.Fatalf("%s: Follow gave up on a refusal at the connection limit: %v", tr, err)
 		case <-time.After(guard):
 			t.Fatalf("%s: no refusal reported", tr)
+		}
+		if tr == client.TransportWS {
+			// The client's own backoff here is at most 100 ms; the refusal asked for 5 s, so no
+			// second try may come within a second.
+			select {
+			case err := <-refused:
+				t.Fatalf("Follow tried again within a second of a refusal that asked for 5 s: %v", err)
+			case <-time.After(time.Second):
+			}
 		}
 		if tr == client.TransportSSE {
 			// The place comes free: Follow gets in after the Retry-After and delivers.

@@ -71,9 +71,9 @@ func (c *Client) Subscribe(ctx context.Context, room string, after int64, tr Tra
 // After any disconnect (a network failure, a server restart, a close as too slow, a stream that
 // stays silent past the idle timeout, a refusal at the server's connection limits) it reconnects
 // with exponential backoff, waiting at least as long as a refusal's Retry-After asks, and resumes
-// after the last seq it delivered. Whatever the server sends, deliveries stay gap-free and duplicate-free:
-// messages at or below the last delivered seq are dropped, and when a message skips ahead the
-// missing ones are read over HTTP first.
+// after the last seq it delivered. Whatever the server sends, deliveries stay gap-free and
+// duplicate-free: messages at or below the last delivered seq are dropped, and when a message
+// skips ahead the missing ones are read over HTTP first.
 //
 // Follow gives up only on errors that retrying can't fix, which it returns as *natter.Error:
 // EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND (no such room) and EINVALID.

@@ -268,7 +268,7 @@ func TestRefusedAtTheConnectionLimit(t *testing.T) {
 	p := newPage(t, browser, "ann")
 	p.navigate(srv.url + "/rooms/lobby?transport=poll")
 	p.signIn(srv.url, "ann", "", "guest")
-	p.waitJS("the refusal shown", `(c => c.dataset.state === 'reconnecting' && c.title.includes('open connections'))(document.getElementById('conn'))`)
+	p.waitJS("the refusal shown", `(c => c.dataset.state === 'reconnecting' && c.title.includes('open connection'))(document.getElementById('conn'))`)
 	if n := srv.main.Server().ConnCount(); n != 1 {
 		t.Fatalf("%d connections, want only the holder's", n)
 	}

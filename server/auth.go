@@ -335,7 +335,7 @@ func (l *rateLimiter) use(user string, take bool) error {
 		if l.refusal != nil {
 			msg = l.refusal(user, wait)
 		}
-		return &rateLimitError{err: &natter.Error{Code: natter.ERATELIMITED, Message: msg}, retryAfter: wait}
+		return &retryError{err: &natter.Error{Code: natter.ERATELIMITED, Message: msg}, retryAfter: wait}
 	}
 	if take {
 		b.tokens--
@@ -355,7 +355,7 @@ const (
 func newSignInLimiter(now func() time.Time) *rateLimiter {
 	l := newRateLimiter(1/signInFailEvery.Seconds(), signInFailBurst, now)
 	l.refusal = func(name string, wait time.Duration) string {
-		return fmt.Sprintf("too many failed sign-ins for %q: at most %d in a row, then one every %s; retry in %s", name, signInFailBurst, signInFailEvery, wait.Round(time.Second))
+		return fmt.Sprintf("too many failed sign-ins for %q: at most %d in a row, then one every %s; retry in %s", name, signInFailBurst, signInFailEvery, (wait + time.Second - 1).Truncate(time.Second))
 	}
 	return l
 }

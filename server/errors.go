@@ -53,15 +53,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == natter.EINTERNAL {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var le *limitError
-	isLimit := errors.As(err, &le)
-	if code == natter.ERATELIMITED || isLimit {
+	var rl *retryError
+	if isRetry := errors.As(err, &rl); isRetry || code == natter.ERATELIMITED {
 		retry := time.Second
-		var rl *rateLimitError
-		if errors.As(err, &rl) {
+		if isRetry {
 			retry = rl.retryAfter
-		} else if le != nil {
-			retry = le.retryAfter
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
@@ -116,21 +112,13 @@ func unmarshalStrict(data []byte, v any) error {
 	return nil
 }
 
-// rateLimitError is ERATELIMITED with the time after which a retry may succeed.
-type rateLimitError struct {
+// retryError is a refusal for now (rate_limited, or unavailable at the connection limit) with
+// the time after which a retry may succeed: HTTP answers carry it as Retry-After, WebSocket
+// error frames as retry_after_ms.
+type retryError struct {
 	err        *natter.Error
 	retryAfter time.Duration
 }
 
-func (e *rateLimitError) Error() string { return e.err.Error() }
-func (e *rateLimitError) Unwrap() error { return e.err }
-
-// limitError is a refusal at a connection limit (rate_limited or unavailable), with the time
-// after which to try again.
-type limitError struct {
-	err        *natter.Error
-	retryAfter time.Duration
-}
-
-func (e *limitError) Error() string { return e.err.Error() }
-func (e *limitError) Unwrap() error { return e.err }
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }

@@ -19,14 +19,14 @@ import (
 
 // GET /metrics answers in the Prometheus text format (version 0.0.4): what an operator watches
 // to see a node's load and health. Every figure is counted as it happens, with atomics, so a
-// scrape costs a few microseconds and nothing in the hot paths waits for it.
+// scrape only reads them and nothing in the hot paths waits for it.
 
 // serverMetrics are the server's own counters.
 type serverMetrics struct {
 	conns       [numTransports]atomic.Int64 // open long-lived connections, by transport
 	refused     [2]atomic.Int64             // connections refused at MaxConns (0) and MaxUserConns (1)
 	rateLimited atomic.Int64                // sends refused by the send rate limit
-	sendLatency histogram                   // arrival of a send to its stored answer
+	sendLatency histogram                   // a send's hand-off to the store to the store's answer
 }
 
 // The transports, as the metrics name them.
@@ -136,7 +136,7 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	m.one("natter_messages_published_total", "counter", "Committed messages fanned out to this node's subscribers.", float64(hs.Published))
 	m.one("natter_deliveries_total", "counter", "Message frames queued for subscribers (one per subscriber per message).", float64(hs.Deliveries))
 	m.one("natter_sends_rate_limited_total", "counter", "Sends refused by the per-user send rate limit.", float64(sm.rateLimited.Load()))
-	m.histogram("natter_send_duration_seconds", "From a send's arrival to its answer: validation, the commit and, with --sync FULL, the WAL's fsync.", &sm.sendLatency)
+	m.histogram("natter_send_duration_seconds", "From a send's hand-off to the store to its answer: the wait for the committer, the commit and, with --sync FULL, the WAL's fsync.", &sm.sendLatency)
 
 	m.one("go_goroutines", "gauge", "Goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}

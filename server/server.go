@@ -338,15 +338,15 @@ func (s *Server) takeSlot(user string) error {
 	defer s.connsMu.Unlock()
 	if s.cfg.MaxConns > 0 && s.slots >= s.cfg.MaxConns {
 		s.metrics.refused[0].Add(1)
-		return &limitError{
+		return &retryError{
 			err:        natter.Errorf(natter.EUNAVAILABLE, "natter is at its limit of %d open connections (WebSockets, event streams and waiting long-polls); try again later", s.cfg.MaxConns),
 			retryAfter: connRetryAfter,
 		}
 	}
 	if n := s.userSlots[user]; s.cfg.MaxUserConns > 0 && n >= s.cfg.MaxUserConns {
 		s.metrics.refused[1].Add(1)
-		return &limitError{
-			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open connections (WebSockets, event streams and waiting long-polls), the most one user may have; close one first", user, n),
+		return &retryError{
+			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open %s (WebSockets, event streams and waiting long-polls), the most one user may have; close one first", user, n, plural(n, "connection", "connections")),
 			retryAfter: connRetryAfter,
 		}
 	}
@@ -491,4 +491,12 @@ func (s *Server) noteParkFailed(err error) {
 // logPanic logs a panic recovered in a connection's goroutine, with its stack.
 func (s *Server) logPanic(where string, v any) {
 	s.logger.Error("server: panic in "+where+"; its connection is closed", "panic", v, "stack", string(debug.Stack()))
+}
+
+// plural returns one or many as n asks.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -698,7 +698,7 @@ func (c *wsConn) sendError(err error, ref string) {
 		c.srv.logger.Error("websocket request failed", "user", c.user, "err", err)
 	}
 	f := errorFrame{Type: "error", Code: code, Message: natter.ErrorMessage(err), Ref: ref}
-	var rl *rateLimitError
+	var rl *retryError
 	if errors.As(err, &rl) {
 		f.RetryAfterMS = max(rl.retryAfter.Milliseconds(), 1)
 	}
