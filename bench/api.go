@@ -80,13 +80,18 @@ func (a *api) client(token string) *client.Client {
 
 // signIn signs name in as a guest and returns the session token.
 func (a *api) signIn(ctx context.Context, name string) (string, error) {
-	c := a.client("")
+	// Tried once: a server refusing sign-ins would make the client wait out its Retry-After
+	// (20 s and more), and the run end at its --duration cap with no word of why.
+	c := client.New(a.base, client.WithHTTPClient(a.http), client.WithRetry(1, 0, 0))
 	if err := c.SignIn(ctx, name, ""); err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return "", fmt.Errorf("nothing listens at %s: start natter serve there, or use --spawn", a.base)
 		}
-		if natter.ErrorCode(err) == natter.EUNAUTHORIZED {
+		switch natter.ErrorCode(err) {
+		case natter.EUNAUTHORIZED:
 			return "", fmt.Errorf("sign in as guest %q: %w (the server must allow guests: natter serve --guests)", name, err)
+		case natter.ERATELIMITED:
+			return "", fmt.Errorf("sign in as guest %q: %w (the server limits sign-ins per address: start it with --signin-rate -1, as --spawn does)", name, err)
 		}
 		return "", fmt.Errorf("sign in as guest %q: %w", name, err)
 	}

@@ -20,10 +20,10 @@ import (
 )
 
 // startServer runs a whole natter in-process on a random loopback port with guests on and no
-// send rate limit, as `natter bench --spawn` would.
+// send or sign-in rate limits, as `natter bench --spawn` would.
 func startServer(tb testing.TB, tweak func(*server.Config)) string {
 	tb.Helper()
-	sc := server.Config{Guests: true, SendRate: -1}
+	sc := server.Config{Guests: true, SendRate: -1, SignInRate: -1}
 	if tweak != nil {
 		tweak(&sc)
 	}
@@ -223,6 +223,16 @@ func TestConnectionLimitNote(t *testing.T) {
 	}
 	if len(res.Notes) == 0 || !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--max-user-conns") }) || slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "--send-rate") }) {
 		t.Fatalf("notes %q: want the connection-limit note only", res.Notes)
+	}
+}
+
+// TestSignInLimitError: a run that signs in more guests than the server's sign-ins per address
+// allow fails with the refusal and the flag that lifts it.
+func TestSignInLimitError(t *testing.T) {
+	url := startServer(t, func(c *server.Config) { c.SignInRate = 3 })
+	_, err := Run(context.Background(), Config{Scenario: "idle", URL: url, Conns: 8, Users: 8, Settle: 50 * time.Millisecond, Duration: 30 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "too many sign-ins") || !strings.Contains(err.Error(), "--signin-rate -1") {
+		t.Fatalf("8 guests past 3 sign-ins a minute: %v; want the refusal and the flag", err)
 	}
 }
 

@@ -24,14 +24,14 @@ type Server struct {
 }
 
 // Spawn starts `exe serve` on a random loopback port with a fresh data directory, guests on and
-// no send rate limit, followed by extra (later flags win), and waits for its "natter is listening
+// no send or sign-in rate limits, followed by extra (later flags win), and waits for its "natter is listening
 // on URL" line. The server's log goes to logw. Close stops it and removes the data directory.
 func Spawn(ctx context.Context, exe string, extra []string, logw io.Writer) (*Server, error) {
 	dir, err := os.MkdirTemp("", "natter-bench-")
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--guests=true", "--send-rate", "-1", "--log-level", "warn"}, extra...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--guests=true", "--send-rate", "-1", "--signin-rate", "-1", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logw
 	cmd.Env = os.Environ()

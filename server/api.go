@@ -253,14 +253,18 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 	case rq.hasBefore:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, rq.before, rq.limit)
 	case rq.hasAfter:
-		if rq.wait > 0 {
-			// A long-polling client is online while it keeps polling.
-			s.hub.TouchPoller(room.Name, authFrom(ctx).user.Name, s.now().Add(rq.wait+s.cfg.PollerGrace))
+		// A long-polling client is online while it keeps polling: each poll it is answered (not
+		// one refused a place by the connection limits) keeps it so.
+		online := func() {
+			if rq.wait > 0 {
+				s.hub.TouchPoller(room.Name, authFrom(ctx).user.Name, s.now().Add(rq.wait+s.cfg.PollerGrace))
+			}
 		}
 		// The hub's notification and last seq: a commit the room read above missed is either
 		// counted in published or still to come, and then closes notify.
 		notify, published := s.hub.NotifyAfter(room.Name)
 		if rq.wait > 0 && rq.after < max(room.LastSeq, published) {
+			online()
 			// A long-poller behind the room gets what a woken parked poll gets, from the read
 			// (and the bytes) it shares with every concurrent poll at the same cursor.
 			status, body := s.pollAnswers.do(pollAnswerKey{room.Name, rq.after, rq.limit, true}, func() (int, []byte) {
@@ -276,8 +280,12 @@ func (s *Server) handleReadMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil && len(msgs) == 0 && rq.wait > 0 && !s.draining.Load() {
 			if err = s.park(w, r, room.Name, rq, notify); err == nil {
+				online()
 				return // the parked poll answers later
 			}
+		}
+		if err == nil {
+			online()
 		}
 	default:
 		msgs, err = s.store.MessagesBefore(ctx, room.Name, room.LastSeq+1, rq.limit)

@@ -110,6 +110,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.allowSignIn(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if n := utf8.RuneCountInString(req.Password); n < s.cfg.MinPasswordChars || len(req.Password) > maxPasswordBytes {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "password must have at least %d characters and at most %d bytes", s.cfg.MinPasswordChars, maxPasswordBytes))
 		return
@@ -138,6 +142,10 @@ type sessionBody struct {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	req, err := readCredentials(w, r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.allowSignIn(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -356,6 +364,30 @@ func newSignInLimiter(now func() time.Time) *rateLimiter {
 	l := newRateLimiter(1/signInFailEvery.Seconds(), signInFailBurst, now)
 	l.refusal = func(name string, wait time.Duration) string {
 		return fmt.Sprintf("too many failed sign-ins for %q: at most %d in a row, then one every %s; retry in %s", name, signInFailBurst, signInFailEvery, (wait + time.Second - 1).Truncate(time.Second))
+	}
+	return l
+}
+
+// allowSignIn spends one of the client address's sign-ins (Config.SignInRate): every sign-in
+// makes a session row that lasts SessionTTL, a guest's without a password, and every
+// registration an account that lasts for ever. The first refusal of a peer that sends
+// X-Forwarded-For without being a trusted proxy is logged: behind an unconfigured reverse proxy
+// every client counts as the proxy.
+func (s *Server) allowSignIn(r *http.Request) error {
+	a := s.clientAddr(r)
+	err := s.signIns.allow(addrKey(a))
+	if err != nil && r.Header.Get("X-Forwarded-For") != "" && !s.trustedProxy(parseHop(r.RemoteAddr)) && s.proxyWarned.CompareAndSwap(false, true) {
+		s.logger.Warn("sign-ins refused for an address that sends X-Forwarded-For but is not a trusted proxy: if it is your reverse proxy, pass --trusted-proxy so that each client counts on its own", "addr", a.String())
+	}
+	return err
+}
+
+// newAddrSignInLimiter bounds sign-ins and registrations per client address: perMinute a minute,
+// in bursts of as many; negative: no limit.
+func newAddrSignInLimiter(perMinute float64, now func() time.Time) *rateLimiter {
+	l := newRateLimiter(perMinute/60, int(max(perMinute, 1)), now)
+	l.refusal = func(addr string, wait time.Duration) string {
+		return fmt.Sprintf("too many sign-ins from %s: at most %g a minute; retry in %s", addr, perMinute, (wait + time.Second - 1).Truncate(time.Second))
 	}
 	return l
 }

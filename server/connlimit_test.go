@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 
 	"natter/app"
@@ -94,6 +95,25 @@ func TestParkedPollsCountAndGiveBack(t *testing.T) {
 			t.Fatalf("a poll after the first was answered: %d %s", r.Status, r.Raw)
 		}
 	}
+}
+
+// TestRefusedPollIsNotOnline: a long-poll refused a place by the connection limits does not put
+// its user online; one that parks does.
+func TestRefusedPollIsNotOnline(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.MaxConns = 1 })
+	alice, bob := ts.signIn("alice"), ts.signIn("bob")
+	answer := ts.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", alice, nil)
+	parked(t, ts, 1)
+	checkError(t, ts.do("GET", "/api/rooms/lobby/messages?after=0&wait=30", bob, nil), http.StatusServiceUnavailable, "unavailable")
+	var p struct{ Online []string }
+	if err := json.Unmarshal(ts.do("GET", "/api/rooms/lobby/presence", bob, nil).Raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Online, []string{"alice"}) {
+		t.Fatalf("online %q with alice's poll parked and bob's refused, want only alice", p.Online)
+	}
+	ts.mustPost(bob, "lobby", "wakes alice")
+	<-answer
 }
 
 // TestMaxConnsDefault: with no MaxConns, the limit is DefaultMaxConns or the open-file limit less

@@ -38,7 +38,7 @@ func startServer(t testing.TB, mutate ...func(*app.Config)) *testServer {
 		DataDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sync:    "NORMAL",
-		Server:  server.Config{Guests: true, SendRate: -1},
+		Server:  server.Config{Guests: true, SendRate: -1, SignInRate: -1},
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -91,6 +91,13 @@ func (r apiResponse) errorCode() string {
 	e, _ := r.Body["error"].(map[string]any)
 	code, _ := e["code"].(string)
 	return code
+}
+
+// errorMessage returns the message of an error answer.
+func (r apiResponse) errorMessage() string {
+	e, _ := r.Body["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	return msg
 }
 
 // do sends a request with an optional bearer token and JSON body (a []byte body is sent as is).

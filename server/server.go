@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,7 @@ const (
 	DefaultMinPassword  = 6
 	DefaultSendRate     = 20 // messages per second per user, sustained
 	DefaultSendBurst    = 100
+	DefaultSignInRate   = 60 // sign-ins and registrations per minute per client address, in bursts of as many
 	maxPasswordBytes    = 1024
 	maxJSONRequestBytes = 1 << 20
 	sessionCookieName   = "natter_session"
@@ -92,6 +94,14 @@ type Config struct {
 	// SendRate turns the limit off. Defaults: 20 messages/s sustained, bursts of 100.
 	SendRate  float64
 	SendBurst int
+	// SignInRate bounds sign-ins and registrations per client address (see TrustedProxies; an
+	// IPv6 client counts by its /64): so many a minute, in bursts of as many. More are refused
+	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit.
+	SignInRate float64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: a request from one
+	// of them counts against the nearest address in that header that is not one of them. Others'
+	// X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// QueueBytes bounds each connection's outgoing queue (default hub.DefaultQueueBytes).
 	QueueBytes int
 	// WriteCoalesce is the shortest time between two writes to one WebSocket or SSE connection
@@ -147,6 +157,9 @@ type Server struct {
 	lookups *rateLimiter
 	// signInFails bounds failed password sign-ins per account (newSignInLimiter).
 	signInFails *rateLimiter
+	// signIns bounds sign-ins and registrations per client address (newAddrSignInLimiter).
+	signIns     *rateLimiter
+	proxyWarned atomic.Bool // allowSignIn has logged about an untrusted X-Forwarded-For
 	sessions    sessionCache
 	hashSem     chan struct{}
 	csrf        *http.CrossOriginProtection
@@ -214,6 +227,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = DefaultSendBurst
 	}
+	if cfg.SignInRate == 0 {
+		cfg.SignInRate = DefaultSignInRate
+	}
 	if cfg.PollerGrace <= 0 {
 		cfg.PollerGrace = DefaultPollerGrace
 	}
@@ -258,6 +274,7 @@ func New(cfg Config) (*Server, error) {
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.signInFails = newSignInLimiter(cfg.Now)
+	s.signIns = newAddrSignInLimiter(cfg.SignInRate, cfg.Now)
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
 		if err := s.csrf.AddTrustedOrigin(o); err != nil {

@@ -159,7 +159,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res.Machine["open_file_limit"] = fmt.Sprint(limit)
 		res.Params["procs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
 		if *spawn {
-			res.Params["server"] = "spawned: natter serve --send-rate -1 " + strings.Join(serverArgs, " ")
+			res.Params["server"] = "spawned: natter serve --send-rate -1 --signin-rate -1 " + strings.Join(serverArgs, " ")
 		}
 		res.WriteTable(stdout)
 		if *jsonPath != "" {

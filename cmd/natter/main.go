@@ -111,3 +111,19 @@ func (l *listFlag) Set(v string) error {
 	*l = append(*l, v)
 	return nil
 }
+
+// commaListFlag is a flag that may repeat and whose values may also be separated by commas, in
+// the environment too: for values that hold colons themselves (URLs), where listFlag's
+// path-list separator would cut them apart.
+type commaListFlag []string
+
+func (l *commaListFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *commaListFlag) Set(v string) error {
+	for _, one := range strings.Split(v, ",") {
+		if one = strings.TrimSpace(one); one != "" {
+			*l = append(*l, one)
+		}
+	}
+	return nil
+}

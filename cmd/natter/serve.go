@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -14,6 +15,23 @@ import (
 	"natter/hub"
 	"natter/server"
 )
+
+// proxyFlag is --trusted-proxy: addresses and CIDR prefixes, repeated or separated by commas
+// (not by the path-list separator of other repeatable flags, which is a colon in IPv6).
+type proxyFlag []netip.Prefix
+
+func (f *proxyFlag) String() string { return fmt.Sprint(*f) }
+
+func (f *proxyFlag) Set(v string) error {
+	for _, one := range strings.Split(v, ",") {
+		p, err := server.ParseTrustedProxy(one)
+		if err != nil {
+			return err
+		}
+		*f = append(*f, p)
+	}
+	return nil
+}
 
 // coalesceFlag maps --write-coalesce 0 (none) to the Config's "none", which is negative since
 // zero there means the default.
@@ -38,6 +56,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxPage      = fs.Int("max-page", natter.DefaultMaxPageSize, "most messages one read returns")
 		sendRate     = fs.Float64("send-rate", server.DefaultSendRate, "messages per second one user may send, sustained (negative: no limit)")
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
+		signInRate   = fs.Float64("signin-rate", server.DefaultSignInRate, "sign-ins and registrations per minute from one client address, in bursts of as many (negative: no limit)")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
 		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d, or less a quarter of it if that is fewer, if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
@@ -50,11 +69,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		staticDirs   listFlag
 		templateDirs listFlag
-		origins      listFlag
+		origins      commaListFlag
+		proxies      proxyFlag
 	)
 	fs.Var(&staticDirs, "static-dir", "directory searched for static files before the embedded ones (repeatable; first match wins)")
 	fs.Var(&templateDirs, "template-dir", "directory searched for page templates before the embedded ones (repeatable; first match wins)")
-	fs.Var(&origins, "allowed-origin", "another origin (scheme://host:port) whose pages may use this server (repeatable)")
+	fs.Var(&origins, "allowed-origin", "another origin (scheme://host:port) whose pages may use this server (repeatable, or comma-separated)")
+	fs.Var(&proxies, "trusted-proxy", "a reverse proxy's address or CIDR prefix: requests from it count against the client that X-Forwarded-For names (repeatable, or comma-separated)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,6 +102,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *sendRate == 0 {
 		return fmt.Errorf("--send-rate must be positive, or negative for no limit")
 	}
+	if *signInRate == 0 {
+		return fmt.Errorf("--signin-rate must be positive, or negative for no limit")
+	}
 
 	m, err := app.Open(ctx, app.Config{
 		Addr:    *addr,
@@ -96,6 +120,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			MinPasswordChars: *minPassword,
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,
+			SignInRate:       *signInRate,
+			TrustedProxies:   proxies,
 			QueueBytes:       *queueBytes,
 			Metrics:          *metrics,
 			MaxConns:         *maxConns,

@@ -235,6 +235,56 @@ func TestServeConnectionLimitFlags(t *testing.T) {
 	}
 }
 
+// TestServeSignInLimitFlags: --signin-rate and --trusted-proxy reach the server, from the
+// environment too, where lists are comma-separated (IPv6 addresses and origins hold colons);
+// bad values are refused at start.
+func TestServeSignInLimitFlags(t *testing.T) {
+	p := startNatter(t, t.TempDir(), []string{
+		"NATTER_SIGNIN_RATE=2",
+		"NATTER_TRUSTED_PROXY=::1,127.0.0.0/8",
+		"NATTER_ALLOWED_ORIGIN=https://chat.example:8443,https://other.example",
+	})
+	signIn := func(name, client string) (int, string) {
+		req, _ := http.NewRequest("POST", p.URL+"/api/session", strings.NewReader(`{"name":"`+name+`"}`))
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error.Message
+	}
+	for _, name := range []string{"ann", "ben"} {
+		if code, msg := signIn(name, "203.0.113.5"); code != 200 {
+			t.Fatalf("sign-in within --signin-rate 2: %d %s", code, msg)
+		}
+	}
+	if code, msg := signIn("cat", "203.0.113.5"); code != 429 || !strings.Contains(msg, "203.0.113.5") {
+		t.Fatalf("third sign-in from one client with NATTER_SIGNIN_RATE=2: %d %q", code, msg)
+	}
+	if code, msg := signIn("dan", "203.0.113.6"); code != 200 {
+		t.Fatalf("another client behind the trusted proxy: %d %s", code, msg)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trusted-proxy", "10.0.0.0/33"}, `trusted proxy "10.0.0.0/33" is not an IP address or a CIDR prefix`},
+		{[]string{"--trusted-proxy", "10.0.0.1,proxy.example"}, `trusted proxy "proxy.example" is not`},
+		{[]string{"--signin-rate", "0"}, "--signin-rate must be positive"},
+	} {
+		out, err := exec.Command(natterBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, c.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Fatalf("natter serve %q: err %v, output %q; want it to say %q", c.args, err, out, c.want)
+		}
+	}
+}
+
 // TestAckedMessagesSurviveSIGKILL kills natter without warning while senders are busy: every
 // message that was acknowledged must be there after a restart, with the same seq and epoch, and
 // the log must have no gap.
