@@ -24,7 +24,7 @@ const usage = `natter: a real-time chat server
 
 usage:
   natter serve [flags]        run the server (natter serve -h for flags)
-  natter send [flags] TEXT    send one message
+  natter send [flags] TEXT    send one message (TEXT "-": each line of standard input)
   natter tail [flags]         print a room's messages as they arrive
   natter bench SCENARIO ...   measure a running natter (natter bench -h)
   natter backup FILE          copy a running natter's database to FILE (--data-dir)

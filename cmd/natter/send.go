@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
+	"natter"
 	"natter/client"
 )
 
@@ -74,34 +77,107 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // runSend implements `natter send`: it signs in, sends one message (retrying transient failures
-// without ever storing it twice) and prints the stored message's seq.
+// without ever storing it twice) and prints the stored message's seq; with "-" for the text it
+// sends each line of standard input instead (sendLines).
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runSendFrom(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func runSendFrom(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("natter send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var acct accountFlags
 	acct.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: natter send [flags] TEXT\n\nSends TEXT to a room and prints its seq. Every flag can be set as NATTER_<FLAG>.\n\n")
+		fmt.Fprint(fs.Output(), "usage: natter send [flags] TEXT\n       natter send [flags] -    (each line of standard input is a message)\n\nSends TEXT to a room and prints its seq. Every flag can be set as NATTER_<FLAG>.\n\n")
 		fs.PrintDefaults()
 	}
 	words, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	fromStdin := len(words) == 1 && words[0] == "-"
 	text := strings.Join(words, " ")
 	if text == "" {
 		fs.Usage()
-		return errors.New("send: no message text")
+		return errors.New("send: no message text (give it as arguments, or - to send each line of standard input)")
 	}
 	c, err := acct.signIn(ctx)
 	if err != nil {
 		return err
 	}
 	defer signOut(ctx, c)
+	if fromStdin {
+		return sendLines(ctx, c, acct.room, stdin, stdout, stderr)
+	}
 	msg, err := c.Send(ctx, acct.room, text)
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", acct.room, err)
 	}
 	fmt.Fprintln(stdout, msg.Seq)
 	return nil
+}
+
+// maxLineBytes bounds a line read by sendLines: far above any message body the server takes, so
+// that a longer line is refused by the server's own limit, but not the whole of a runaway input.
+const maxLineBytes = 1 << 20
+
+// sendLines sends each line of in (without its line ending; empty lines are skipped) as one
+// message, in order, from the one session, and prints each seq as it is stored. A line the server
+// refuses for its content (too long, not valid) is reported on stderr and the rest go on; any
+// other failure (the room, the server, the connection) ends the run, after the retries every send
+// gets. The run fails if any line was not sent.
+func sendLines(ctx context.Context, c *client.Client, room string, in io.Reader, stdout, stderr io.Writer) error {
+	r := bufio.NewReaderSize(in, 64<<10)
+	skipped := 0
+	for n := 1; ; n++ {
+		line, tooLong, err := readLine(r, maxLineBytes)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("send: reading standard input: %w", err)
+		}
+		if tooLong {
+			fmt.Fprintf(stderr, "natter send: line %d: longer than %d bytes, not sent\n", n, maxLineBytes)
+			skipped++
+		} else if line != "" {
+			msg, serr := c.Send(ctx, room, line)
+			switch code := natter.ErrorCode(serr); {
+			case serr == nil:
+				fmt.Fprintln(stdout, msg.Seq)
+			case code == natter.EINVALID || code == natter.ETOOLARGE:
+				fmt.Fprintf(stderr, "natter send: line %d: %v\n", n, serr)
+				skipped++
+			default:
+				return fmt.Errorf("send to %s: line %d: %w", room, n, serr)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if skipped > 0 {
+		return fmt.Errorf("send: %d line(s) not sent", skipped)
+	}
+	return nil
+}
+
+// readLine reads one line of r without its "\n" or "\r\n". A line over max bytes is read to its
+// end and reported as tooLong. err is io.EOF with the last line when the input ends.
+func readLine(r *bufio.Reader, max int) (line string, tooLong bool, err error) {
+	var buf []byte
+	for {
+		chunk, isPrefix, rerr := r.ReadLine()
+		if rerr != nil {
+			return string(buf), tooLong, rerr
+		}
+		if !tooLong {
+			if len(buf)+len(chunk) > max {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if !isPrefix {
+			return string(buf), tooLong, nil
+		}
+	}
 }

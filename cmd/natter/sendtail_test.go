@@ -12,18 +12,24 @@ import (
 	"time"
 
 	"natter/app"
+	"natter/client"
 	"natter/server"
 )
 
-// openNatter starts natter in-process on a random loopback port for the send and tail tests.
-func openNatter(t *testing.T) string {
+// openNatter starts natter in-process on a random loopback port for the send and tail tests;
+// tweak may change its server's configuration.
+func openNatter(t *testing.T, tweak ...func(*server.Config)) string {
 	t.Helper()
+	sc := server.Config{Guests: true, SendRate: -1}
+	for _, f := range tweak {
+		f(&sc)
+	}
 	m, err := app.Open(context.Background(), app.Config{
 		Addr:    "127.0.0.1:0",
 		DataDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sync:    "NORMAL",
-		Server:  server.Config{Guests: true, SendRate: -1},
+		Server:  sc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +62,44 @@ func TestSendPrintsSeq(t *testing.T) {
 	t.Setenv("NATTER_NAME", "ben")
 	if got := send(t, "second", "--room", "lobby"); got != "2\n" {
 		t.Fatalf("printed %q; want 2", got)
+	}
+}
+
+// TestSendLinesFromStdin: `natter send -` sends each line of standard input as a message, in
+// order, from one sign-in (the server here allows two a minute: the run's and the reader's); line endings are not part of
+// the body, empty lines are skipped, and a line the server refuses is reported while the rest go
+// on, and the run then fails.
+func TestSendLinesFromStdin(t *testing.T) {
+	url := openNatter(t, func(c *server.Config) { c.SignInRate = 2 })
+	in := "one\n\ntwo\r\n" + strings.Repeat("x", 5000) + "\nthree"
+	var out, errOut bytes.Buffer
+	err := runSendFrom(t.Context(), []string{"--url", url, "--name", "ann", "-"}, strings.NewReader(in), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "1 line(s) not sent") {
+		t.Fatalf("error %v; want one line not sent", err)
+	}
+	if out.String() != "1\n2\n3\n" {
+		t.Fatalf("printed %q; want seqs 1, 2, 3", out.String())
+	}
+	if !strings.Contains(errOut.String(), "line 4: too_large") {
+		t.Fatalf("stderr %q; want line 4 refused as too_large", errOut.String())
+	}
+	c := client.New(url, client.WithRetry(1, 0, 0))
+	if err := c.SignIn(t.Context(), "reader", ""); err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.Messages(t.Context(), "lobby", client.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range page.Messages {
+		bodies = append(bodies, m.Body)
+	}
+	if err := c.SignIn(t.Context(), "reader", ""); err == nil {
+		t.Fatal("a third sign-in within the minute was not refused: the limit this test relies on is off")
+	}
+	if strings.Join(bodies, "|") != "one|two|three" {
+		t.Fatalf("stored %q; want one, two, three", bodies)
 	}
 }
 
