@@ -36,4 +36,10 @@ type UserStore interface {
 	SessionByTokenHash(ctx context.Context, tokenHash string) (Session, error)
 	// DeleteSession revokes a session at once; deleting an absent session is not an error.
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// SetPasswordHash replaces an account's password hash. EINVALID if the hash is empty,
+	// ENOTFOUND if there is no such account.
+	SetPasswordHash(ctx context.Context, name, passwordHash string) error
+	// DeleteUserSessions revokes every session of the user name except the one whose token hash
+	// is keep ("" keeps none), and returns how many it revoked.
+	DeleteUserSessions(ctx context.Context, name, keep string) (int64, error)
 }

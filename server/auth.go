@@ -114,8 +114,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if n := utf8.RuneCountInString(req.Password); n < s.cfg.MinPasswordChars || len(req.Password) > maxPasswordBytes {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, "password must have at least %d characters and at most %d bytes", s.cfg.MinPasswordChars, maxPasswordBytes))
+	if err := s.checkNewPassword(req.Password); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	var hash string
@@ -211,6 +211,90 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// checkNewPassword refuses a password that registration would refuse.
+func (s *Server) checkNewPassword(password string) error {
+	if n := utf8.RuneCountInString(password); n < s.cfg.MinPasswordChars || len(password) > maxPasswordBytes {
+		return natter.Errorf(natter.EINVALID, "password must have at least %d characters and at most %d bytes", s.cfg.MinPasswordChars, maxPasswordBytes)
+	}
+	return nil
+}
+
+type passwordChange struct {
+	Password    string `json:"password"`
+	NewPassword string `json:"new_password"`
+}
+
+// handleChangePassword sets a new password for the signed-in account, given its current one. Every
+// other session of the account ends (and its connections close): whoever else knew the old
+// password is signed out; the session that made the change goes on. A wrong current password
+// counts as a failed sign-in of the account.
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+	a := authFrom(r.Context())
+	var req passwordChange
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if a.user.Guest {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest, with no password to change: register an account first", a.user.Name))
+		return
+	}
+	if err := s.checkNewPassword(req.NewPassword); err != nil {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "new %s", natter.ErrorMessage(err)))
+		return
+	}
+	if err := s.signInFails.check(a.user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user, hash, err := s.store.UserPasswordHash(r.Context(), a.user.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ok := false
+	var newHash string
+	if err := s.withHashSlot(r.Context(), func() {
+		if ok = len(req.Password) <= maxPasswordBytes && checkPassword(hash, req.Password); ok {
+			newHash = hashPassword(req.NewPassword)
+		}
+	}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.signInFails.allow(a.user.Name) // one failure spent
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "the current password is not right"))
+		return
+	}
+	if err := s.store.SetPasswordHash(r.Context(), a.user.Name, newHash); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.revokeUserSessions(r.Context(), a.user.Name, a.tokenHash); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userBody{User: user})
+}
+
+// handleSignOutEverywhere ends every session of the signed-in account, this one too, and closes
+// their connections. Guests can't: a guest name is not an account, and other people may be
+// using it.
+func (s *Server) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	a := authFrom(r.Context())
+	if a.user.Guest {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: other people may be using the name, so only this session can sign out (DELETE /api/session)", a.user.Name))
+		return
+	}
+	if _, err := s.revokeUserSessions(r.Context(), a.user.Name, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 	a := authFrom(r.Context())
 	writeJSON(w, http.StatusOK, userBody{User: a.user})
@@ -220,6 +304,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 type auth struct {
 	user      natter.User
 	tokenHash string
+	created   time.Time // the session's
 	viaCookie bool
 }
 
@@ -257,7 +342,7 @@ func (s *Server) authenticate(r *http.Request, allowQuery bool) (auth, error) {
 		}
 		return auth{}, err
 	}
-	return auth{user: natter.User{Name: sess.UserName, Guest: sess.Guest}, tokenHash: sess.TokenHash, viaCookie: viaCookie}, nil
+	return auth{user: natter.User{Name: sess.UserName, Guest: sess.Guest}, tokenHash: sess.TokenHash, created: sess.CreatedAt, viaCookie: viaCookie}, nil
 }
 
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return s.requireAuth(h, false) }

@@ -58,7 +58,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q rea
 	// lost to net/http: such a connection is closed after the answer, as is one whose client
 	// asked for that.
 	p.keepAlive = r.ProtoAtLeast(1, 1) && !r.Close && brw.Reader.Buffered() == 0
-	if !s.addConn(p, user) {
+	if !s.addConn(p, authFrom(r.Context())) {
 		go p.answer(false)
 		return nil
 	}
@@ -184,6 +184,9 @@ func (p *parkedPoll) readAnswer(read bool) (status int, body []byte) {
 func (p *parkedPoll) keepalive(time.Time) {}
 
 func (p *parkedPoll) goingAway() { go p.finish(false) }
+
+// signedOut answers the poll (with nothing new): the client's next poll then gets 401.
+func (p *parkedPoll) signedOut() { p.goingAway() }
 
 func (p *parkedPoll) done() <-chan struct{} { return p.finished }
 

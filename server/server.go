@@ -167,7 +167,7 @@ type Server struct {
 	stop        chan struct{} // closed when shutdown begins: parked long-polls answer at once
 
 	connsMu sync.Mutex
-	conns   map[liveConn]string // the connections and their users
+	conns   map[liveConn]connOwner // the connections and whose they are
 	// slots and userSlots count the places takeSlot gave: the connections in conns and those
 	// on their way there.
 	slots     int
@@ -201,7 +201,17 @@ func (s *Server) newOutbox(conn net.Conn, onClose func()) *hub.Outbox {
 type liveConn interface {
 	keepalive(now time.Time)
 	goingAway()
+	// signedOut closes the connection because its session ended: a WebSocket with 4001
+	// "signed out", an SSE stream and a parked long-poll as at shutdown (the client's next
+	// request gets 401).
+	signedOut()
 	done() <-chan struct{}
+}
+
+// connOwner is the user and session of a live connection.
+type connOwner struct {
+	user      string
+	tokenHash string
 }
 
 // New returns a Server. It panics if Store or Hub is missing, which is a wiring bug.
@@ -265,7 +275,7 @@ func New(cfg Config) (*Server, error) {
 		hashSem:   make(chan struct{}, 2),
 		stop:      make(chan struct{}),
 		started:   time.Now(),
-		conns:     make(map[liveConn]string),
+		conns:     make(map[liveConn]connOwner),
 		userSlots: make(map[string]int),
 	}
 	s.pushAfter.Store(pushAfterTexts)
@@ -309,6 +319,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/session", s.handleSignIn)
 	mux.HandleFunc("DELETE /api/session", s.authed(s.handleSignOut))
 	mux.HandleFunc("GET /api/session", s.authed(s.handleWhoAmI))
+	mux.HandleFunc("PUT /api/account/password", s.authed(s.handleChangePassword))
+	mux.HandleFunc("DELETE /api/account/sessions", s.authed(s.handleSignOutEverywhere))
 
 	mux.HandleFunc("GET /api/rooms", s.authed(s.handleListRooms))
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
@@ -389,26 +401,29 @@ func (s *Server) releaseSlotLocked(user string) {
 	}
 }
 
-// addConn registers c, of user, for keepalives and shutdown; its slot (takeSlot) goes back when
-// it is removed. While shutting down it refuses c and gives the slot back at once.
-func (s *Server) addConn(c liveConn, user string) bool {
+// addConn registers c, opened by the session a, for keepalives, revocation and shutdown; its slot
+// (takeSlot) goes back when it is removed. While shutting down, or once a's session has been
+// revoked (it was authenticated before the revocation, and is added after its connections were
+// closed), it refuses c and gives the slot back at once.
+func (s *Server) addConn(c liveConn, a auth) bool {
+	user := a.user.Name
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
-	if s.draining.Load() {
+	if s.draining.Load() || s.sessions.revoked(a.tokenHash, user, a.created, s.now()) {
 		s.releaseSlotLocked(user)
 		return false
 	}
-	s.conns[c] = user
+	s.conns[c] = connOwner{user: user, tokenHash: a.tokenHash}
 	s.metrics.conns[transportOf(c)].Add(1)
 	return true
 }
 
 func (s *Server) removeConn(c liveConn) {
 	s.connsMu.Lock()
-	if user, ok := s.conns[c]; ok {
+	if owner, ok := s.conns[c]; ok {
 		delete(s.conns, c)
 		s.metrics.conns[transportOf(c)].Add(-1)
-		s.releaseSlotLocked(user)
+		s.releaseSlotLocked(owner.user)
 	}
 	s.connsMu.Unlock()
 }

@@ -17,11 +17,40 @@ const (
 	sessionCacheMax = 100_000
 )
 
-// sessionCache remembers recently validated sessions by token hash.
+// sessionCache remembers recently validated sessions by token hash, and recent revocations: a
+// lookup or a connection that raced a revocation must not bring the session back.
 type sessionCache struct {
-	mu      sync.Mutex
-	m       map[string]cachedSession
-	revoked map[string]time.Time // recently revoked: a lookup that raced the revocation can't cache it
+	mu           sync.Mutex
+	m            map[string]cachedSession
+	revokedHash  map[string]time.Time      // one session, until when it is remembered
+	revokedUsers map[string]userRevocation // every session of a user made before at, but keep
+}
+
+// userRevocation is the revocation of every session of a user created up to at, except keep.
+type userRevocation struct {
+	at, until time.Time
+	keep      string
+}
+
+// revocationMemory is how long a revocation is remembered: longer than any lookup or connection
+// set-up takes from its authentication to its use of the cache (sessionCacheTTL at the most).
+const revocationMemory = 2 * sessionCacheTTL
+
+// revokedLocked reports whether the session hash of user, created at created, was revoked
+// recently.
+func (c *sessionCache) revokedLocked(hash, user string, created, now time.Time) bool {
+	if until, ok := c.revokedHash[hash]; ok && now.Before(until) {
+		return true
+	}
+	r, ok := c.revokedUsers[user]
+	return ok && now.Before(r.until) && hash != r.keep && !created.After(r.at)
+}
+
+// revoked is revokedLocked for callers outside the cache.
+func (c *sessionCache) revoked(hash, user string, created, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.revokedLocked(hash, user, created, now)
 }
 
 type cachedSession struct {
@@ -42,7 +71,7 @@ func (c *sessionCache) get(hash string, now time.Time) (natter.Session, bool) {
 func (c *sessionCache) put(sess natter.Session, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until, ok := c.revoked[sess.TokenHash]; ok && now.Before(until) {
+	if c.revokedLocked(sess.TokenHash, sess.UserName, sess.CreatedAt, now) {
 		return
 	}
 	if c.m == nil {
@@ -62,15 +91,40 @@ func (c *sessionCache) drop(hash string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, hash)
-	if c.revoked == nil {
-		c.revoked = make(map[string]time.Time)
+	c.forgetLapsedLocked(now)
+	if c.revokedHash == nil {
+		c.revokedHash = make(map[string]time.Time)
 	}
-	for h, until := range c.revoked {
-		if !now.Before(until) {
-			delete(c.revoked, h)
+	c.revokedHash[hash] = now.Add(revocationMemory)
+}
+
+// dropUser forgets every cached session of user but keep, and remembers the revocation.
+func (c *sessionCache) dropUser(user, keep string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h, e := range c.m {
+		if e.sess.UserName == user && h != keep {
+			delete(c.m, h)
 		}
 	}
-	c.revoked[hash] = now.Add(2 * sessionCacheTTL)
+	c.forgetLapsedLocked(now)
+	if c.revokedUsers == nil {
+		c.revokedUsers = make(map[string]userRevocation)
+	}
+	c.revokedUsers[user] = userRevocation{at: now, until: now.Add(revocationMemory), keep: keep}
+}
+
+func (c *sessionCache) forgetLapsedLocked(now time.Time) {
+	for h, until := range c.revokedHash {
+		if !now.Before(until) {
+			delete(c.revokedHash, h)
+		}
+	}
+	for u, r := range c.revokedUsers {
+		if !now.Before(r.until) {
+			delete(c.revokedUsers, u)
+		}
+	}
 }
 
 // sessionByTokenHash is SessionByTokenHash through the cache.
@@ -86,8 +140,35 @@ func (s *Server) sessionByTokenHash(ctx context.Context, hash string) (natter.Se
 	return sess, err
 }
 
-// revokeSession deletes a session; it stops working on this node at once.
+// revokeSession deletes a session; it stops working on this node at once, and the connections it
+// opened are closed.
 func (s *Server) revokeSession(ctx context.Context, hash string) error {
 	s.sessions.drop(hash, s.now())
-	return s.store.DeleteSession(ctx, hash)
+	err := s.store.DeleteSession(ctx, hash)
+	s.closeConns(func(o connOwner) bool { return o.tokenHash == hash })
+	return err
+}
+
+// revokeUserSessions deletes every session of user but keep ("" keeps none) and closes the
+// connections they opened; it returns how many sessions it deleted.
+func (s *Server) revokeUserSessions(ctx context.Context, user, keep string) (int64, error) {
+	s.sessions.dropUser(user, keep, s.now())
+	n, err := s.store.DeleteUserSessions(ctx, user, keep)
+	s.closeConns(func(o connOwner) bool { return o.user == user && o.tokenHash != keep })
+	return n, err
+}
+
+// closeConns tells the live connections whose owner matches that their session has ended.
+func (s *Server) closeConns(match func(connOwner) bool) {
+	var ended []liveConn
+	s.connsMu.Lock()
+	for c, o := range s.conns {
+		if match(o) {
+			ended = append(ended, c)
+		}
+	}
+	s.connsMu.Unlock()
+	for _, c := range ended {
+		c.signedOut()
+	}
 }

@@ -75,7 +75,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		c.waiter = park.NewWaiter(rc, c.hungUp)
 	}
 	c.out = s.newOutbox(conn, c.closed)
-	if !s.addConn(c, req.User) {
+	if !s.addConn(c, authFrom(r.Context())) {
 		conn.Close()
 		return
 	}
@@ -143,5 +143,8 @@ func (c *sseConn) keepalive(now time.Time) {
 }
 
 func (c *sseConn) goingAway() { c.out.CloseWith(nil, false) }
+
+// signedOut ends the stream: the client's reconnection then gets 401.
+func (c *sseConn) signedOut() { c.goingAway() }
 
 func (c *sseConn) done() <-chan struct{} { return c.out.Done() }

@@ -29,6 +29,7 @@ var (
 	wsSlowClose          = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseSlow, "slow"))
 	wsGoingAwayClose     = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseGoingAway, "going away"))
 	wsInternalErrorClose = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseInternalError, "internal error"))
+	wsSignedOutClose     = ws.AppendFrame(nil, ws.OpClose, ws.ClosePayload(ws.CloseSignedOut, "signed out"))
 )
 
 // handleWS upgrades to a WebSocket. The handler returns at once: the connection then lives on one
@@ -65,7 +66,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
-	if !s.addConn(c, user) {
+	if !s.addConn(c, authFrom(r.Context())) {
 		c.out.CloseWith(wsGoingAwayClose, true)
 		return
 	}
@@ -740,5 +741,7 @@ func (c *wsConn) keepalive(now time.Time) {
 }
 
 func (c *wsConn) goingAway() { c.out.CloseWith(wsGoingAwayClose, false) }
+
+func (c *wsConn) signedOut() { c.out.CloseWith(wsSignedOutClose, false) }
 
 func (c *wsConn) done() <-chan struct{} { return c.out.Done() }

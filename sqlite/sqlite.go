@@ -133,6 +133,10 @@ type Store struct {
 
 	ckpt checkpointer
 
+	// The sweeper of expired sessions (sessions.go): stopped by Close through sessStop.
+	sessStop context.CancelFunc
+	sessDone chan struct{}
+
 	// With Synchronous FULL: the WAL syncer, the committed batches waiting for it (closed by the
 	// committer when it stops), what readers may see meanwhile, and a failed fsync's error.
 	wal       *walSyncer
@@ -327,6 +331,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.ckpt.done = make(chan struct{})
 	go s.checkpointLoop()
 	go s.commitLoop()
+	s.startSessionSweeper()
 	if s.syncq != nil {
 		go s.syncLoop()
 	}
@@ -350,6 +355,8 @@ func (s *Store) Close() error {
 		s.fillWG.Wait()
 		close(s.ckpt.wake)
 		<-s.ckpt.done
+		s.sessStop()
+		<-s.sessDone
 
 		s.stmts.close()
 		// Best effort: leaves the planner statistics fresh for the next Open.
@@ -403,6 +410,9 @@ type statements struct {
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
 	deleteSession  *sql.Stmt
+	deleteSessOf   *sql.Stmt
+	sweepSessions  *sql.Stmt
+	updatePassword *sql.Stmt
 	readMsgsAfter  *sql.Stmt
 	readMsgsBefore *sql.Stmt
 	readRoom       *sql.Stmt
@@ -442,6 +452,10 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.insertSession, `INSERT INTO sessions (token_hash, user_name, guest, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.deleteSession, `DELETE FROM sessions WHERE token_hash = ?`},
+		{w, &st.deleteSessOf, `DELETE FROM sessions WHERE user_name = ? AND token_hash <> ?`},
+		{w, &st.sweepSessions, `DELETE FROM sessions WHERE token_hash IN
+			(SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`},
+		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ?`},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -673,5 +674,54 @@ func TestAppendAsync(t *testing.T) {
 	case r := <-results:
 		t.Fatalf("done ran for a rejected append: %+v", r)
 	default:
+	}
+}
+
+// TestSweepSessions: expired sessions are deleted from the table, in batches, and live ones kept;
+// the sweeper also runs at Open.
+func TestSweepSessions(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	path := filepath.Join(t.TempDir(), "natter.db")
+	s := mustOpen(t, Config{Path: path, Now: now})
+	ctx := t.Context()
+	expired := sessionSweepBatch + 7 // more than one batch
+	for i := range expired {
+		must(t, s.CreateSession(ctx, natter.Session{TokenHash: fmt.Sprint("old-", i), UserName: "alice", ExpiresAt: now().Add(time.Hour)}))
+	}
+	must(t, s.CreateSession(ctx, natter.Session{TokenHash: "live", UserName: "alice", ExpiresAt: now().Add(48 * time.Hour)}))
+	rows := func(s *Store) (n int) {
+		t.Helper()
+		if err := s.readDB.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n, err := s.SweepSessions(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep before any expired: %d, %v", n, err)
+	}
+	clock.Add(int64(2 * time.Hour))
+	if n, err := s.SweepSessions(ctx); err != nil || n != int64(expired) {
+		t.Fatalf("sweep: %d, %v; want %d", n, err, expired)
+	}
+	if n := rows(s); n != 1 {
+		t.Fatalf("%d sessions left, want the live one", n)
+	}
+	if _, err := s.SessionByTokenHash(ctx, "live"); err != nil {
+		t.Fatal(err)
+	}
+
+	// At Open: a session that expired while the store was closed is gone soon after it opens.
+	must(t, s.CreateSession(ctx, natter.Session{TokenHash: "short", UserName: "bob", ExpiresAt: now().Add(time.Minute)}))
+	must(t, s.Close())
+	clock.Add(int64(time.Hour))
+	s = mustOpen(t, Config{Path: path, Now: now})
+	deadline := time.Now().Add(20 * time.Second)
+	for rows(s) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions 20 s after Open, want the live one only", rows(s))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

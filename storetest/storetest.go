@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"SessionExpiry", testSessionExpiry},
+		{"SetPasswordHash", testSetPasswordHash},
+		{"DeleteUserSessions", testDeleteUserSessions},
 		{"AppendGapless", testAppendGapless},
 		{"AppendRoomsIndependent", testAppendRoomsIndependent},
 		{"EpochStable", testEpochStable},
@@ -316,6 +318,57 @@ func testSessionExpiry(t *testing.T, s natter.Store) {
 	must(t, s.CreateSession(ctx, natter.Session{TokenHash: "old", UserName: "alice", CreatedAt: past.Add(-time.Hour), ExpiresAt: past}))
 	_, err := s.SessionByTokenHash(ctx, "old")
 	wantCode(t, err, natter.EUNAUTHORIZED)
+}
+
+func testSetPasswordHash(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, "alice", "hash-1")
+	must(t, err)
+	must(t, s.SetPasswordHash(ctx, "alice", "hash-2"))
+	got, hash, err := s.UserPasswordHash(ctx, "alice")
+	must(t, err)
+	if hash != "hash-2" || got.Name != "alice" || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("after SetPasswordHash: %+v %q; want alice as created, with hash-2", got, hash)
+	}
+	wantCode(t, s.SetPasswordHash(ctx, "nobody", "hash-3"), natter.ENOTFOUND)
+	if _, _, err := s.UserPasswordHash(ctx, "nobody"); natter.ErrorCode(err) != natter.ENOTFOUND {
+		t.Fatalf("SetPasswordHash of a missing account made one: %v", err)
+	}
+	wantCode(t, s.SetPasswordHash(ctx, "alice", ""), natter.EINVALID)
+	if _, hash, _ := s.UserPasswordHash(ctx, "alice"); hash != "hash-2" {
+		t.Fatalf("a refused SetPasswordHash changed the hash to %q", hash)
+	}
+}
+
+func testDeleteUserSessions(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	expires := time.Now().Add(time.Hour)
+	for _, sess := range []natter.Session{
+		{TokenHash: "a-1", UserName: "alice", ExpiresAt: expires},
+		{TokenHash: "a-2", UserName: "alice", ExpiresAt: expires},
+		{TokenHash: "a-3", UserName: "alice", ExpiresAt: expires},
+		{TokenHash: "b-1", UserName: "bob", ExpiresAt: expires},
+	} {
+		must(t, s.CreateSession(ctx, sess))
+	}
+	live := func(hash string) bool {
+		_, err := s.SessionByTokenHash(ctx, hash)
+		return err == nil
+	}
+	n, err := s.DeleteUserSessions(ctx, "alice", "a-2")
+	must(t, err)
+	if n != 2 || live("a-1") || !live("a-2") || live("a-3") || !live("b-1") {
+		t.Fatalf("DeleteUserSessions(alice, keep a-2) = %d; live: a-1 %v a-2 %v a-3 %v b-1 %v; want 2 gone, a-2 and bob's kept",
+			n, live("a-1"), live("a-2"), live("a-3"), live("b-1"))
+	}
+	n, err = s.DeleteUserSessions(ctx, "alice", "")
+	must(t, err)
+	if n != 1 || live("a-2") || !live("b-1") {
+		t.Fatalf("DeleteUserSessions(alice, keep none) = %d, a-2 live %v, b-1 live %v; want 1, false, true", n, live("a-2"), live("b-1"))
+	}
+	if n, err := s.DeleteUserSessions(ctx, "nobody", ""); err != nil || n != 0 {
+		t.Fatalf("DeleteUserSessions of a user with none = %d, %v", n, err)
+	}
 }
 
 func testAppendGapless(t *testing.T, s natter.Store) {

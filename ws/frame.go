@@ -68,6 +68,7 @@ const (
 	CloseTooBig          = 1009
 	CloseInternalError   = 1011
 	CloseSlow            = 4008
+	CloseSignedOut       = 4001 // natter: the connection's session ended (signed out, or the password changed)
 )
 
 // maxControlPayload is the largest payload of a control frame (RFC 6455 section 5.5).
