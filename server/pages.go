@@ -31,7 +31,7 @@ const pageSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'se
 // ("title", "content"). Any other *.html file is a partial that every page can call.
 const layoutTemplate = "layout.html"
 
-var pageTemplates = []string{"signin.html", "rooms.html", "room.html", "error.html"}
+var pageTemplates = []string{"signin.html", "rooms.html", "room.html", "account.html", "error.html"}
 
 // transports are the values of ?transport= that force one real-time transport on a room page.
 var transports = []string{"ws", "sse", "poll"}
@@ -244,6 +244,11 @@ func (p *pages) register(mux *http.ServeMux) {
 		p.renderError(w, r, http.StatusBadRequest, "Signing in needs JavaScript, and so does chatting: turn it on for this site and try again.")
 	})
 	handle("POST /signout", p.handleSignOut)
+	handle("GET /account", p.handleAccount)
+	handle("POST /account", func(w http.ResponseWriter, r *http.Request) {
+		// The forms post here only when their script did not run.
+		p.renderError(w, r, http.StatusBadRequest, "Changing your password or signing out everywhere needs JavaScript: turn it on for this site and try again.")
+	})
 	handle("GET /rooms/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
@@ -364,6 +369,14 @@ func (p *pages) handleRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: rooms})
+}
+
+func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
+	user := p.signedIn(w, r)
+	if user == nil {
+		return
+	}
+	p.render(w, r, http.StatusOK, "account.html", PageData{Title: "Your account", User: user, MinPass: p.s.cfg.MinPasswordChars})
 }
 
 func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {

@@ -76,6 +76,7 @@ func TestPagesRedirectToSignIn(t *testing.T) {
 		"/":                          "/signin?next=%2F",
 		"/rooms/lobby":               "/signin?next=%2Frooms%2Flobby",
 		"/rooms/lobby?transport=sse": "/signin?next=%2Frooms%2Flobby%3Ftransport%3Dsse",
+		"/account":                   "/signin?next=%2Faccount",
 	} {
 		res, _ := b.get(path)
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
@@ -89,6 +90,29 @@ func TestPagesRedirectToSignIn(t *testing.T) {
 	}
 	if res, _ := b.get("/"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("GET / after signing out: %s, want a redirect to sign in", res.Status)
+	}
+}
+
+// TestAccountPageForms: an account's page has the password and sign-out-everywhere forms; a
+// guest's says why it has neither.
+func TestAccountPageForms(t *testing.T) {
+	ts := startServer(t)
+	if r := ts.register("alice", "password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	b := newBrowserish(t, ts.URL)
+	if res, body := b.send("POST", "/api/session", `{"name":"alice","password":"password"}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: %s %s", res.Status, body)
+	}
+	res, body := b.get("/account")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `id="change-password"`) || !strings.Contains(body, `id="signout-everywhere"`) || res.Header.Get("Content-Security-Policy") != wantCSP {
+		t.Fatalf("alice's account page: %s, CSP %q\n%s", res.Status, res.Header.Get("Content-Security-Policy"), body)
+	}
+	g := newBrowserish(t, ts.URL)
+	g.signIn("gus")
+	res, body = g.get("/account")
+	if res.StatusCode != http.StatusOK || strings.Contains(body, `id="change-password"`) || strings.Contains(body, `id="signout-everywhere"`) || !strings.Contains(body, "a guest") {
+		t.Fatalf("a guest's account page: %s\n%s", res.Status, body)
 	}
 }
 

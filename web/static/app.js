@@ -155,4 +155,60 @@
       }
     });
   }
+
+  // The account page: change the password (the other sessions end), or sign out everywhere.
+  const change = document.getElementById('change-password');
+  if (change) {
+    const errEl = document.getElementById('change-password-error');
+    const doneEl = document.getElementById('change-password-done');
+    const currentEl = change.elements.password;
+    const nextEl = change.elements.new_password;
+    const minPass = Number(change.dataset.minPassword) || 6;
+    change.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      showError(doneEl, '');
+      if (!currentEl.value) {
+        showError(errEl, 'Enter your current password.');
+        currentEl.focus();
+        return;
+      }
+      if ([...nextEl.value].length < minPass) {
+        showError(errEl, `Choose a new password of at least ${minPass} characters.`);
+        nextEl.focus();
+        return;
+      }
+      showError(errEl, '');
+      const button = change.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        await api('PUT', '/api/account/password', { password: currentEl.value, new_password: nextEl.value });
+        change.reset();
+        showError(doneEl, 'Your password is changed. Your other sessions are signed out.');
+      } catch (err) {
+        if (err.status === 401) { location.assign(signInPath()); return; }
+        showError(errEl, err.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+  const everywhere = document.getElementById('signout-everywhere');
+  if (everywhere) {
+    const errEl = document.getElementById('signout-everywhere-error');
+    everywhere.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const button = everywhere.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        await api('DELETE', '/api/account/sessions');
+      } catch (err) {
+        if (err.status !== 401) {
+          showError(errEl, err.message);
+          button.disabled = false;
+          return;
+        }
+      }
+      location.assign('/signin');
+    });
+  }
 })();
