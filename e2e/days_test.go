@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	_ "time/tzdata" // the browser's zone below, whatever the machine has installed
@@ -55,11 +56,12 @@ func TestDaySeparators(t *testing.T) {
 	// ago (120 by ann at 23:59), 121..220 yesterday (121 by ann at 00:01: two minutes after
 	// 120, which a new day must not group with it).
 	dir := t.TempDir()
-	var clock time.Time // read by the store's committer only during AppendMessage
-	clock = day(3, 9, 0)
+	var clock atomic.Int64 // the store reads it from its own goroutines (the committer, the session sweeper)
+	setClock := func(at time.Time) { clock.Store(at.UnixNano()) }
+	setClock(day(3, 9, 0))
 	store, err := sqlite.Open(context.Background(), sqlite.Config{
 		Path: filepath.Join(dir, "natter.db"), Synchronous: "NORMAL",
-		Now: func() time.Time { return clock },
+		Now: func() time.Time { return time.Unix(0, clock.Load()) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,15 +74,17 @@ func TestDaySeparators(t *testing.T) {
 		author := authors[seq%len(authors)]
 		switch {
 		case seq <= 50:
-			clock = day(3, 10, seq)
+			setClock(day(3, 10, seq))
 		case seq < 120:
-			clock = day(2, 10, seq-50)
+			setClock(day(2, 10, seq-50))
 		case seq == 120:
-			clock, author = day(2, 23, 59), "ann"
+			setClock(day(2, 23, 59))
+			author = "ann"
 		case seq == 121:
-			clock, author = day(1, 0, 1), "ann"
+			setClock(day(1, 0, 1))
+			author = "ann"
 		default:
-			clock = day(1, 1, seq-121)
+			setClock(day(1, 1, seq-121))
 		}
 		m, _, err := store.AppendMessage(context.Background(), chat.AppendRequest{
 			Room: "days", Author: author, Body: fmt.Sprintf("message %d", seq),

@@ -58,7 +58,9 @@ type Config struct {
 	OnCommit natter.CommitFunc
 	// Logger reports batch failures; nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the clock for message and account times; nil means time.Now. Times are stored in UTC.
+	// Now is the clock for message, account and session times; nil means time.Now. Times are
+	// stored in UTC. The store's own goroutines (the committer, the session sweeper) call it, so
+	// it must be safe for concurrent use.
 	Now func() time.Time
 	// Synchronous is "FULL" (the default: an acknowledged message survives power loss) or
 	// "NORMAL" (it survives a crash of the process). With FULL, natter fsyncs the WAL itself,
