@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"natter"
 	"natter/hub"
+	"natter/redisstore"
 	"natter/server"
 	"natter/sqlite"
 )
@@ -38,13 +40,17 @@ type Config struct {
 	// then serves HTTPS (and wss://) itself, over HTTP/1.1 only, since its streams take over
 	// their connections, which HTTP/2 does not allow.
 	TLSCert, TLSKey string
-	Server          server.Config // Store, Hub and Logger are filled in by Open
+	// Redis, if set, is the URL of a Redis (redis://host:port/db) that keeps the rooms, logs,
+	// accounts and sessions instead of SQLite, shared by every natter node that uses it with the
+	// same RedisPrefix (default "natter"). DataDir and Sync are then unused.
+	Redis, RedisPrefix string
+	Server             server.Config // Store, Hub and Logger are filled in by Open
 }
 
 // Main is a running natter: a listener, the HTTP server, the hub and the store.
 type Main struct {
 	cfg      Config
-	store    *sqlite.Store
+	store    natter.Store
 	hub      *hub.Hub
 	srv      *server.Server
 	http     *http.Server
@@ -75,25 +81,56 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	m := &Main{cfg: cfg, served: make(chan error, 1)}
 
 	// The hub needs the store for backlogs and the store needs the hub for commits: the store
-	// reports commits through a func that reaches the hub once both exist.
-	var h *hub.Hub
-	store, err := sqlite.Open(ctx, sqlite.Config{
-		Path:         filepath.Join(cfg.DataDir, DBFile),
-		OnCommit:     func(msgs []natter.Message) { h.Committed(msgs) },
-		Logger:       cfg.Logger,
-		Synchronous:  cfg.Sync,
-		MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	// reports commits through a func that reaches the hub once both exist. So with revocations
+	// made on other nodes (Redis), which reach the server. Other nodes' commits and revocations
+	// can come before then: with no hub there is no subscriber to tell, and with no server no
+	// session cached nor connection open.
+	var hubReady atomic.Pointer[hub.Hub]
+	var srvReady atomic.Pointer[server.Server]
+	onCommit := func(msgs []natter.Message) {
+		if h := hubReady.Load(); h != nil {
+			h.Committed(msgs)
+		}
 	}
-	h = hub.New(store, store, cfg.Logger)
+	var store natter.Store
+	if cfg.Redis != "" {
+		rs, err := redisstore.Open(ctx, redisstore.Config{
+			URL:      cfg.Redis,
+			Prefix:   cfg.RedisPrefix,
+			OnCommit: onCommit,
+			OnRevoke: func(r redisstore.Revocation) {
+				if srv := srvReady.Load(); srv != nil {
+					srv.Revoked(r.TokenHash, r.User, r.Keep, r.At)
+				}
+			},
+			Logger:       cfg.Logger,
+			MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		store = rs
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		ss, err := sqlite.Open(ctx, sqlite.Config{
+			Path:         filepath.Join(cfg.DataDir, DBFile),
+			OnCommit:     onCommit,
+			Logger:       cfg.Logger,
+			Synchronous:  cfg.Sync,
+			MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		store = ss
+	}
+	h := hub.New(store, store, cfg.Logger)
+	hubReady.Store(h)
 	m.store, m.hub = store, h
 
 	sc := cfg.Server
@@ -111,6 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		return nil, err
 	}
 	m.srv = srv
+	srvReady.Store(srv)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

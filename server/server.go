@@ -212,6 +212,7 @@ type liveConn interface {
 type connOwner struct {
 	user      string
 	tokenHash string
+	created   time.Time // the session's
 }
 
 // New returns a Server. It panics if Store or Hub is missing, which is a wiring bug.
@@ -413,7 +414,7 @@ func (s *Server) addConn(c liveConn, a auth) bool {
 		s.releaseSlotLocked(user)
 		return false
 	}
-	s.conns[c] = connOwner{user: user, tokenHash: a.tokenHash}
+	s.conns[c] = connOwner{user: user, tokenHash: a.tokenHash, created: a.created}
 	s.metrics.conns[transportOf(c)].Add(1)
 	return true
 }

@@ -98,12 +98,13 @@ func (c *sessionCache) drop(hash string, now time.Time) {
 	c.revokedHash[hash] = now.Add(revocationMemory)
 }
 
-// dropUser forgets every cached session of user but keep, and remembers the revocation.
-func (c *sessionCache) dropUser(user, keep string, now time.Time) {
+// dropUser forgets every cached session of user made up to at but keep, and remembers the
+// revocation.
+func (c *sessionCache) dropUser(user, keep string, at, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for h, e := range c.m {
-		if e.sess.UserName == user && h != keep {
+		if e.sess.UserName == user && h != keep && !e.sess.CreatedAt.After(at) {
 			delete(c.m, h)
 		}
 	}
@@ -111,7 +112,7 @@ func (c *sessionCache) dropUser(user, keep string, now time.Time) {
 	if c.revokedUsers == nil {
 		c.revokedUsers = make(map[string]userRevocation)
 	}
-	c.revokedUsers[user] = userRevocation{at: now, until: now.Add(revocationMemory), keep: keep}
+	c.revokedUsers[user] = userRevocation{at: at, until: now.Add(revocationMemory), keep: keep}
 }
 
 func (c *sessionCache) forgetLapsedLocked(now time.Time) {
@@ -152,10 +153,30 @@ func (s *Server) revokeSession(ctx context.Context, hash string) error {
 // revokeUserSessions deletes every session of user but keep ("" keeps none) and closes the
 // connections they opened; it returns how many sessions it deleted.
 func (s *Server) revokeUserSessions(ctx context.Context, user, keep string) (int64, error) {
-	s.sessions.dropUser(user, keep, s.now())
+	now := s.now()
+	s.sessions.dropUser(user, keep, now, now)
 	n, err := s.store.DeleteUserSessions(ctx, user, keep)
-	s.closeConns(func(o connOwner) bool { return o.user == user && o.tokenHash != keep })
+	s.closeUserConns(user, keep, now)
 	return n, err
+}
+
+// closeUserConns closes the connections of user's sessions made up to at, but keep's.
+func (s *Server) closeUserConns(user, keep string, at time.Time) {
+	s.closeConns(func(o connOwner) bool { return o.user == user && o.tokenHash != keep && !o.created.After(at) })
+}
+
+// Revoked applies a revocation made on another node that shares the store (natter on Redis):
+// the session tokenHash, or, when it is "", every session of user made up to at (that node's
+// clock) but keep, stops working on this node too, and the connections it opened here close.
+func (s *Server) Revoked(tokenHash, user, keep string, at time.Time) {
+	now := s.now()
+	if tokenHash != "" {
+		s.sessions.drop(tokenHash, now)
+		s.closeConns(func(o connOwner) bool { return o.tokenHash == tokenHash })
+		return
+	}
+	s.sessions.dropUser(user, keep, at, now)
+	s.closeUserConns(user, keep, at)
 }
 
 // closeConns tells the live connections whose owner matches that their session has ended.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,6 +32,15 @@ func (f *proxyFlag) Set(v string) error {
 		*f = append(*f, p)
 	}
 	return nil
+}
+
+// redactURL hides a password in a Redis URL, for the log.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return p.Redacted()
 }
 
 // coalesceFlag maps --write-coalesce 0 (none) to the Config's "none", which is negative since
@@ -67,6 +77,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tlsCert      = fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS and wss:// (with --tls-key)")
 		tlsKey       = fs.String("tls-key", "", "PEM private key file of --tls-cert")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
+		redisURL     = fs.String("redis", "", "keep rooms, logs, accounts and sessions in this Redis (redis://host:port/db) instead of SQLite in --data-dir, shared with every natter node that uses it: scale-out")
+		redisPrefix  = fs.String("redis-prefix", "natter", "key prefix in --redis: nodes with the same prefix share one chat")
 		staticDirs   listFlag
 		templateDirs listFlag
 		origins      commaListFlag
@@ -107,12 +119,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	m, err := app.Open(ctx, app.Config{
-		Addr:    *addr,
-		DataDir: *dataDir,
-		Logger:  logger,
-		Sync:    syncMode,
-		TLSCert: *tlsCert,
-		TLSKey:  *tlsKey,
+		Addr:        *addr,
+		DataDir:     *dataDir,
+		Logger:      logger,
+		Sync:        syncMode,
+		TLSCert:     *tlsCert,
+		TLSKey:      *tlsKey,
+		Redis:       *redisURL,
+		RedisPrefix: *redisPrefix,
 		Server: server.Config{
 			Limits:           natter.Limits{MaxBodyChars: *maxBody, MaxFrameBytes: *maxFrame, MaxWait: *maxWait, MaxPageSize: *maxPage},
 			Guests:           *guests,
@@ -137,7 +151,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "natter is listening on %s\n", m.URL())
 	total, perUser := m.Server().ConnLimits()
-	logger.Info("serving", "url", m.URL(), "data_dir", *dataDir, "max_conns", total, "max_user_conns", perUser)
+	where := []any{"data_dir", *dataDir}
+	if *redisURL != "" {
+		where = []any{"redis", redactURL(*redisURL), "redis_prefix", *redisPrefix}
+	}
+	logger.Info("serving", append(append([]any{"url", m.URL()}, where...), "max_conns", total, "max_user_conns", perUser)...)
 
 	<-ctx.Done()
 	logger.Info("shutting down")

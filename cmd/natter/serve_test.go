@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"natter"
+	"natter/internal/redistest"
 	"natter/internal/syncbuf"
 	"natter/ws"
 )
@@ -358,6 +360,105 @@ func TestAckedMessagesSurviveSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged, %d stored after SIGKILL and restart", len(acked), len(after.Messages))
+}
+
+// TestClusterSurvivesANodeKilled: two natter processes share one Redis. Writers send to node A
+// until it is killed (SIGKILL), then retry what was unanswered on node B with the same client_id,
+// as clients behind a load balancer would, and go on there. Node B's log then holds every
+// acknowledged message once, under the seq it was acknowledged with, with no gap and the same
+// epoch.
+func TestClusterSurvivesANodeKilled(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	args := []string{"--redis", url, "--redis-prefix", prefix, "--send-rate", "-1"}
+	a := startNatter(t, t.TempDir(), nil, args...)
+	b := startNatter(t, t.TempDir(), nil, args...)
+	var before page
+	b.call("GET", "/api/rooms/lobby/messages", b.signIn("reader"), nil, &before)
+
+	type sent struct{ body, id string }
+	var (
+		mu     sync.Mutex
+		acked  = map[int64]sent{}
+		killed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	send := func(base, tok, body, clientID string) (natter.Message, int, error) {
+		data, _ := json.Marshal(map[string]string{"body": body, "client_id": clientID})
+		req, _ := http.NewRequest("POST", base+"/api/rooms/lobby/messages", bytes.NewReader(data))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return natter.Message{}, 0, err
+		}
+		defer resp.Body.Close()
+		var m struct{ Message natter.Message }
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			return natter.Message{}, resp.StatusCode, err
+		}
+		return m.Message, resp.StatusCode, nil
+	}
+	for w := range 8 {
+		tok := a.signIn(fmt.Sprintf("w%d", w)) // a session in Redis: node B takes it too
+		wg.Go(func() {
+			node := a.URL
+			for i := range 100 {
+				body, cid := fmt.Sprintf("w%d #%d", w, i), fmt.Sprintf("w%d-%d", w, i)
+				m, status, err := send(node, tok, body, cid)
+				if err != nil && node == a.URL {
+					node = b.URL // A is gone: the same message again, on B
+					m, status, err = send(node, tok, body, cid)
+				}
+				if err != nil || (status != 201 && status != 200) || m.Body != body {
+					t.Errorf("w%d #%d on %s: %v %d %+v", w, i, node, err, status, m)
+					return
+				}
+				mu.Lock()
+				if prev, ok := acked[m.Seq]; ok && prev.body != body {
+					t.Errorf("seq %d acknowledged for %q and for %q", m.Seq, prev.body, body)
+				}
+				acked[m.Seq] = sent{body, m.ID}
+				n := len(acked)
+				mu.Unlock()
+				if n >= 300 && killed.CompareAndSwap(false, true) {
+					a.cmd.Process.Signal(syscall.SIGKILL)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if !killed.Load() {
+		t.Fatal("node A was never killed")
+	}
+	a.waitExit(30 * time.Second)
+	if len(acked) != 800 {
+		t.Fatalf("%d distinct seqs acknowledged, want 800 (one per message)", len(acked))
+	}
+
+	reader := b.signIn("reader")
+	var all []natter.Message
+	for {
+		var p page
+		b.call("GET", fmt.Sprintf("/api/rooms/lobby/messages?after=%d&limit=1000", int64(len(all))), reader, nil, &p)
+		if p.Epoch != before.Epoch {
+			t.Fatalf("epoch %q on B after the kill, %q before", p.Epoch, before.Epoch)
+		}
+		all = append(all, p.Messages...)
+		if len(p.Messages) == 0 || int64(len(all)) >= p.LastSeq {
+			break
+		}
+	}
+	if len(all) != 800 {
+		t.Fatalf("node B's log holds %d messages, want 800", len(all))
+	}
+	for i, m := range all {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("message %d has seq %d: the log has a gap", i, m.Seq)
+		}
+		if want := acked[m.Seq]; m.Body != want.body || m.ID != want.id {
+			t.Fatalf("seq %d is %q (id %s), acknowledged as %q (id %s)", m.Seq, m.Body, m.ID, want.body, want.id)
+		}
+	}
 }
 
 // TestSIGTERMDrainsAndExitsCleanly checks the shutdown order: WebSockets get 1001 "going away",

@@ -1,0 +1,310 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"natter"
+)
+
+// appendScript stores one message, or finds the one its client_id stored before.
+//
+// KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel.
+// ARGV: room, author, client_id ("" for none), body, id.
+// It returns {"notfound"}, {"dup", seq, id, ts} or {"new", seq, id, ts}; ts is Redis's clock in
+// nanoseconds, as a string (Lua numbers are doubles, which would round it).
+var appendScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
+local key = ''
+if ARGV[3] ~= '' then
+  key = ARGV[2] .. '\0' .. ARGV[3]
+  local seq = redis.call('HGET', KEYS[4], key)
+  if seq then
+    local e = redis.call('XRANGE', KEYS[3], seq .. '-0', seq .. '-0')
+    local f = e[1][2]
+    local m = {}
+    for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+    return {'dup', seq, m.id, m.ts, m.body}
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local t = redis.call('TIME')
+local ts = t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
+redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts)
+if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
+redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts}))
+return {'new', tostring(seq), ARGV[5], ts}`)
+
+// AppendMessage stores req at the end of its room's log: acknowledged once Redis ran the script.
+func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
+	if err := natter.ValidateAppend(req, s.maxBody); err != nil {
+		return natter.Message{}, false, err
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	res, err := appendScript.Run(ctx, s.rdb,
+		[]string{s.key("rooms"), s.key("seq"), s.key("log", req.Room), s.key("cid", req.Room), s.key("commits")},
+		req.Room, req.Author, req.ClientID, req.Body, hex.EncodeToString(b[:])).StringSlice()
+	if err != nil {
+		return natter.Message{}, false, unavailable("append", err)
+	}
+	switch {
+	case len(res) == 1 && res[0] == "notfound":
+		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", req.Room)
+	case len(res) >= 4 && (res[0] == "new" || res[0] == "dup"):
+		seq, _ := strconv.ParseInt(res[1], 10, 64)
+		m := natter.Message{Room: req.Room, Seq: seq, ID: res[2], ClientID: req.ClientID, Author: req.Author, Body: req.Body, TS: parseTS(res[3])}
+		if res[0] == "dup" && len(res) >= 5 {
+			m.Body = res[4]
+		}
+		return m, res[0] == "new", nil
+	}
+	return natter.Message{}, false, natter.Internal("redis: append", fmt.Errorf("unexpected answer %q", res))
+}
+
+func parseTS(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return time.Unix(0, n).UTC()
+}
+
+// FindByClientID returns the message stored for req's (Room, Author, ClientID); Body is ignored.
+func (s *Store) FindByClientID(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
+	var exists *redis.BoolCmd
+	var seqCmd *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.HExists(ctx, s.key("rooms"), req.Room)
+		if req.ClientID != "" {
+			seqCmd = p.HGet(ctx, s.key("cid", req.Room), req.Author+"\x00"+req.ClientID)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return natter.Message{}, false, unavailable("find client_id", err)
+	}
+	if !exists.Val() {
+		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", req.Room)
+	}
+	if seqCmd == nil || errors.Is(seqCmd.Err(), redis.Nil) {
+		return natter.Message{}, false, nil
+	}
+	seq, _ := seqCmd.Int64()
+	msgs, err := s.rangeMessages(ctx, req.Room, seq, seq, 1)
+	if err != nil {
+		return natter.Message{}, false, err
+	}
+	if len(msgs) == 0 {
+		return natter.Message{}, false, natter.Internal("redis: find client_id", fmt.Errorf("seq %d of room %q is not in its log", seq, req.Room))
+	}
+	return msgs[0], true, nil
+}
+
+// rangeMessages reads the room's log from seq from to seq to (inclusive), at most limit.
+func (s *Store) rangeMessages(ctx context.Context, room string, from, to int64, limit int) ([]natter.Message, error) {
+	if from > to || limit <= 0 {
+		return nil, nil
+	}
+	stop := "+"
+	if to < 1<<62 {
+		stop = strconv.FormatInt(to, 10) + "-0"
+	}
+	entries, err := s.rdb.XRangeN(ctx, s.key("log", room), strconv.FormatInt(from, 10)+"-0", stop, int64(limit)).Result()
+	if err != nil {
+		return nil, unavailable("read log", err)
+	}
+	return decodeEntries(room, entries), nil
+}
+
+func decodeEntries(room string, entries []redis.XMessage) []natter.Message {
+	msgs := make([]natter.Message, 0, len(entries))
+	for _, e := range entries {
+		seqStr, _, _ := strings.Cut(e.ID, "-")
+		seq, _ := strconv.ParseInt(seqStr, 10, 64)
+		str := func(k string) string { v, _ := e.Values[k].(string); return v }
+		msgs = append(msgs, natter.Message{Room: room, Seq: seq, ID: str("id"), ClientID: str("cid"), Author: str("author"), Body: str("body"), TS: parseTS(str("ts"))})
+	}
+	return msgs
+}
+
+// roomExists answers ENOTFOUND for a room that is not there.
+func (s *Store) roomExists(ctx context.Context, room string) error {
+	ok, err := s.rdb.HExists(ctx, s.key("rooms"), room).Result()
+	if err != nil {
+		return unavailable("read room", err)
+	}
+	if !ok {
+		return natter.Errorf(natter.ENOTFOUND, "room %q does not exist", room)
+	}
+	return nil
+}
+
+// MessagesAfter returns up to limit messages with seq > after, oldest first.
+func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]natter.Message, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	msgs, err := s.rangeMessages(ctx, room, max(after, 0)+1, 1<<62, limit)
+	if msgs == nil && err == nil {
+		msgs = []natter.Message{}
+	}
+	return msgs, err
+}
+
+// MessagesBefore returns the up to limit messages just before seq before, oldest first.
+func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]natter.Message, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	if before <= 1 || limit <= 0 {
+		return []natter.Message{}, nil
+	}
+	entries, err := s.rdb.XRevRangeN(ctx, s.key("log", room), strconv.FormatInt(before-1, 10)+"-0", "-", int64(limit)).Result()
+	if err != nil {
+		return nil, unavailable("read log", err)
+	}
+	msgs := decodeEntries(room, entries)
+	slices.Reverse(msgs)
+	return msgs, nil
+}
+
+func sortRooms(rooms []natter.Room) {
+	slices.SortFunc(rooms, func(a, b natter.Room) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// published is a message as the append script publishes it.
+type published struct {
+	Room   string `json:"room"`
+	Seq    string `json:"seq"`
+	ID     string `json:"id"`
+	CID    string `json:"cid"`
+	Author string `json:"author"`
+	Body   string `json:"body"`
+	TS     string `json:"ts"`
+}
+
+// deliverLoop hands every node's commits to OnCommit, in seq order per room without a gap, until
+// ctx ends. After every resubscription (the first subscription is Open's) it reads the counters
+// and delivers what the channel lost meanwhile.
+func (s *Store) deliverLoop(ctx context.Context) {
+	defer close(s.done)
+	wait := 50 * time.Millisecond
+	for {
+		v, err := s.sub.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("redis: the subscription to commits failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+			continue
+		}
+		wait = 50 * time.Millisecond
+		switch v := v.(type) {
+		case *redis.Subscription:
+			if v.Channel == s.key("commits") {
+				s.resync(ctx)
+			}
+		case *redis.Message:
+			if v.Channel == s.key("revoked") {
+				s.revoked(v.Payload)
+				continue
+			}
+			var p published
+			if err := json.Unmarshal([]byte(v.Payload), &p); err != nil {
+				s.log.Error("redis: a commit that can't be read", "err", err)
+				continue
+			}
+			seq, _ := strconv.ParseInt(p.Seq, 10, 64)
+			s.deliver(ctx, natter.Message{Room: p.Room, Seq: seq, ID: p.ID, ClientID: p.CID, Author: p.Author, Body: p.Body, TS: parseTS(p.TS)})
+		}
+	}
+}
+
+// revoked hands a revocation to OnRevoke.
+func (s *Store) revoked(payload string) {
+	var r revoked
+	if err := json.Unmarshal([]byte(payload), &r); err != nil {
+		s.log.Error("redis: a revocation that can't be read", "err", err)
+		return
+	}
+	if s.onRevoke != nil {
+		s.onRevoke(Revocation{TokenHash: r.TokenHash, User: r.User, Keep: r.Keep, At: time.Unix(0, r.At)})
+	}
+}
+
+// deliver hands m on after whatever came before it in its room and was not delivered yet. If
+// those can't be read, m waits with them for the next message or resubscription.
+func (s *Store) deliver(ctx context.Context, m natter.Message) {
+	last := s.last[m.Room]
+	if m.Seq <= last {
+		return // delivered already (by a catch-up)
+	}
+	if m.Seq > last+1 && !s.catchUp(ctx, m.Room, m.Seq-1) {
+		return
+	}
+	s.commit([]natter.Message{m})
+}
+
+// catchUp delivers the room's messages after the last delivered, up to seq to, from its log. It
+// reports whether all of them were.
+func (s *Store) catchUp(ctx context.Context, room string, to int64) bool {
+	for s.last[room] < to {
+		msgs, err := s.rangeMessages(ctx, room, s.last[room]+1, to, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("redis: reading missed messages failed", "room", room, "err", err)
+			}
+			return false
+		}
+		if len(msgs) == 0 || msgs[0].Seq != s.last[room]+1 {
+			s.log.Error("redis: a room's log has a hole", "room", room, "after", s.last[room])
+			return false
+		}
+		s.commit(msgs)
+	}
+	return true
+}
+
+func (s *Store) commit(msgs []natter.Message) {
+	s.last[msgs[0].Room] = msgs[len(msgs)-1].Seq
+	if s.onCommit != nil {
+		s.onCommit(msgs)
+	}
+}
+
+// resync delivers what every room stored beyond what was delivered, after a resubscription.
+func (s *Store) resync(ctx context.Context) {
+	seqs, err := s.rdb.HGetAll(ctx, s.key("seq")).Result()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("redis: reading the counters after resubscribing failed", "err", err)
+		}
+		return
+	}
+	for room, v := range seqs {
+		seq, _ := strconv.ParseInt(v, 10, 64)
+		switch last := s.last[room]; {
+		case seq > last:
+			s.catchUp(ctx, room, seq)
+		case seq < last:
+			// Only a Redis that lost its data counts backwards: the room's log is not the one
+			// this node delivered. Deliver the new one from where it is.
+			s.log.Error("redis: a room's counter went back: Redis lost data; restart the natter nodes so that clients reload", "room", room, "was", last, "now", seq)
+			s.last[room] = seq
+		}
+	}
+}

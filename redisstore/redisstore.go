@@ -1,0 +1,442 @@
+// Package redisstore is a natter.Store kept in Redis, so that several natter nodes can share one
+// set of rooms, logs, accounts and sessions.
+//
+// Each room's log is a Redis stream whose entry IDs are the seqs ("42-0"). An append is one Lua
+// script: it checks the room and the client_id, takes the next seq from the room's counter, adds
+// the entry, records the client_id and publishes the message on one Pub/Sub channel, all at once,
+// so seqs are gapless and the channel carries every room's messages in seq order.
+//
+// Every node subscribes to that channel and hands what arrives to its OnCommit in seq order per
+// room, with no gap: a message that comes after a gap (a subscription dropped and resumed) is
+// preceded by the missing ones, read from the stream, and after every (re)subscription the
+// counters are compared with what was delivered. Pub/Sub may lose messages; the streams do not.
+//
+// Durability is Redis's: an append is acknowledged once Redis has run the script, so with
+// appendonly yes and appendfsync always an acknowledged message survives a crash of Redis too.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+
+	"natter"
+)
+
+// Config configures a Store.
+type Config struct {
+	// URL is the Redis server, e.g. redis://127.0.0.1:6379/0 (redis.ParseURL's form). Required.
+	URL string
+	// Prefix begins every key and the channel (default "natter"): nodes that share a prefix
+	// share their data; other prefixes on the same Redis are other natters.
+	Prefix string
+	// OnCommit receives every node's stored messages, in seq order per room without a gap, from
+	// one goroutine. Nil means nobody listens.
+	OnCommit natter.CommitFunc
+	// Logger reports a lost subscription and the like; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for account and session times (message times are Redis's, so that
+	// every node's messages share one clock); nil means time.Now.
+	Now func() time.Time
+	// MaxBodyChars bounds a message body in characters; 0 means natter.DefaultMaxBodyChars.
+	MaxBodyChars int
+	// OnRevoke receives every node's session revocations (DeleteSession, DeleteUserSessions),
+	// this node's too, from the goroutine that calls OnCommit: a server drops the sessions from
+	// its cache and closes the connections they opened. Nil means nobody listens.
+	OnRevoke func(Revocation)
+	// ClientName names this node's connections in Redis's CLIENT LIST (default
+	// "natter-HOST-PID").
+	ClientName string
+}
+
+// Revocation is a revocation of sessions: the one with TokenHash, or, when it is "", every
+// session of User made up to At except Keep.
+type Revocation struct {
+	TokenHash  string
+	User, Keep string
+	At         time.Time
+}
+
+// Store is a natter.Store in Redis.
+type Store struct {
+	rdb      *redis.Client
+	p        string // the key prefix with its colon
+	log      *slog.Logger
+	now      func() time.Time
+	onCommit natter.CommitFunc
+	onRevoke func(Revocation)
+	maxBody  int
+
+	sub  *redis.PubSub
+	stop context.CancelFunc
+	done chan struct{}
+	// last is the highest seq handed to OnCommit per room; the delivery goroutine's alone.
+	last map[string]int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ natter.Store = (*Store)(nil)
+
+// Open connects to Redis, makes sure the default room exists and starts delivering commits. It
+// returns once the subscription is in place: every message stored after Open returns reaches
+// OnCommit.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("redisstore: Config.URL is required")
+	}
+	opt, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL %q: %w", cfg.URL, err)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "natter"
+	}
+	if cfg.ClientName == "" {
+		host, _ := os.Hostname()
+		cfg.ClientName = fmt.Sprintf("natter-%s-%d", host, os.Getpid())
+	}
+	opt.ClientName = cfg.ClientName
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyChars <= 0 {
+		cfg.MaxBodyChars = natter.DefaultMaxBodyChars
+	}
+	s := &Store{
+		rdb: redis.NewClient(opt), p: cfg.Prefix + ":", log: cfg.Logger, now: cfg.Now,
+		onCommit: cfg.OnCommit, onRevoke: cfg.OnRevoke, maxBody: cfg.MaxBodyChars, last: make(map[string]int64),
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+	}
+	if _, err := s.CreateRoom(ctx, natter.Room{Name: natter.DefaultRoom, Title: "Lobby"}); err != nil && natter.ErrorCode(err) != natter.ECONFLICT {
+		s.rdb.Close()
+		return nil, err
+	}
+	// Subscribed first, counters read second: a message stored in between arrives on the
+	// channel with a seq above the counter read, and one stored before it is not delivered.
+	s.sub = s.rdb.Subscribe(ctx, s.key("commits"), s.key("revoked"))
+	for range 2 { // one confirmation per channel
+		if _, err := s.sub.Receive(ctx); err != nil {
+			s.sub.Close()
+			s.rdb.Close()
+			return nil, fmt.Errorf("redis: subscribe: %w", err)
+		}
+	}
+	seqs, err := s.rdb.HGetAll(ctx, s.key("seq")).Result()
+	if err != nil {
+		s.sub.Close()
+		s.rdb.Close()
+		return nil, fmt.Errorf("redis: read counters: %w", err)
+	}
+	for room, v := range seqs {
+		s.last[room], _ = strconv.ParseInt(v, 10, 64)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	go s.deliverLoop(loopCtx)
+	return s, nil
+}
+
+// Close stops delivering and closes the connections. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.sub.Close() // ends a Receive in progress
+		<-s.done
+		s.closeErr = s.rdb.Close()
+	})
+	return s.closeErr
+}
+
+func (s *Store) key(parts ...string) string { return s.p + strings.Join(parts, ":") }
+
+// unavailable wraps a Redis failure: the store can't answer now, and a retry may succeed.
+func unavailable(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &natter.Error{Code: natter.EUNAVAILABLE, Message: "the store (Redis) can't be reached: " + what, Err: err}
+}
+
+// Users and sessions.
+
+// CreateUser stores an account. Errors: EINVALID (bad name or empty hash), ECONFLICT (taken).
+func (s *Store) CreateUser(ctx context.Context, name, passwordHash string) (natter.User, error) {
+	if !natter.ValidUserName(name) {
+		return natter.User{}, natter.Errorf(natter.EINVALID, "user name %q is not valid", name)
+	}
+	if passwordHash == "" {
+		return natter.User{}, natter.Errorf(natter.EINVALID, "password hash is empty")
+	}
+	created := s.now().UTC()
+	ok, err := s.rdb.HSetNX(ctx, s.key("users"), name, userValue(created, passwordHash)).Result()
+	if err != nil {
+		return natter.User{}, unavailable("create user", err)
+	}
+	if !ok {
+		return natter.User{}, natter.Errorf(natter.ECONFLICT, "user name %q is taken", name)
+	}
+	return natter.User{Name: name, CreatedAt: created}, nil
+}
+
+// userValue is an account as stored: its creation time in nanoseconds, a colon, the hash.
+func userValue(created time.Time, hash string) string {
+	return strconv.FormatInt(created.UnixNano(), 10) + ":" + hash
+}
+
+// UserPasswordHash returns the account and its password hash. ENOTFOUND if absent.
+func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User, string, error) {
+	v, err := s.rdb.HGet(ctx, s.key("users"), name).Result()
+	if errors.Is(err, redis.Nil) {
+		return natter.User{}, "", natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
+	}
+	if err != nil {
+		return natter.User{}, "", unavailable("read user", err)
+	}
+	ns, hash, ok := strings.Cut(v, ":")
+	n, perr := strconv.ParseInt(ns, 10, 64)
+	if !ok || perr != nil {
+		return natter.User{}, "", natter.Internal("redis: user record", fmt.Errorf("malformed: %q", v))
+	}
+	return natter.User{Name: name, CreatedAt: time.Unix(0, n).UTC()}, hash, nil
+}
+
+// setPassword replaces the hash after the creation time, if the account exists.
+var setPassword = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local created = string.match(v, '^(%d+):')
+redis.call('HSET', KEYS[1], ARGV[1], created .. ':' .. ARGV[2])
+return 1`)
+
+// SetPasswordHash replaces an account's password hash. EINVALID (empty hash), ENOTFOUND.
+func (s *Store) SetPasswordHash(ctx context.Context, name, passwordHash string) error {
+	if passwordHash == "" {
+		return natter.Errorf(natter.EINVALID, "password hash is empty")
+	}
+	n, err := setPassword.Run(ctx, s.rdb, []string{s.key("users")}, name, passwordHash).Int()
+	if err != nil {
+		return unavailable("set password", err)
+	}
+	if n == 0 {
+		return natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
+	}
+	return nil
+}
+
+// createSession stores a session unless its key exists; Redis deletes it when it expires. The
+// per-user set lets DeleteUserSessions find them; it lives as long as the longest of them.
+var createSession = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'guest', ARGV[2], 'created', ARGV[3], 'expires', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[6])
+local t = redis.call('TIME')
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 or t[1] * 1000 + math.floor(t[2] / 1000) + ttl < tonumber(ARGV[5]) then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+end
+return 1`)
+
+// CreateSession stores a session; a zero CreatedAt becomes now. EINVALID, ECONFLICT.
+func (s *Store) CreateSession(ctx context.Context, sess natter.Session) error {
+	if sess.TokenHash == "" || sess.UserName == "" {
+		return natter.Errorf(natter.EINVALID, "a session needs a token hash and a user name")
+	}
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = s.now()
+	}
+	guest := "0"
+	if sess.Guest {
+		guest = "1"
+	}
+	n, err := createSession.Run(ctx, s.rdb, []string{s.key("sess", sess.TokenHash), s.key("usess", sess.UserName)},
+		sess.UserName, guest, sess.CreatedAt.UnixNano(), sess.ExpiresAt.UnixNano(), sess.ExpiresAt.UnixMilli(), sess.TokenHash).Int()
+	if err != nil {
+		return unavailable("create session", err)
+	}
+	if n == 0 {
+		return natter.Errorf(natter.ECONFLICT, "session already exists")
+	}
+	return nil
+}
+
+// SessionByTokenHash returns a live session: EUNAUTHORIZED if absent or expired.
+func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (natter.Session, error) {
+	v, err := s.rdb.HGetAll(ctx, s.key("sess", tokenHash)).Result()
+	if err != nil {
+		return natter.Session{}, unavailable("read session", err)
+	}
+	if len(v) == 0 {
+		return natter.Session{}, natter.Errorf(natter.EUNAUTHORIZED, "no such session")
+	}
+	created, err1 := strconv.ParseInt(v["created"], 10, 64)
+	expires, err2 := strconv.ParseInt(v["expires"], 10, 64)
+	if err1 != nil || err2 != nil {
+		return natter.Session{}, natter.Internal("redis: session record", fmt.Errorf("malformed: %v", v))
+	}
+	if expires <= s.now().UnixNano() {
+		return natter.Session{}, natter.Errorf(natter.EUNAUTHORIZED, "the session has expired")
+	}
+	return natter.Session{
+		TokenHash: tokenHash, UserName: v["user"], Guest: v["guest"] == "1",
+		CreatedAt: time.Unix(0, created).UTC(), ExpiresAt: time.Unix(0, expires).UTC(),
+	}, nil
+}
+
+// revoked is a revocation as published on the revoked channel.
+type revoked struct {
+	TokenHash string `json:"th,omitempty"`
+	User      string `json:"user,omitempty"`
+	Keep      string `json:"keep,omitempty"`
+	At        int64  `json:"at,omitempty"`
+}
+
+var deleteSession = redis.NewScript(`
+local user = redis.call('HGET', KEYS[1], 'user')
+redis.call('DEL', KEYS[1])
+if user then redis.call('SREM', ARGV[1] .. user, ARGV[2]) end
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1`)
+
+// DeleteSession revokes a session, and tells every node; an absent one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	note, _ := json.Marshal(revoked{TokenHash: tokenHash})
+	if err := deleteSession.Run(ctx, s.rdb, []string{s.key("sess", tokenHash), s.key("revoked")}, s.key("usess", ""), tokenHash, note).Err(); err != nil {
+		return unavailable("delete session", err)
+	}
+	return nil
+}
+
+var deleteUserSessions = redis.NewScript(`
+local n = 0
+for _, th in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if th ~= ARGV[2] then
+    n = n + redis.call('DEL', ARGV[1] .. th)
+    redis.call('SREM', KEYS[1], th)
+  end
+end
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return n`)
+
+// DeleteUserSessions revokes every session of name but keep ("" keeps none), and tells every
+// node.
+func (s *Store) DeleteUserSessions(ctx context.Context, name, keep string) (int64, error) {
+	note, _ := json.Marshal(revoked{User: name, Keep: keep, At: s.now().UnixNano()})
+	n, err := deleteUserSessions.Run(ctx, s.rdb, []string{s.key("usess", name), s.key("revoked")}, s.key("sess", ""), keep, note).Int64()
+	if err != nil {
+		return 0, unavailable("delete sessions", err)
+	}
+	return n, nil
+}
+
+// Rooms.
+
+// roomRecord is a room as stored in the rooms hash; its last seq is in the seq hash.
+type roomRecord struct {
+	Title     string `json:"title"`
+	Epoch     string `json:"epoch"`
+	CreatedBy string `json:"created_by,omitempty"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+func (r roomRecord) room(name string, lastSeq int64) natter.Room {
+	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq}
+}
+
+// CreateRoom stores a new room with a fresh epoch. EINVALID, ECONFLICT.
+func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, error) {
+	if !natter.ValidRoomName(room.Name) {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room name %q is not valid", room.Name)
+	}
+	if room.Title == "" {
+		room.Title = room.Name
+	}
+	if !utf8.ValidString(room.Title) {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(room.Title); n > natter.MaxRoomTitleChars {
+		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title has %d characters; the limit is %d", n, natter.MaxRoomTitleChars)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	rec := roomRecord{Title: room.Title, Epoch: hex.EncodeToString(b[:]), CreatedBy: room.CreatedBy, CreatedAt: s.now().UnixNano()}
+	data, _ := json.Marshal(rec)
+	ok, err := s.rdb.HSetNX(ctx, s.key("rooms"), room.Name, data).Result()
+	if err != nil {
+		return natter.Room{}, unavailable("create room", err)
+	}
+	if !ok {
+		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
+	}
+	return rec.room(room.Name, 0), nil
+}
+
+// Room returns one room with its current LastSeq. ENOTFOUND if absent.
+func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
+	var recCmd *redis.StringCmd
+	var seqCmd *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		recCmd = p.HGet(ctx, s.key("rooms"), name)
+		seqCmd = p.HGet(ctx, s.key("seq"), name)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return natter.Room{}, unavailable("read room", err)
+	}
+	data, err := recCmd.Result()
+	if errors.Is(err, redis.Nil) {
+		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	}
+	if err != nil {
+		return natter.Room{}, unavailable("read room", err)
+	}
+	var rec roomRecord
+	if err := json.Unmarshal([]byte(data), &rec); err != nil {
+		return natter.Room{}, natter.Internal("redis: room record", err)
+	}
+	seq, _ := seqCmd.Int64() // absent: no message yet
+	return rec.room(name, seq), nil
+}
+
+// Rooms lists every room by name.
+func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
+	var recs, seqs *redis.MapStringStringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		recs = p.HGetAll(ctx, s.key("rooms"))
+		seqs = p.HGetAll(ctx, s.key("seq"))
+		return nil
+	}); err != nil {
+		return nil, unavailable("list rooms", err)
+	}
+	rooms := make([]natter.Room, 0, len(recs.Val()))
+	for name, data := range recs.Val() {
+		var rec roomRecord
+		if err := json.Unmarshal([]byte(data), &rec); err != nil {
+			return nil, natter.Internal("redis: room record", err)
+		}
+		seq, _ := strconv.ParseInt(seqs.Val()[name], 10, 64)
+		rooms = append(rooms, rec.room(name, seq))
+	}
+	sortRooms(rooms)
+	return rooms, nil
+}

@@ -1,0 +1,146 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"natter"
+	"natter/app"
+	"natter/internal/redistest"
+)
+
+// startCluster starts n natter nodes sharing one Redis prefix: one chat behind several servers.
+func startCluster(t *testing.T, n int, mutate ...func(*app.Config)) []*testServer {
+	t.Helper()
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	nodes := make([]*testServer, n)
+	for i := range nodes {
+		nodes[i] = startServer(t, append([]func(*app.Config){func(c *app.Config) { c.Redis, c.RedisPrefix = url, prefix }}, mutate...)...)
+	}
+	return nodes
+}
+
+// TestClusterOneLogAcrossNodes: two nodes on one Redis are one chat. A session made on one works
+// on the other, a room made on one is on the other, and messages sent to both at once reach the
+// WebSocket, SSE and long-poll subscribers of both nodes as one log: every seq once, in order,
+// with the same message behind it everywhere.
+func TestClusterOneLogAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice := a.signIn("alice")
+	bob := b.signIn("bob")
+	if r := b.do("GET", "/api/session", alice, nil); r.Status != http.StatusOK {
+		t.Fatalf("alice's session (made on node A) on node B: %d %s", r.Status, r.Raw)
+	}
+	if r := a.do("POST", "/api/rooms", alice, map[string]string{"name": "ops", "title": "Ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create room on A: %d %s", r.Status, r.Raw)
+	}
+	if r := b.do("GET", "/api/rooms/ops", bob, nil); r.Status != http.StatusOK {
+		t.Fatalf("the room made on A, read on B: %d %s", r.Status, r.Raw)
+	}
+
+	wsA, wsB := a.dialWS(alice), b.dialWS(bob)
+	wsA.subscribe("ops", 0)
+	wsB.subscribe("ops", 0)
+	sseB := b.openSSE("/api/rooms/ops/events?after=0", bob)
+	sseB.waitSubscribed()
+
+	const perSender = 60
+	var wg sync.WaitGroup
+	stored := make(map[int64]natter.Message)
+	var mu sync.Mutex
+	for i, node := range []*testServer{a, b, a, b} {
+		tok := []string{alice, bob}[i%2]
+		wg.Go(func() {
+			for j := range perSender {
+				r, err := node.doErr("POST", "/api/rooms/ops/messages", tok, map[string]string{"body": fmt.Sprintf("sender %d message %d", i, j), "client_id": fmt.Sprintf("c-%d-%d", i, j)})
+				if err != nil || r.Status != http.StatusCreated {
+					t.Errorf("send %d/%d: %v %d %s", i, j, err, r.Status, r.Raw)
+					return
+				}
+				m := messageOf(t, r)
+				mu.Lock()
+				stored[m.Seq] = m
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := int64(4 * perSender)
+	if len(stored) != int(total) {
+		t.Fatalf("%d distinct seqs acknowledged, want %d", len(stored), total)
+	}
+	same := func(where string, m natter.Message) {
+		t.Helper()
+		if want := stored[m.Seq]; m.ID != want.ID || m.Body != want.Body || m.Author != want.Author {
+			t.Fatalf("%s: seq %d is %q by %s (id %s), acknowledged as %q by %s (id %s)", where, m.Seq, m.Body, m.Author, m.ID, want.Body, want.Author, want.ID)
+		}
+	}
+	for name, c := range map[string]*wsClient{"node A's WebSocket": wsA, "node B's WebSocket": wsB} {
+		for seq := int64(1); seq <= total; seq++ {
+			m := c.nextExcept("presence", "join", "leave").msg(t)
+			if m.Seq != seq {
+				t.Fatalf("%s: seq %d, want %d", name, m.Seq, seq)
+			}
+			same(name, m)
+		}
+	}
+	for seq := int64(1); seq <= total; seq++ {
+		m := sseB.nextMessage()
+		if m.Seq != seq {
+			t.Fatalf("node B's event stream: seq %d, want %d", m.Seq, seq)
+		}
+		same("node B's event stream", m)
+	}
+	// A long-poll on A from the middle of the log, and one parked on B for the next message.
+	page := a.read(alice, fmt.Sprintf("/api/rooms/ops/messages?after=%d&wait=5", total-10))
+	if len(page.Messages) != 10 || page.Messages[0].Seq != total-9 || page.LastSeq != total {
+		t.Fatalf("long-poll on A after %d: %d messages from %v, last_seq %d", total-10, len(page.Messages), page.Messages, page.LastSeq)
+	}
+	parkedB := b.doAsync("GET", fmt.Sprintf("/api/rooms/ops/messages?after=%d&wait=30", total), bob, nil)
+	parked(t, b, 3) // bob's WebSocket and stream, and this poll
+	next := a.mustPost(alice, "ops", "sent on A, waited for on B")
+	r := <-parkedB
+	if got := decodePage(t, r); len(got.Messages) != 1 || got.Messages[0].Seq != next.Seq || got.Messages[0].ID != next.ID {
+		t.Fatalf("the poll parked on B got %s, want seq %d from A", r.Raw, next.Seq)
+	}
+}
+
+// TestClusterSignOutReachesEveryNode: signing out on one node closes the session's connections on
+// the others and its token stops working there at once; changing a password on one node ends the
+// account's other sessions on every node, and a new sign-in connects at once anywhere.
+func TestClusterSignOutReachesEveryNode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice := a.signIn("alice")
+	wsB := b.dialWS(alice)
+	wsB.subscribe("lobby", 0)
+	if r := b.do("GET", "/api/session", alice, nil); r.Status != http.StatusOK { // now in B's cache
+		t.Fatalf("alice on B: %d", r.Status)
+	}
+	if r := a.do("DELETE", "/api/session", alice, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("sign out on A: %d %s", r.Status, r.Raw)
+	}
+	wantSignedOut(t, wsB)
+	checkError(t, b.do("GET", "/api/session", alice, nil), http.StatusUnauthorized, "unauthorized")
+
+	if r := a.register("carol", "old password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	c1, c2 := a.signInPassword("carol", "old password"), b.signInPassword("carol", "old password")
+	wsC2 := b.dialWS(c2)
+	wsC2.subscribe("lobby", 0)
+	if r := a.do("PUT", "/api/account/password", c1, map[string]string{"password": "old password", "new_password": "new password"}); r.Status != http.StatusOK {
+		t.Fatalf("change password on A: %d %s", r.Status, r.Raw)
+	}
+	wantSignedOut(t, wsC2)
+	checkError(t, b.do("GET", "/api/session", c2, nil), http.StatusUnauthorized, "unauthorized")
+	if r := b.do("GET", "/api/session", c1, nil); r.Status != http.StatusOK {
+		t.Fatalf("the session that changed the password, on B: %d", r.Status)
+	}
+	c3 := b.signInPassword("carol", "new password")
+	b.dialWS(c3).subscribe("lobby", 0)
+}
