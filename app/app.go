@@ -130,6 +130,11 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		store = ss
 	}
 	h := hub.New(store, store, cfg.Logger)
+	if rs, ok := store.(*redisstore.Store); ok {
+		// Presence across nodes: this hub's changes go out, the others' come in.
+		h.SetPresenceSink(rs.PublishPresence)
+		rs.SetPresence(h)
+	}
 	hubReady.Store(h)
 	m.store, m.hub = store, h
 

@@ -42,6 +42,8 @@ type Hub struct {
 
 	published  atomic.Int64 // messages Publish fanned out
 	deliveries atomic.Int64 // frames Publish queued for subscribers
+
+	sink PresenceSink // where local presence changes go (remote.go); nil: nowhere
 }
 
 // Stats are the hub's counters since it started.
@@ -74,6 +76,7 @@ type room struct {
 	subs    []*Subscription      // each knows its index: O(1) add and remove, no copying
 	users   map[string]int       // connections per user, for presence
 	pollers map[string]time.Time // long-polling users, online until the time given
+	remote  map[string]map[string]time.Time // users online on other nodes: user -> node -> until (remote.go)
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls
 	waiters map[*Waiter]struct{}
@@ -207,12 +210,17 @@ func (h *Hub) Online(roomName string) []string {
 }
 
 func (r *room) onlineLocked() []string {
-	online := make([]string, 0, len(r.users)+len(r.pollers))
+	online := make([]string, 0, len(r.users)+len(r.pollers)+len(r.remote))
 	for u := range r.users {
 		online = append(online, u)
 	}
 	for u := range r.pollers {
 		if r.users[u] == 0 {
+			online = append(online, u)
+		}
+	}
+	for u := range r.remote {
+		if !r.localOnlineLocked(u) {
 			online = append(online, u)
 		}
 	}
@@ -283,6 +291,9 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	// the user's first connection to the room.
 	r.mu.Lock()
 	first := !r.isOnlineLocked(req.User)
+	if !r.localOnlineLocked(req.User) {
+		h.reportLocked(r, req.User, true)
+	}
 	r.users[req.User]++
 	online := r.onlineLocked()
 	s.mu.Lock()
@@ -366,6 +377,9 @@ func (s *Subscription) Unsubscribe() {
 		r.users[s.user]--
 		if r.users[s.user] <= 0 {
 			delete(r.users, s.user)
+			if !r.localOnlineLocked(s.user) {
+				s.hub.reportLocked(r, s.user, false)
+			}
 			if !r.isOnlineLocked(s.user) {
 				r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: s.user}))
 			}
@@ -381,6 +395,9 @@ func (h *Hub) TouchPoller(roomName, user string, until time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	first := !r.isOnlineLocked(user)
+	if !r.localOnlineLocked(user) {
+		h.reportLocked(r, user, true)
+	}
 	if until.After(r.pollers[user]) {
 		if r.pollers == nil {
 			r.pollers = make(map[string]time.Time)
@@ -406,6 +423,9 @@ func (h *Hub) ExpirePollers(now time.Time) {
 		for user, until := range r.pollers {
 			if now.After(until) {
 				delete(r.pollers, user)
+				if !r.localOnlineLocked(user) {
+					h.reportLocked(r, user, false)
+				}
 				if !r.isOnlineLocked(user) {
 					r.broadcastLocked(nil, EncodeEvent("leave", memberFrame{Type: "leave", Room: r.name, User: user}))
 				}
@@ -415,9 +435,9 @@ func (h *Hub) ExpirePollers(now time.Time) {
 	}
 }
 
+// isOnlineLocked reports whether user is online in r on any node.
 func (r *room) isOnlineLocked(user string) bool {
-	_, polling := r.pollers[user]
-	return r.users[user] > 0 || polling
+	return r.localOnlineLocked(user) || len(r.remote[user]) > 0
 }
 
 // deliver hands one live frame to the subscription without blocking.

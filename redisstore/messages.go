@@ -219,8 +219,12 @@ func (s *Store) deliverLoop(ctx context.Context) {
 				s.resync(ctx)
 			}
 		case *redis.Message:
-			if v.Channel == s.key("revoked") {
+			switch v.Channel {
+			case s.key("revoked"):
 				s.revoked(v.Payload)
+				continue
+			case s.key("presence"):
+				s.presenceArrived(v.Payload)
 				continue
 			}
 			var p published

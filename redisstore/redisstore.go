@@ -82,6 +82,9 @@ type Store struct {
 	sub  *redis.PubSub
 	stop context.CancelFunc
 	done chan struct{}
+
+	pres     *presence
+	presDone chan struct{}
 	// last is the highest seq handed to OnCommit per room; the delivery goroutine's alone.
 	last map[string]int64
 
@@ -122,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		rdb: redis.NewClient(opt), p: cfg.Prefix + ":", log: cfg.Logger, now: cfg.Now,
 		onCommit: cfg.OnCommit, onRevoke: cfg.OnRevoke, maxBody: cfg.MaxBodyChars, last: make(map[string]int64),
+		pres: newPresence(),
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
@@ -133,8 +137,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Subscribed first, counters read second: a message stored in between arrives on the
 	// channel with a seq above the counter read, and one stored before it is not delivered.
-	s.sub = s.rdb.Subscribe(ctx, s.key("commits"), s.key("revoked"))
-	for range 2 { // one confirmation per channel
+	s.sub = s.rdb.Subscribe(ctx, s.key("commits"), s.key("revoked"), s.key("presence"))
+	for range 3 { // one confirmation per channel
 		if _, err := s.sub.Receive(ctx); err != nil {
 			s.sub.Close()
 			s.rdb.Close()
@@ -151,8 +155,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.last[room], _ = strconv.ParseInt(v, 10, 64)
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
-	s.stop, s.done = cancel, make(chan struct{})
+	s.stop, s.done, s.presDone = cancel, make(chan struct{}), make(chan struct{})
 	go s.deliverLoop(loopCtx)
+	go s.presenceLoop(loopCtx)
 	return s, nil
 }
 
@@ -160,6 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
+		<-s.presDone // its goodbye goes out first
 		s.sub.Close() // ends a Receive in progress
 		<-s.done
 		s.closeErr = s.rdb.Close()

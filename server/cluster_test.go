@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -143,4 +144,56 @@ func TestClusterSignOutReachesEveryNode(t *testing.T) {
 	}
 	c3 := b.signInPassword("carol", "new password")
 	b.dialWS(c3).subscribe("lobby", 0)
+}
+
+// TestClusterPresence: who is online is the same on every node. A user connected to one node
+// joins for the subscribers of the others (once, however many nodes they are on), shows in every
+// node's presence list, and leaves everywhere when their last connection anywhere ends; the users
+// of a node that stops leave at once.
+func TestClusterPresence(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob, carol := a.signIn("alice"), b.signIn("bob"), b.signIn("carol")
+	wsA := a.dialWS(alice)
+	wsA.subscribe("lobby", 0)
+	onB := func(want string) func() bool {
+		return func() bool {
+			r := b.do("GET", "/api/rooms/lobby/presence", bob, nil)
+			return strings.Contains(string(r.Raw), want)
+		}
+	}
+	waitFor(t, "alice (on A) online on B", onB(`"alice"`))
+
+	wsB := b.dialWS(bob)
+	_, presence := wsB.subscribe("lobby", 0)
+	if !strings.Contains(presence.String(), `"alice"`) || !strings.Contains(presence.String(), `"bob"`) {
+		t.Fatalf("bob's presence list on B: %s, want alice (on A) and bob", presence)
+	}
+	wantMember := func(c *wsClient, typ, user string) {
+		t.Helper()
+		f := c.nextExcept("presence", "message")
+		if f.Type != typ || !strings.Contains(f.String(), `"user":"`+user+`"`) {
+			t.Fatalf("want %s of %s, got %s", typ, user, f)
+		}
+	}
+	wantMember(wsA, "join", "bob")
+	if r := a.do("GET", "/api/rooms/lobby/presence", alice, nil); !strings.Contains(string(r.Raw), `"bob"`) {
+		t.Fatalf("presence on A: %s, want bob (on B)", r.Raw)
+	}
+
+	// Bob on A too: no second join anywhere; leaving A alone leaves him online.
+	wsB2 := a.dialWS(bob)
+	wsB2.subscribe("lobby", 0)
+	wsB2.conn.Close()
+	// A long-poller on B joins for A's subscribers; alice sees that join next, with no
+	// leave of bob in between.
+	poll := b.doAsync("GET", "/api/rooms/lobby/messages?after=0&wait=30", carol, nil)
+	wantMember(wsA, "join", "carol")
+	wsB.conn.Close()
+	wantMember(wsA, "leave", "bob")
+
+	// Node B stops: carol, online through it, leaves at once.
+	b.close()
+	<-poll
+	wantMember(wsA, "leave", "carol")
 }
