@@ -73,9 +73,9 @@ type room struct {
 	name string
 
 	mu      sync.Mutex
-	subs    []*Subscription      // each knows its index: O(1) add and remove, no copying
-	users   map[string]int       // connections per user, for presence
-	pollers map[string]time.Time // long-polling users, online until the time given
+	subs    []*Subscription                 // each knows its index: O(1) add and remove, no copying
+	users   map[string]int                  // connections per user, for presence
+	pollers map[string]time.Time            // long-polling users, online until the time given
 	remote  map[string]map[string]time.Time // users online on other nodes: user -> node -> until (remote.go)
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls

@@ -165,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
-		<-s.presDone // its goodbye goes out first
+		<-s.presDone  // its goodbye goes out first
 		s.sub.Close() // ends a Receive in progress
 		<-s.done
 		s.closeErr = s.rdb.Close()
