@@ -2,11 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,67 +41,9 @@ if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
 redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts}))
 return {'new', tostring(seq), ARGV[5], ts}`)
 
-// AppendMessage stores req at the end of its room's log: acknowledged once Redis ran the script.
-func (s *Store) AppendMessage(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
-	if err := natter.ValidateAppend(req, s.maxBody); err != nil {
-		return natter.Message{}, false, err
-	}
-	var b [16]byte
-	rand.Read(b[:])
-	res, err := appendScript.Run(ctx, s.rdb,
-		[]string{s.key("rooms"), s.key("seq"), s.key("log", req.Room), s.key("cid", req.Room), s.key("commits")},
-		req.Room, req.Author, req.ClientID, req.Body, hex.EncodeToString(b[:])).StringSlice()
-	if err != nil {
-		return natter.Message{}, false, unavailable("append", err)
-	}
-	switch {
-	case len(res) == 1 && res[0] == "notfound":
-		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", req.Room)
-	case len(res) >= 4 && (res[0] == "new" || res[0] == "dup"):
-		seq, _ := strconv.ParseInt(res[1], 10, 64)
-		m := natter.Message{Room: req.Room, Seq: seq, ID: res[2], ClientID: req.ClientID, Author: req.Author, Body: req.Body, TS: parseTS(res[3])}
-		if res[0] == "dup" && len(res) >= 5 {
-			m.Body = res[4]
-		}
-		return m, res[0] == "new", nil
-	}
-	return natter.Message{}, false, natter.Internal("redis: append", fmt.Errorf("unexpected answer %q", res))
-}
-
 func parseTS(s string) time.Time {
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return time.Unix(0, n).UTC()
-}
-
-// FindByClientID returns the message stored for req's (Room, Author, ClientID); Body is ignored.
-func (s *Store) FindByClientID(ctx context.Context, req natter.AppendRequest) (natter.Message, bool, error) {
-	var exists *redis.BoolCmd
-	var seqCmd *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		exists = p.HExists(ctx, s.key("rooms"), req.Room)
-		if req.ClientID != "" {
-			seqCmd = p.HGet(ctx, s.key("cid", req.Room), req.Author+"\x00"+req.ClientID)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return natter.Message{}, false, unavailable("find client_id", err)
-	}
-	if !exists.Val() {
-		return natter.Message{}, false, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", req.Room)
-	}
-	if seqCmd == nil || errors.Is(seqCmd.Err(), redis.Nil) {
-		return natter.Message{}, false, nil
-	}
-	seq, _ := seqCmd.Int64()
-	msgs, err := s.rangeMessages(ctx, req.Room, seq, seq, 1)
-	if err != nil {
-		return natter.Message{}, false, err
-	}
-	if len(msgs) == 0 {
-		return natter.Message{}, false, natter.Internal("redis: find client_id", fmt.Errorf("seq %d of room %q is not in its log", seq, req.Room))
-	}
-	return msgs[0], true, nil
 }
 
 // rangeMessages reads the room's log from seq from to seq to (inclusive), at most limit.

@@ -85,6 +85,13 @@ type Store struct {
 
 	pres     *presence
 	presDone chan struct{}
+
+	// The queue of sends and lookups, and its batcher (batch.go). qmu guards qclosed and the
+	// closing of queue, so that no send races with it.
+	qmu       sync.RWMutex
+	qclosed   bool
+	queue     chan *call
+	batchDone chan struct{}
 	// last is the highest seq handed to OnCommit per room; the delivery goroutine's alone.
 	last map[string]int64
 
@@ -125,13 +132,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		rdb: redis.NewClient(opt), p: cfg.Prefix + ":", log: cfg.Logger, now: cfg.Now,
 		onCommit: cfg.OnCommit, onRevoke: cfg.OnRevoke, maxBody: cfg.MaxBodyChars, last: make(map[string]int64),
-		pres: newPresence(),
+		pres: newPresence(), queue: make(chan *call, queueDepth), batchDone: make(chan struct{}),
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
 		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
 	}
 	if _, err := s.CreateRoom(ctx, natter.Room{Name: natter.DefaultRoom, Title: "Lobby"}); err != nil && natter.ErrorCode(err) != natter.ECONFLICT {
+		s.rdb.Close()
+		return nil, err
+	}
+	if err := s.loadScripts(ctx); err != nil {
 		s.rdb.Close()
 		return nil, err
 	}
@@ -158,12 +169,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.stop, s.done, s.presDone = cancel, make(chan struct{}), make(chan struct{})
 	go s.deliverLoop(loopCtx)
 	go s.presenceLoop(loopCtx)
+	go s.batchLoop()
 	return s, nil
 }
 
 // Close stops delivering and closes the connections. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// Sends already queued are sent before the store stops.
+		s.qmu.Lock()
+		s.qclosed = true
+		close(s.queue)
+		s.qmu.Unlock()
+		<-s.batchDone
 		s.stop()
 		<-s.presDone  // its goodbye goes out first
 		s.sub.Close() // ends a Receive in progress
