@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ValidRoomName reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$. It runs on every send,
@@ -33,6 +34,25 @@ const MaxRoomTitleChars = 200
 
 // DefaultRoom is the room every new server has.
 const DefaultRoom = "lobby"
+
+// ValidateRoom checks a room about to be created, as every store does: a valid name, and a title
+// (the name if empty) of valid UTF-8 within MaxRoomTitleChars. It returns room with its title set,
+// or EINVALID.
+func ValidateRoom(room Room) (Room, error) {
+	if !ValidRoomName(room.Name) {
+		return Room{}, Errorf(EINVALID, "room name %q is not valid", room.Name)
+	}
+	if room.Title == "" {
+		room.Title = room.Name
+	}
+	if !utf8.ValidString(room.Title) {
+		return Room{}, Errorf(EINVALID, "room title is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(room.Title); n > MaxRoomTitleChars {
+		return Room{}, Errorf(EINVALID, "room title has %d characters; the limit is %d", n, MaxRoomTitleChars)
+	}
+	return room, nil
+}
 
 // Room is a named log. Epoch names this log: it is created with the room and changes only if the
 // log is lost or reset.

@@ -51,11 +51,11 @@ func openHubWith(t testing.TB, wrap func(*sqlite.Store) natter.MessageStore, log
 // tcpPair returns both ends of a real loopback TCP connection.
 func tcpPair(t testing.TB) (server, client net.Conn) { return loopback.Pair(t) }
 
-// sseFrames reads SSE events from the client end and sends each message seq on a channel.
-func sseSeqs(client net.Conn) <-chan int64 {
-	out := make(chan int64, 1024)
+// sseData reads SSE events from the client end in its own goroutine and calls each(event, data)
+// for every data line, then end when the stream ends.
+func sseData(client net.Conn, each func(event, data string), end func()) {
 	go func() {
-		defer close(out)
+		defer end()
 		br := bufio.NewReader(client)
 		var event string
 		for {
@@ -67,13 +67,23 @@ func sseSeqs(client net.Conn) <-chan int64 {
 			switch {
 			case strings.HasPrefix(line, "event: "):
 				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "message":
-				var m natter.Message
-				json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m)
-				out <- m.Seq
+			case strings.HasPrefix(line, "data: "):
+				each(event, strings.TrimPrefix(line, "data: "))
 			}
 		}
 	}()
+}
+
+// sseSeqs reads SSE events from the client end and sends each message seq on a channel.
+func sseSeqs(client net.Conn) <-chan int64 {
+	out := make(chan int64, 1024)
+	sseData(client, func(event, data string) {
+		if event == "message" {
+			var m natter.Message
+			json.Unmarshal([]byte(data), &m)
+			out <- m.Seq
+		}
+	}, func() { close(out) })
 	return out
 }
 

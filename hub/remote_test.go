@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,26 +16,13 @@ import (
 // sseMembers reads an SSE stream and sends "join USER" / "leave USER" for its presence events.
 func sseMembers(client net.Conn) <-chan string {
 	out := make(chan string, 64)
-	go func() {
-		defer close(out)
-		br := bufio.NewReader(client)
-		var event string
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			line = strings.TrimRight(line, "\r\n")
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && (event == "join" || event == "leave"):
-				var f struct{ User string }
-				json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &f)
-				out <- event + " " + f.User
-			}
+	sseData(client, func(event, data string) {
+		if event == "join" || event == "leave" {
+			var f struct{ User string }
+			json.Unmarshal([]byte(data), &f)
+			out <- event + " " + f.User
 		}
-	}()
+	}, func() { close(out) })
 	return out
 }
 

@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -389,17 +388,9 @@ func (r roomRecord) room(name string, lastSeq int64) natter.Room {
 
 // CreateRoom stores a new room with a fresh epoch. EINVALID, ECONFLICT.
 func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, error) {
-	if !natter.ValidRoomName(room.Name) {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room name %q is not valid", room.Name)
-	}
-	if room.Title == "" {
-		room.Title = room.Name
-	}
-	if !utf8.ValidString(room.Title) {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title is not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(room.Title); n > natter.MaxRoomTitleChars {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title has %d characters; the limit is %d", n, natter.MaxRoomTitleChars)
+	room, err := natter.ValidateRoom(room)
+	if err != nil {
+		return natter.Room{}, err
 	}
 	var b [8]byte
 	rand.Read(b[:])

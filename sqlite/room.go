@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"unicode/utf8"
 
 	"natter"
 )
@@ -12,17 +11,9 @@ import (
 // CreateRoom stores a new room with a fresh random epoch and LastSeq 0. An empty title becomes the
 // name. Errors: EINVALID (bad name or title), ECONFLICT (the room exists).
 func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, error) {
-	if !natter.ValidRoomName(room.Name) {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room name %q is not valid", room.Name)
-	}
-	if room.Title == "" {
-		room.Title = room.Name
-	}
-	if !utf8.ValidString(room.Title) {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title is not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(room.Title); n > natter.MaxRoomTitleChars {
-		return natter.Room{}, natter.Errorf(natter.EINVALID, "room title has %d characters; the limit is %d", n, natter.MaxRoomTitleChars)
+	room, err := natter.ValidateRoom(room)
+	if err != nil {
+		return natter.Room{}, err
 	}
 	epoch, err := newEpoch()
 	if err != nil {
