@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,21 +26,39 @@ func URL(t testing.TB) string {
 	if u == "" {
 		u = DefaultURL
 	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatalf("NATTER_TEST_REDIS=%q: %v", u, err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
+	if err := reachable(u); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Redis answers at %s: %v", u, err)
 		}
 		t.Skipf("no Redis at %s (%v): skipping; install and start redis-server, or set NATTER_TEST_REDIS", u, err)
 	}
 	return u
+}
+
+var (
+	pingMu sync.Mutex
+	pinged = map[string]error{} // a URL's first ping, for the whole test binary
+)
+
+// reachable pings url once per test binary, without retries.
+func reachable(url string) error {
+	pingMu.Lock()
+	defer pingMu.Unlock()
+	if err, ok := pinged[url]; ok {
+		return err
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("NATTER_TEST_REDIS=%q: %w", url, err)
+	}
+	opt.MaxRetries = -1
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = c.Ping(ctx).Err()
+	pinged[url] = err
+	return err
 }
 
 // Prefix returns a key prefix that no other test uses; its keys are deleted when t ends.
