@@ -237,6 +237,12 @@ func (s *Store) resync(ctx context.Context) {
 		}
 		return
 	}
+	for room, last := range s.last {
+		if _, ok := seqs[room]; !ok && last > 0 {
+			s.log.Error("redis: a room's counter is gone: Redis lost data; restart the natter nodes so that clients reload", "room", room, "was", last)
+			delete(s.last, room)
+		}
+	}
 	for room, v := range seqs {
 		seq, _ := strconv.ParseInt(v, 10, 64)
 		switch last := s.last[room]; {
