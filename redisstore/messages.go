@@ -135,13 +135,22 @@ type published struct {
 func (s *Store) deliverLoop(ctx context.Context) {
 	defer close(s.done)
 	wait := 50 * time.Millisecond
+	var failing time.Time // since when Receive fails; zero while it works
+	var logged time.Time
 	for {
 		v, err := s.sub.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("redis: the subscription to commits failed; retrying", "err", err)
+			// Once when it starts failing, then every 30 s while it goes on.
+			if now := time.Now(); failing.IsZero() || now.Sub(logged) >= 30*time.Second {
+				if failing.IsZero() {
+					failing = now
+				}
+				logged = now
+				s.log.Warn("redis: the subscription to commits failed; retrying", "err", err, "failing_for", now.Sub(failing).Round(time.Second))
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -151,6 +160,10 @@ func (s *Store) deliverLoop(ctx context.Context) {
 			continue
 		}
 		wait = 50 * time.Millisecond
+		if !failing.IsZero() {
+			s.log.Info("redis: subscribed again", "after", time.Since(failing).Round(time.Millisecond))
+			failing = time.Time{}
+		}
 		switch v := v.(type) {
 		case *redis.Subscription:
 			if v.Channel == s.key("commits") {

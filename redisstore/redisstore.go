@@ -100,6 +100,15 @@ type Store struct {
 
 var _ natter.Store = (*Store)(nil)
 
+// clientLog routes the Redis client's own messages (a failed dial, each time it retries) to the
+// log of the store opened last (the client has one logger per process), at debug level: the
+// store's own warnings already say when Redis can't be reached, once.
+type clientLog struct{ log *slog.Logger }
+
+func (l clientLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("redis client: " + fmt.Sprintf(format, v...))
+}
+
 // Open connects to Redis, makes sure the default room exists and starts delivering commits. It
 // returns once the subscription is in place: every message stored after Open returns reaches
 // OnCommit.
@@ -122,6 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	redis.SetLogger(clientLog{cfg.Logger})
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
