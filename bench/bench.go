@@ -38,6 +38,9 @@ type Config struct {
 	Scenario    string // fanout, rooms, ingest or idle
 	URL         string // base URL of the server, e.g. http://127.0.0.1:8080
 	AllowRemote bool   // permit a non-loopback URL
+	// SubURLs are more nodes of the same natter (sharing one Redis): subscribers connect to URL
+	// and these in turn, while publishers, senders and sign-ins use URL.
+	SubURLs []string
 	Transport   string // ws (default), sse or poll: how subscribers receive; ingest sends by HTTP POST for sse and poll
 
 	Subs     int     // fanout: subscribers (default 100); rooms: subscribers per room (default 10)
@@ -59,7 +62,8 @@ type Config struct {
 	Bucket   time.Duration // latency timeline resolution (default 100 ms)
 	PollWait time.Duration // long-poll wait parameter (default 60 s)
 
-	PID int // server process to sample for RSS and CPU (0 = none)
+	PID  int   // server process to sample for RSS and CPU (0 = none)
+	PIDs []int // more server processes (nodes), sampled with PID and summed
 
 	Progress      io.Writer     // live progress (nil = none)
 	ProgressTTY   bool          // Progress is a terminal: redraw one line every second
@@ -135,9 +139,14 @@ func (c Config) Validate() error {
 	if _, err := parseBaseURL(c.URL); err != nil {
 		return err
 	}
-	if !c.AllowRemote {
-		if err := CheckLoopback(c.URL); err != nil {
+	for _, u := range append([]string{c.URL}, c.SubURLs...) {
+		if _, err := parseBaseURL(u); err != nil {
 			return err
+		}
+		if !c.AllowRemote {
+			if err := CheckLoopback(u); err != nil {
+				return err
+			}
 		}
 	}
 	switch c.Transport {
@@ -239,6 +248,29 @@ type roomRun struct {
 	subs []*subscriber
 }
 
+// endpoint is one server subscribers connect to.
+type endpoint struct {
+	base     string // base URL without trailing slash
+	host     string // Host header
+	hostPort string // dial address
+	wsURL    string
+}
+
+// newEndpoint reads a base URL (already validated).
+func newEndpoint(raw string) *endpoint {
+	u, _ := url.Parse(raw)
+	hostPort := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		hostPort = net.JoinHostPort(u.Hostname(), port)
+	}
+	base := u.Scheme + "://" + u.Host
+	return &endpoint{base: base, host: u.Host, hostPort: hostPort, wsURL: wsURL(base)}
+}
+
 // runner holds one run's shared state; counters are atomic because every connection's goroutine
 // updates them.
 type runner struct {
@@ -246,8 +278,7 @@ type runner struct {
 	loops    []*pollLoop // read subscribed WebSockets, one per CPU (Linux); none: each subscriber reads its own
 	runID    string
 	base     string // base URL without trailing slash
-	host     string // Host header
-	hostPort string // dial address
+	nodes    []*endpoint // where subscribers connect, in turn: URL, then SubURLs
 	wsURL    string
 	api      *api
 	pollHTTP *http.Client
@@ -298,27 +329,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.URL)
-	hostPort := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
+	nodes := []*endpoint{newEndpoint(cfg.URL)}
+	for _, u := range cfg.SubURLs {
+		nodes = append(nodes, newEndpoint(u))
+	}
+	for _, n := range nodes {
+		if strings.HasPrefix(n.base, "https:") && cfg.Transport == "sse" {
+			return nil, fmt.Errorf("--transport sse speaks plain HTTP: use http:// URLs")
 		}
-		hostPort = net.JoinHostPort(u.Hostname(), port)
 	}
-	if u.Scheme == "https" && cfg.Transport == "sse" {
-		return nil, fmt.Errorf("--transport sse speaks plain HTTP: use an http:// URL")
-	}
-	base := u.Scheme + "://" + u.Host
+	base := nodes[0].base
 	maxConns := max(cfg.Subs*cfg.Rooms, cfg.Conns, cfg.Senders) + 16
 	r := &runner{
 		cfg:      cfg,
 		runID:    strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36*36), 36),
 		base:     base,
-		host:     u.Host,
-		hostPort: hostPort,
-		wsURL:    wsURL(base),
+		nodes:    nodes,
+		wsURL:    nodes[0].wsURL,
 		api:      newAPI(base, 16),
 		lat:      newRecorder(cfg.Bucket),
 		ackLat:   newRecorder(cfg.Bucket),
@@ -327,7 +354,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.pollHTTP = newAPI(base, maxConns).http
 	defer r.api.close()
 	defer r.pollHTTP.CloseIdleConnections()
-	r.res = &Result{Scenario: cfg.Scenario, Transport: cfg.Transport, URL: base, Started: r.started, Params: paramsOf(cfg)}
+	shown := base
+	for _, n := range nodes[1:] {
+		shown += ", " + n.base
+	}
+	r.res = &Result{Scenario: cfg.Scenario, Transport: cfg.Transport, URL: shown, Started: r.started, Params: paramsOf(cfg)}
 	r.res.LoadAvg[0] = loadAvg()
 	defer func() { r.res.LoadAvg[1] = loadAvg() }()
 	r.setPhase("starting")
@@ -349,7 +380,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	if cfg.PID > 0 {
-		s, err := startSampler(cfg.PID, r.started, 250*time.Millisecond)
+		s, err := startSampler(append([]int{cfg.PID}, cfg.PIDs...), r.started, 250*time.Millisecond)
 		if err != nil {
 			return nil, fmt.Errorf("--pid %d: %w", cfg.PID, err)
 		}
@@ -500,7 +531,7 @@ func (r *runner) makeSubscribers(ctx context.Context, perRoom int) ([]*subscribe
 	// Interleave rooms so that every batch touches every room, as real clients would.
 	for i := 0; i < perRoom; i++ {
 		for _, room := range r.rooms {
-			s := &subscriber{idx: len(subs), room: room, token: tokens[len(subs)%users], ready: make(chan struct{})}
+			s := &subscriber{idx: len(subs), node: r.nodes[len(subs)%len(r.nodes)], room: room, token: tokens[len(subs)%users], ready: make(chan struct{})}
 			s.t = newTracker(room.base, room.span)
 			room.subs = append(room.subs, s)
 			subs = append(subs, s)

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,23 +17,31 @@ import (
 
 	"natter"
 	"natter/app"
+	"natter/internal/redistest"
 	"natter/server"
 )
 
 // startServer runs a whole natter in-process on a random loopback port with guests on and no
 // send or sign-in rate limits, as `natter bench --spawn` would.
 func startServer(tb testing.TB, tweak func(*server.Config)) string {
+	return startNode(tb, tweak, "", "")
+}
+
+// startNode is startServer on the Redis at redisURL under prefix, when redisURL is not "".
+func startNode(tb testing.TB, tweak func(*server.Config), redisURL, prefix string) string {
 	tb.Helper()
 	sc := server.Config{Guests: true, SendRate: -1, SignInRate: -1}
 	if tweak != nil {
 		tweak(&sc)
 	}
 	m, err := app.Open(context.Background(), app.Config{
-		Addr:    "127.0.0.1:0",
-		DataDir: tb.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sync:    "NORMAL",
-		Server:  sc,
+		Addr:        "127.0.0.1:0",
+		DataDir:     tb.TempDir(),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sync:        "NORMAL",
+		Server:      sc,
+		Redis:       redisURL,
+		RedisPrefix: prefix,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -234,6 +243,40 @@ func TestSignInLimitError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "too many sign-ins") || !strings.Contains(err.Error(), "--signin-rate -1") {
 		t.Fatalf("8 guests past 3 sign-ins a minute: %v; want the refusal and the flag", err)
 	}
+}
+
+// TestFanoutAcrossNodes: with SubURLs the subscribers connect to two nodes of one natter on
+// Redis, in turn, while the publisher sends to the first: every subscriber on either node gets
+// every message, in order.
+func TestFanoutAcrossNodes(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	a, b := startNode(t, nil, url, prefix), startNode(t, nil, url, prefix)
+	for _, tr := range []string{"ws", "sse", "poll"} {
+		res := run(t, Config{Scenario: "fanout", URL: a, SubURLs: []string{b}, Transport: tr, Subs: 20, Messages: 100, Rate: 0})
+		if res.Deliveries != 2000 || res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 {
+			t.Fatalf("%s across two nodes: %d deliveries, %d lost, %d duplicated, %d out of order; want 2000 and none", tr, res.Deliveries, res.Lost, res.Duplicated, res.OutOfOrder)
+		}
+		if !strings.Contains(res.URL, b) {
+			t.Fatalf("the report names %q, not the second node %s", res.URL, b)
+		}
+	}
+	// Half the subscribers really go to the second node: with nothing there, the run fails.
+	dead := httptestDeadURL(t)
+	if _, err := Run(context.Background(), Config{Scenario: "fanout", URL: a, SubURLs: []string{dead}, Subs: 4, Messages: 10, Duration: 20 * time.Second}); err == nil {
+		t.Fatalf("subscribers spread to %s, where nothing listens, and the run succeeded", dead)
+	}
+}
+
+// httptestDeadURL returns a loopback URL where nothing listens.
+func httptestDeadURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
 }
 
 func TestDurationCapStopsTheRun(t *testing.T) {

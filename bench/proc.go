@@ -62,8 +62,25 @@ func readProc(pid int) (ProcSample, error) {
 }
 
 // sampler reads a process every interval in the background, keeping the series and the peak.
+// readProcs is readProc summed over pids.
+func readProcs(pids []int) (ProcSample, error) {
+	var sum ProcSample
+	for i, pid := range pids {
+		p, err := readProc(pid)
+		if err != nil {
+			return p, err
+		}
+		if i == 0 {
+			sum.At = p.At
+		}
+		sum.RSSKiB += p.RSSKiB
+		sum.CPUS += p.CPUS
+	}
+	return sum, nil
+}
+
 type sampler struct {
-	pid  int
+	pids []int // summed: the nodes of one natter
 	t0   time.Time
 	stop chan struct{}
 	done chan struct{}
@@ -75,14 +92,14 @@ type sampler struct {
 }
 
 // startSampler starts sampling pid; pid <= 0 returns nil, whose methods are no-ops.
-func startSampler(pid int, t0 time.Time, every time.Duration) (*sampler, error) {
-	if pid <= 0 {
+func startSampler(pids []int, t0 time.Time, every time.Duration) (*sampler, error) {
+	if len(pids) == 0 {
 		return nil, nil
 	}
-	if _, err := readProc(pid); err != nil {
+	if _, err := readProcs(pids); err != nil {
 		return nil, err
 	}
-	s := &sampler{pid: pid, t0: t0, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: pids, t0: t0, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
@@ -104,7 +121,7 @@ func (s *sampler) sample() (ProcSample, bool) {
 	if s == nil {
 		return ProcSample{}, false
 	}
-	p, err := readProc(s.pid)
+	p, err := readProcs(s.pids)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 // subscribes, reads, and reconnects (resuming with after) until the run stops it.
 type subscriber struct {
 	idx   int
+	node  *endpoint // the server it connects to
 	room  *roomRun
 	token string
 	t     tracker
@@ -107,7 +108,7 @@ func (s *subscriber) deliver(r *runner, seq, sent int64) {
 func (s *subscriber) runWS(ctx context.Context, r *runner, after int64) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	hdr := http.Header{"Authorization": {"Bearer " + s.token}}
-	wc, resp, err := r.dialer.Dial(dctx, r.wsURL, hdr)
+	wc, resp, err := r.dialer.Dial(dctx, s.node.wsURL, hdr)
 	cancel()
 	if err != nil {
 		return describeDialError(err, resp)
@@ -219,10 +220,10 @@ func describeDialError(err error, resp *http.Response) error {
 
 // dialHTTP connects to the server for requests written by hand. The connection closes when ctx
 // ends or when the caller calls done, whichever comes first.
-func (r *runner) dialHTTP(ctx context.Context) (conn net.Conn, done func(), err error) {
+func (r *runner) dialHTTP(ctx context.Context, node *endpoint) (conn net.Conn, done func(), err error) {
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, err = d.DialContext(dctx, "tcp", r.hostPort)
+	conn, err = d.DialContext(dctx, "tcp", node.hostPort)
 	cancel()
 	if err != nil {
 		return nil, nil, err
@@ -234,14 +235,14 @@ func (r *runner) dialHTTP(ctx context.Context) (conn net.Conn, done func(), err 
 // runSSE opens the room's event stream after `after` and reads events until it ends. The request
 // is written by hand so that a stream costs one connection, one goroutine and one buffer.
 func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
-	conn, done, err := r.dialHTTP(ctx)
+	conn, done, err := r.dialHTTP(ctx, s.node)
 	if err != nil {
 		return err
 	}
 	defer done()
 
 	req := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/events?after=" + strconv.FormatInt(after, 10) + " HTTP/1.1\r\n" +
-		"Host: " + r.host + "\r\nAuthorization: Bearer " + s.token + "\r\nAccept: text/event-stream\r\n\r\n"
+		"Host: " + s.node.host + "\r\nAuthorization: Bearer " + s.token + "\r\nAccept: text/event-stream\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return err
 	}
@@ -315,7 +316,7 @@ func (s *subscriber) runSSE(ctx context.Context, r *runner, after int64) error {
 // answer for seqs and send times instead of decoding it: a net/http client and a JSON decoder
 // per answer were most of the load generator's CPU in a long-poll fan-out.
 func (s *subscriber) runPoll(ctx context.Context, r *runner, after int64) error {
-	conn, done, err := r.dialHTTP(ctx)
+	conn, done, err := r.dialHTTP(ctx, s.node)
 	if err != nil {
 		return err
 	}
@@ -323,7 +324,7 @@ func (s *subscriber) runPoll(ctx context.Context, r *runner, after int64) error 
 
 	wait := strconv.FormatFloat(r.cfg.PollWait.Seconds(), 'f', -1, 64)
 	head := "GET /api/rooms/" + url.PathEscape(s.room.name) + "/messages?limit=1000&wait=" + wait + "&after="
-	tail := " HTTP/1.1\r\nHost: " + r.host + "\r\nAuthorization: Bearer " + s.token + "\r\n\r\n"
+	tail := " HTTP/1.1\r\nHost: " + s.node.host + "\r\nAuthorization: Bearer " + s.token + "\r\n\r\n"
 	r.connected.Add(1)
 	defer r.connected.Add(-1)
 	s.markReady(nil) // a long-poll has no handshake: it counts as subscribed once issued

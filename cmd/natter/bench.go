@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"natter/bench"
@@ -46,7 +47,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		plotPath   = fs.String("plot", "", "draw the latency timeline to this .png or .svg file")
 		quiet      = fs.Bool("quiet", false, "no progress on stderr")
 		procs      = fs.Int("procs", 0, "CPUs the load generator itself runs Go code on (GOMAXPROCS; default 1 for ingest, all otherwise)")
+		nodes      = fs.Int("nodes", 1, "with --spawn: start this many nodes of one natter (they need --server-arg=--redis=URL); subscribers spread over them")
+		subURLs    commaListFlag
 	)
+	fs.Var(&subURLs, "sub-url", "another node of the same natter (on one Redis): subscribers connect to --url and these in turn (repeatable, or comma-separated)")
 	fs.Var(&serverArgs, "server-arg", "extra flag for the spawned server, e.g. --server-arg=--sync=NORMAL (repeatable)")
 	fs.StringVar(&cfg.URL, "url", "", "base URL of the server to load, e.g. http://127.0.0.1:8080")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a --url that is not a loopback address")
@@ -99,6 +103,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *plotPath != "" && !strings.HasSuffix(*plotPath, ".png") && !strings.HasSuffix(*plotPath, ".svg") {
 		return fmt.Errorf("bench: --plot %s must end in .png or .svg", *plotPath)
 	}
+	if *nodes < 1 {
+		return fmt.Errorf("bench: --nodes must be at least 1, not %d", *nodes)
+	}
+	if *nodes > 1 && (!*spawn || !slices.ContainsFunc(serverArgs, func(a string) bool { return strings.HasPrefix(a, "--redis=") })) {
+		return errors.New("bench: --nodes needs --spawn and --server-arg=--redis=URL: nodes are one natter only when they share a Redis")
+	}
+	cfg.SubURLs = subURLs
 	if *spawn {
 		cfg.URL = "http://127.0.0.1:1" // placeholder so that validation can run before spawning
 	}
@@ -136,13 +147,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("bench: --spawn: %w", err)
 		}
-		srv, err := bench.Spawn(ctx, exe, serverArgs, stderr)
-		if err != nil {
-			return fmt.Errorf("bench: --spawn: %w", err)
+		for i := range *nodes {
+			srv, err := bench.Spawn(ctx, exe, serverArgs, stderr)
+			if err != nil {
+				return fmt.Errorf("bench: --spawn: %w", err)
+			}
+			defer srv.Close()
+			if i == 0 {
+				cfg.URL, cfg.PID = srv.URL, srv.PID
+			} else {
+				cfg.SubURLs, cfg.PIDs = append(cfg.SubURLs, srv.URL), append(cfg.PIDs, srv.PID)
+			}
+			fmt.Fprintf(stderr, "natter bench: spawned natter serve (pid %d) at %s\n", srv.PID, srv.URL)
 		}
-		defer srv.Close()
-		cfg.URL, cfg.PID = srv.URL, srv.PID
-		fmt.Fprintf(stderr, "natter bench: spawned natter serve (pid %d) at %s\n", srv.PID, srv.URL)
 	}
 
 	if !*quiet {
@@ -160,6 +177,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res.Params["procs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
 		if *spawn {
 			res.Params["server"] = "spawned: natter serve --send-rate -1 --signin-rate -1 " + strings.Join(serverArgs, " ")
+			if *nodes > 1 {
+				res.Params["server"] = fmt.Sprintf("%d nodes, each ", *nodes) + res.Params["server"]
+			}
 		}
 		res.WriteTable(stdout)
 		if *jsonPath != "" {
