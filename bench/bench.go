@@ -40,8 +40,8 @@ type Config struct {
 	AllowRemote bool   // permit a non-loopback URL
 	// SubURLs are more nodes of the same natter (sharing one Redis): subscribers connect to URL
 	// and these in turn, while publishers, senders and sign-ins use URL.
-	SubURLs []string
-	Transport   string // ws (default), sse or poll: how subscribers receive; ingest sends by HTTP POST for sse and poll
+	SubURLs   []string
+	Transport string // ws (default), sse or poll: how subscribers receive; ingest sends by HTTP POST for sse and poll
 
 	Subs     int     // fanout: subscribers (default 100); rooms: subscribers per room (default 10)
 	Rooms    int     // rooms: number of rooms (default 10); ingest: rooms the senders spread over (default 1)
@@ -277,7 +277,7 @@ type runner struct {
 	cfg      Config
 	loops    []*pollLoop // read subscribed WebSockets, one per CPU (Linux); none: each subscriber reads its own
 	runID    string
-	base     string // base URL without trailing slash
+	base     string      // base URL without trailing slash
 	nodes    []*endpoint // where subscribers connect, in turn: URL, then SubURLs
 	wsURL    string
 	api      *api
@@ -341,15 +341,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	base := nodes[0].base
 	maxConns := max(cfg.Subs*cfg.Rooms, cfg.Conns, cfg.Senders) + 16
 	r := &runner{
-		cfg:      cfg,
-		runID:    strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36*36), 36),
-		base:     base,
-		nodes:    nodes,
-		wsURL:    nodes[0].wsURL,
-		api:      newAPI(base, 16),
-		lat:      newRecorder(cfg.Bucket),
-		ackLat:   newRecorder(cfg.Bucket),
-		started:  time.Now(),
+		cfg:     cfg,
+		runID:   strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36*36), 36),
+		base:    base,
+		nodes:   nodes,
+		wsURL:   nodes[0].wsURL,
+		api:     newAPI(base, 16),
+		lat:     newRecorder(cfg.Bucket),
+		ackLat:  newRecorder(cfg.Bucket),
+		started: time.Now(),
 	}
 	r.pollHTTP = newAPI(base, maxConns).http
 	defer r.api.close()
