@@ -38,6 +38,7 @@ func TestAccountPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#change-password button[type=submit]`)),
 	)
 	laptop.waitJS("the change confirmed", `!document.getElementById('change-password-done').hidden`)
+	laptop.screenshot("account-desktop")
 
 	phone.waitJS("the phone sent to sign in", `location.pathname === '/signin'`)
 	laptop.navigate(srv.url + "/")
