@@ -106,6 +106,11 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 					srv.Revoked(r.TokenHash, r.User, r.Keep, r.At)
 				}
 			},
+			OnResubscribe: func() {
+				if srv := srvReady.Load(); srv != nil {
+					go srv.RecheckSessions(context.Background())
+				}
+			},
 			Logger:       cfg.Logger,
 			MaxBodyChars: cfg.Server.Limits.WithDefaults().MaxBodyChars,
 		})

@@ -169,6 +169,9 @@ func (s *Store) deliverLoop(ctx context.Context) {
 			if v.Channel == s.key("commits") {
 				s.resync(ctx)
 			}
+			if v.Channel == s.key("revoked") && s.onResub != nil {
+				s.onResub()
+			}
 		case *redis.Message:
 			switch v.Channel {
 			case s.key("revoked"):

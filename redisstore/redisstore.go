@@ -55,6 +55,10 @@ type Config struct {
 	// this node's too, from the goroutine that calls OnCommit: a server drops the sessions from
 	// its cache and closes the connections they opened. Nil means nobody listens.
 	OnRevoke func(Revocation)
+	// OnResubscribe is called (from the same goroutine) after the subscription was lost and is
+	// back: revocations published meanwhile were missed, so a server checks the sessions of its
+	// open connections again. Nil means nobody listens.
+	OnResubscribe func()
 	// ClientName names this node's connections in Redis's CLIENT LIST (default
 	// "natter-HOST-PID").
 	ClientName string
@@ -76,6 +80,7 @@ type Store struct {
 	now      func() time.Time
 	onCommit natter.CommitFunc
 	onRevoke func(Revocation)
+	onResub  func()
 	maxBody  int
 
 	sub  *redis.PubSub
@@ -140,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		rdb: redis.NewClient(opt), p: cfg.Prefix + ":", log: cfg.Logger, now: cfg.Now,
-		onCommit: cfg.OnCommit, onRevoke: cfg.OnRevoke, maxBody: cfg.MaxBodyChars, last: make(map[string]int64),
+		onCommit: cfg.OnCommit, onRevoke: cfg.OnRevoke, onResub: cfg.OnResubscribe, maxBody: cfg.MaxBodyChars, last: make(map[string]int64),
 		pres: newPresence(), queue: make(chan *call, queueDepth), batchDone: make(chan struct{}),
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -10,10 +11,17 @@ import (
 	"natter"
 	"natter/app"
 	"natter/internal/redistest"
+	"natter/server"
 )
 
 // startCluster starts n natter nodes sharing one Redis prefix: one chat behind several servers.
 func startCluster(t *testing.T, n int, mutate ...func(*app.Config)) []*testServer {
+	nodes, _, _ := startClusterAt(t, n, mutate...)
+	return nodes
+}
+
+// startClusterAt is startCluster that also returns the Redis URL and the key prefix.
+func startClusterAt(t *testing.T, n int, mutate ...func(*app.Config)) ([]*testServer, string, string) {
 	t.Helper()
 	url := redistest.URL(t)
 	prefix := redistest.Prefix(t, url)
@@ -21,7 +29,7 @@ func startCluster(t *testing.T, n int, mutate ...func(*app.Config)) []*testServe
 	for i := range nodes {
 		nodes[i] = startServer(t, append([]func(*app.Config){func(c *app.Config) { c.Redis, c.RedisPrefix = url, prefix }}, mutate...)...)
 	}
-	return nodes
+	return nodes, url, prefix
 }
 
 // TestClusterOneLogAcrossNodes: two nodes on one Redis are one chat. A session made on one works
@@ -196,4 +204,46 @@ func TestClusterPresence(t *testing.T) {
 	b.close()
 	<-poll
 	wantMember(wsA, "leave", "carol")
+}
+
+// TestClusterRechecksSessionsAfterALostSubscription: a node that could not hear revocations for
+// a while (its subscription was cut) checks the sessions of its open connections once it is
+// back, and closes those that ended meanwhile. Here the session is deleted behind the nodes'
+// backs, so no revocation is ever published: only the check can close its WebSocket.
+func TestClusterRechecksSessionsAfterALostSubscription(t *testing.T) {
+	nodes, url, prefix := startClusterAt(t, 1)
+	a := nodes[0]
+	alice, bob := a.signIn("alice"), a.signIn("bob")
+	wsAlice, wsBob := a.dialWS(alice), a.dialWS(bob)
+	wsAlice.subscribe("lobby", 0)
+	wsBob.subscribe("lobby", 0)
+
+	rdb := redistest.Client(t, url)
+	if n, err := rdb.Del(t.Context(), prefix+":sess:"+server.TokenHash(alice)).Result(); err != nil || n != 1 {
+		t.Fatalf("delete alice's session in Redis: %d, %v", n, err)
+	}
+	clients, err := rdb.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	ours := fmt.Sprintf(" name=natter-%s-%d ", host, os.Getpid()) // the nodes' default client name
+	killed := 0
+	for _, line := range strings.Split(clients, "\n") {
+		if strings.Contains(line, " cmd=subscribe") && strings.Contains(line, ours) {
+			id := strings.TrimPrefix(strings.Fields(line)[0], "id=")
+			if err := rdb.Do(t.Context(), "CLIENT", "KILL", "ID", id).Err(); err == nil {
+				killed++
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no subscription to cut:\n%s", clients)
+	}
+	wantSignedOut(t, wsAlice)
+	// Bob's session is live: his WebSocket stays.
+	a.mustPost(bob, "lobby", "bob is still here")
+	if m := wsBob.nextExcept("presence", "join", "leave").msg(t); m.Body != "bob is still here" {
+		t.Fatalf("bob's WebSocket got %q", m.Body)
+	}
 }

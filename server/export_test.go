@@ -44,3 +44,6 @@ var OpenFileLimit = openFileLimit
 
 // FileBudget is fileBudget.
 var FileBudget = fileBudget
+
+// TokenHash is how the server keys a session token in the store.
+func TokenHash(token string) string { return tokenHash(token) }

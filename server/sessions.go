@@ -179,6 +179,34 @@ func (s *Server) Revoked(tokenHash, user, keep string, at time.Time) {
 	s.closeUserConns(user, keep, at)
 }
 
+// RecheckSessions looks up the session of every open connection again and closes those whose
+// session has ended, and empties the session cache: for a node that may have missed revocations
+// made on other nodes (its subscription to them was lost for a while).
+func (s *Server) RecheckSessions(ctx context.Context) {
+	s.sessions.mu.Lock()
+	clear(s.sessions.m)
+	s.sessions.mu.Unlock()
+	hashes := make(map[string]bool)
+	s.connsMu.Lock()
+	for _, o := range s.conns {
+		hashes[o.tokenHash] = true
+	}
+	s.connsMu.Unlock()
+	ended := 0
+	for hash := range hashes {
+		_, err := s.store.SessionByTokenHash(ctx, hash)
+		if natter.ErrorCode(err) != natter.EUNAUTHORIZED {
+			continue // live, or the store can't say now: keep it
+		}
+		s.sessions.drop(hash, s.now())
+		s.closeConns(func(o connOwner) bool { return o.tokenHash == hash })
+		ended++
+	}
+	if ended > 0 {
+		s.logger.Info("closed the connections of sessions that ended while revocations could not be heard", "sessions", ended)
+	}
+}
+
 // closeConns tells the live connections whose owner matches that their session has ended.
 func (s *Server) closeConns(match func(connOwner) bool) {
 	var ended []liveConn
