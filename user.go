@@ -25,6 +25,15 @@ type Session struct {
 }
 
 // UserStore keeps accounts and sessions.
+// SharedLimiter is implemented by stores that several nodes share, so that a limit on how fast
+// something may happen holds across the nodes rather than on each.
+type SharedLimiter interface {
+	// TakeToken takes one token from the bucket key (refilled at rate a second, up to burst), or,
+	// with take false, only looks. It returns 0 when there was a token, or how long until there
+	// will be one.
+	TakeToken(ctx context.Context, key string, rate float64, burst int, take bool) (time.Duration, error)
+}
+
 type UserStore interface {
 	// CreateUser stores an account with an already-hashed password. ECONFLICT if the name is taken.
 	CreateUser(ctx context.Context, name, passwordHash string) (User, error)

@@ -167,3 +167,37 @@ func TestLostSubscriptionCatchesUp(t *testing.T) {
 	waitCommits(t, &logA, natter.DefaultRoom, 30)
 	logA.check(t, "node A", natter.DefaultRoom, 30, ids)
 }
+
+// TestTakeToken: one bucket for every store on a prefix: a burst, then a refusal that says how
+// long until the next token; looking takes nothing; other keys have buckets of their own.
+func TestTakeToken(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	a := openTest(t, Config{URL: url, Prefix: prefix})
+	b := openTest(t, Config{URL: url, Prefix: prefix})
+	take := func(s *Store, key string, really bool) time.Duration {
+		t.Helper()
+		wait, err := s.TakeToken(t.Context(), key, 0.5, 2, really)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	if w := take(a, "k", false); w != 0 {
+		t.Fatalf("a look at a fresh bucket: wait %v", w)
+	}
+	if take(a, "k", true) != 0 || take(b, "k", true) != 0 {
+		t.Fatal("the burst of 2 was refused")
+	}
+	for _, s := range []*Store{a, b} {
+		if w := take(s, "k", true); w < 1500*time.Millisecond || w > 2*time.Second {
+			t.Fatalf("past the burst: wait %v, want about 2 s (0.5 tokens a second)", w)
+		}
+		if w := take(s, "k", false); w < 1500*time.Millisecond {
+			t.Fatalf("a look past the burst: wait %v", w)
+		}
+	}
+	if take(b, "other", true) != 0 {
+		t.Fatal("another key shares the bucket")
+	}
+}

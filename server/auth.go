@@ -378,6 +378,10 @@ type rateLimiter struct {
 	now   func() time.Time
 	// refusal, if set, says why a key is refused and when to retry; the default speaks of sends.
 	refusal func(key string, wait time.Duration) string
+	// shared, if set, keeps the buckets (under scope) where every node sees them; the local
+	// buckets stand in while it can't be reached.
+	shared natter.SharedLimiter
+	scope  string
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -403,6 +407,17 @@ func (l *rateLimiter) use(user string, take bool) error {
 	if l.rate < 0 {
 		return nil
 	}
+	if l.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		wait, err := l.shared.TakeToken(ctx, l.scope+":"+user, l.rate, int(l.burst), take)
+		cancel()
+		if err == nil {
+			if wait > 0 {
+				return l.refuse(user, wait)
+			}
+			return nil
+		}
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -423,17 +438,21 @@ func (l *rateLimiter) use(user string, take bool) error {
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens < 1 {
-		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-		msg := fmt.Sprintf("sending too fast: at most %g messages a second (bursts of %g); retry in %s", l.rate, l.burst, wait.Round(time.Millisecond))
-		if l.refusal != nil {
-			msg = l.refusal(user, wait)
-		}
-		return &retryError{err: &natter.Error{Code: natter.ERATELIMITED, Message: msg}, retryAfter: wait}
+		return l.refuse(user, time.Duration((1-b.tokens)/l.rate*float64(time.Second)))
 	}
 	if take {
 		b.tokens--
 	}
 	return nil
+}
+
+// refuse is the refusal of user, who may try again after wait.
+func (l *rateLimiter) refuse(user string, wait time.Duration) error {
+	msg := fmt.Sprintf("sending too fast: at most %g messages a second (bursts of %g); retry in %s", l.rate, l.burst, wait.Round(time.Millisecond))
+	if l.refusal != nil {
+		msg = l.refusal(user, wait)
+	}
+	return &retryError{err: &natter.Error{Code: natter.ERATELIMITED, Message: msg}, retryAfter: wait}
 }
 
 // Failed password sign-ins per account: signInFailBurst in a row, then one per

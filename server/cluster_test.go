@@ -247,3 +247,33 @@ func TestClusterRechecksSessionsAfterALostSubscription(t *testing.T) {
 		t.Fatalf("bob's WebSocket got %q", m.Body)
 	}
 }
+
+// TestClusterSignInLimitsAreShared: the sign-in limits hold across the nodes, not on each: an
+// address's sign-ins and an account's failed passwords count wherever they happen.
+func TestClusterSignInLimitsAreShared(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.SignInRate = 3 })
+	a, b := nodes[0], nodes[1]
+	a.signIn("ann")
+	b.signIn("ben")
+	if r := a.register("carol", "password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	refusedSignIn(t, b.signInFrom("dan", ""), "127.0.0.1", "20")
+	refusedSignIn(t, a.signInFrom("dan", ""), "127.0.0.1", "20")
+}
+
+// TestClusterFailedSignInsAreShared: an account's failed password sign-ins count on every node.
+func TestClusterFailedSignInsAreShared(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	if r := a.register("carol", "password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	for i := range 10 {
+		node := []*testServer{a, b}[i%2]
+		checkError(t, node.do("POST", "/api/session", "", map[string]string{"name": "carol", "password": fmt.Sprint("guess ", i)}), http.StatusUnauthorized, "unauthorized")
+	}
+	for _, node := range []*testServer{a, b} {
+		checkError(t, node.do("POST", "/api/session", "", map[string]string{"name": "carol", "password": "password"}), http.StatusTooManyRequests, "rate_limited")
+	}
+}

@@ -286,6 +286,11 @@ func New(cfg Config) (*Server, error) {
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.signInFails = newSignInLimiter(cfg.Now)
 	s.signIns = newAddrSignInLimiter(cfg.SignInRate, cfg.Now)
+	if shared, ok := cfg.Store.(natter.SharedLimiter); ok {
+		// Several nodes on one store: the sign-in limits hold across them, not on each.
+		s.signInFails.shared, s.signInFails.scope = shared, "signin-fails"
+		s.signIns.shared, s.signIns.scope = shared, "signins"
+	}
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
 		if err := s.csrf.AddTrustedOrigin(o); err != nil {
