@@ -96,7 +96,9 @@ type Config struct {
 	SendBurst int
 	// SignInRate bounds sign-ins and registrations per client address (see TrustedProxies; an
 	// IPv6 client counts by its /64): so many a minute, in bursts of as many. More are refused
-	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit.
+	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit. On a store several
+	// nodes share (a natter.SharedLimiter) it holds across the nodes, like the failed password
+	// sign-ins per account.
 	SignInRate float64
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: a request from one
 	// of them counts against the nearest address in that header that is not one of them. Others'
