@@ -11,3 +11,15 @@ type Store interface {
 	MessageStore
 	io.Closer
 }
+
+// Metric is one figure a store reports for GET /metrics: a Prometheus name, type ("gauge" or
+// "counter") and help text, and its value now.
+type Metric struct {
+	Name, Type, Help string
+	Value            float64
+}
+
+// MetricsReporter is implemented by stores with figures of their own for GET /metrics.
+type MetricsReporter interface {
+	Metrics() []Metric
+}

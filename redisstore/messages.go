@@ -143,6 +143,7 @@ func (s *Store) deliverLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			s.subscribed.Store(false)
 			// Once when it starts failing, then every 30 s while it goes on.
 			if now := time.Now(); failing.IsZero() || now.Sub(logged) >= 30*time.Second {
 				if failing.IsZero() {
@@ -167,7 +168,9 @@ func (s *Store) deliverLoop(ctx context.Context) {
 		switch v := v.(type) {
 		case *redis.Subscription:
 			if v.Channel == s.key("commits") {
+				s.resubscribed.Add(1)
 				s.resync(ctx)
+				s.subscribed.Store(true)
 			}
 			if v.Channel == s.key("revoked") && s.onResub != nil {
 				s.onResub()
@@ -214,6 +217,7 @@ func (s *Store) deliver(ctx context.Context, m natter.Message) {
 	if m.Seq > last+1 && !s.catchUp(ctx, m.Room, m.Seq-1) {
 		return
 	}
+	s.fromChannel.Add(1)
 	s.commit([]natter.Message{m})
 }
 
@@ -232,6 +236,7 @@ func (s *Store) catchUp(ctx context.Context, room string, to int64) bool {
 			s.log.Error("redis: a room's log has a hole", "room", room, "after", s.last[room])
 			return false
 		}
+		s.fromLog.Add(int64(len(msgs)))
 		s.commit(msgs)
 	}
 	return true

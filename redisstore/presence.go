@@ -47,7 +47,6 @@ type presence struct {
 	node    string // this node's id in the notes
 	hub     atomic.Pointer[PresenceHub]
 	changes chan presenceNote
-	dropped atomic.Bool // a change was dropped since the last snapshot
 }
 
 func newPresence() *presence {
@@ -73,7 +72,7 @@ func (s *Store) PublishPresence(room, user string, online bool) {
 	select {
 	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, User: user, Online: online}:
 	default:
-		s.pres.dropped.Store(true)
+		s.presenceLosses.Add(1) // the next snapshot tells the other nodes
 	}
 }
 
@@ -112,7 +111,6 @@ func (s *Store) presenceLoop(ctx context.Context) {
 					drained = true
 				}
 			}
-			s.pres.dropped.Store(false)
 			publish(presenceNote{Node: s.pres.node, Rooms: h.LocalPresence()})
 			h.ExpireRemote(time.Now())
 		}

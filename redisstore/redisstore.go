@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -99,11 +100,33 @@ type Store struct {
 	// last is the highest seq handed to OnCommit per room; the delivery goroutine's alone.
 	last map[string]int64
 
+	// For /metrics.
+	subscribed     atomic.Bool  // the subscription is in place
+	resubscribed   atomic.Int64 // times it was lost and came back
+	fromChannel    atomic.Int64 // commits delivered as the channel brought them
+	fromLog        atomic.Int64 // commits delivered from the streams, after a gap or a resubscription
+	presenceLosses atomic.Int64 // presence changes dropped because the queue was full
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
 var _ natter.Store = (*Store)(nil)
+
+// Metrics reports the health of this node's link to Redis, for GET /metrics.
+func (s *Store) Metrics() []natter.Metric {
+	up := 0.0
+	if s.subscribed.Load() {
+		up = 1
+	}
+	return []natter.Metric{
+		{Name: "natter_redis_subscribed", Type: "gauge", Help: "1 while this node is subscribed to the commits in Redis, 0 while it is not (and tries again).", Value: up},
+		{Name: "natter_redis_resubscriptions_total", Type: "counter", Help: "Times the subscription was lost and came back (each followed by a catch-up from the streams).", Value: float64(s.resubscribed.Load())},
+		{Name: "natter_redis_commits_total", Type: "counter", Help: "Commits (of every node) handed to this node's subscribers as the channel brought them.", Value: float64(s.fromChannel.Load())},
+		{Name: "natter_redis_caught_up_total", Type: "counter", Help: "Commits read back from the streams because the channel lost them (after a gap or a resubscription).", Value: float64(s.fromLog.Load())},
+		{Name: "natter_redis_presence_dropped_total", Type: "counter", Help: "Presence changes not published because the queue was full (the next snapshot tells the other nodes).", Value: float64(s.presenceLosses.Load())},
+	}
+}
 
 // clientLog routes the Redis client's own messages (a failed dial, each time it retries) to the
 // log of the store opened last (the client has one logger per process), at debug level: the
@@ -179,6 +202,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	for room, v := range seqs {
 		s.last[room], _ = strconv.ParseInt(v, 10, 64)
 	}
+	s.subscribed.Store(true)
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop, s.done, s.presDone = cancel, make(chan struct{}), make(chan struct{})
 	go s.deliverLoop(loopCtx)

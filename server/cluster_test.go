@@ -211,7 +211,7 @@ func TestClusterPresence(t *testing.T) {
 // back, and closes those that ended meanwhile. Here the session is deleted behind the nodes'
 // backs, so no revocation is ever published: only the check can close its WebSocket.
 func TestClusterRechecksSessionsAfterALostSubscription(t *testing.T) {
-	nodes, url, prefix := startClusterAt(t, 1)
+	nodes, url, prefix := startClusterAt(t, 1, func(c *app.Config) { c.Server.Metrics = true })
 	a := nodes[0]
 	alice, bob := a.signIn("alice"), a.signIn("bob")
 	wsAlice, wsBob := a.dialWS(alice), a.dialWS(bob)
@@ -241,6 +241,13 @@ func TestClusterRechecksSessionsAfterALostSubscription(t *testing.T) {
 		t.Fatalf("no subscription to cut:\n%s", clients)
 	}
 	wantSignedOut(t, wsAlice)
+	// /metrics tells the operator: subscribed again, after one loss.
+	metrics := string(a.do("GET", "/metrics", "", nil).Raw)
+	for _, want := range []string{"\nnatter_redis_subscribed 1\n", "\nnatter_redis_resubscriptions_total 1\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %q:\n%s", strings.TrimSpace(want), metrics)
+		}
+	}
 	// Bob's session is live: his WebSocket stays.
 	a.mustPost(bob, "lobby", "bob is still here")
 	if m := wsBob.nextExcept("presence", "join", "leave").msg(t); m.Body != "bob is still here" {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"natter"
 	"natter/hub"
 )
 
@@ -137,6 +138,12 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	m.one("natter_deliveries_total", "counter", "Message frames queued for subscribers (one per subscriber per message).", float64(hs.Deliveries))
 	m.one("natter_sends_rate_limited_total", "counter", "Sends refused by the per-user send rate limit.", float64(sm.rateLimited.Load()))
 	m.histogram("natter_send_duration_seconds", "From a send's hand-off to the store to its answer: the wait for the committer, the commit and, with --sync FULL, the WAL's fsync.", &sm.sendLatency)
+
+	if r, ok := s.store.(natter.MetricsReporter); ok {
+		for _, x := range r.Metrics() {
+			m.one(x.Name, x.Type, x.Help, x.Value)
+		}
+	}
 
 	m.one("go_goroutines", "gauge", "Goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
