@@ -170,6 +170,31 @@ func (c *Client) SignIn(ctx context.Context, name, password string) error {
 	return nil
 }
 
+// ChangePassword sets the account's password to next, given its current one. The account's other
+// sessions end; this one goes on. Errors: EFORBIDDEN (a wrong current password, or a guest),
+// EINVALID (a new password the server refuses), ERATELIMITED (too many wrong ones).
+func (c *Client) ChangePassword(ctx context.Context, current, next string) error {
+	in := struct {
+		Password    string `json:"password"`
+		NewPassword string `json:"new_password"`
+	}{current, next}
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/account/password", in: in})
+	return err
+}
+
+// SignOutEverywhere ends every session of the account, this one too, and forgets the token.
+// Errors: EFORBIDDEN (a guest: only SignOut).
+func (c *Client) SignOutEverywhere(ctx context.Context) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/account/sessions", idempotent: true})
+	if err == nil || natter.ErrorCode(err) == natter.EUNAUTHORIZED {
+		c.mu.Lock()
+		c.token, c.user = "", natter.User{}
+		c.mu.Unlock()
+		return nil
+	}
+	return err
+}
+
 // SignOut ends the session at the server and forgets the token. A session the server no longer
 // knows counts as ended.
 func (c *Client) SignOut(ctx context.Context) error {

@@ -158,6 +158,50 @@ func TestAccountsRoomsAndSignOut(t *testing.T) {
 	wantCode(t, err, natter.EUNAUTHORIZED)
 }
 
+// TestChangePasswordAndSignOutEverywhere: the account calls end the other sessions, or all of
+// them, and a guest is refused.
+func TestChangePasswordAndSignOutEverywhere(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	a := client.New(ns.URL)
+	if err := a.Register(ctx, "carol", "first password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SignIn(ctx, "carol", "first password"); err != nil {
+		t.Fatal(err)
+	}
+	b := client.New(ns.URL)
+	if err := b.SignIn(ctx, "carol", "first password"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, a.ChangePassword(ctx, "wrong", "second password"), natter.EFORBIDDEN)
+	wantCode(t, a.ChangePassword(ctx, "first password", "x"), natter.EINVALID)
+	if err := a.ChangePassword(ctx, "first password", "second password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Rooms(ctx); natter.ErrorCode(err) != natter.EUNAUTHORIZED {
+		t.Fatalf("the other session after the change: %v; want unauthorized", err)
+	}
+	if _, err := a.Rooms(ctx); err != nil {
+		t.Fatalf("the session that changed the password: %v", err)
+	}
+	if err := b.SignIn(ctx, "carol", "second password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SignOutEverywhere(ctx); err != nil || a.Token() != "" {
+		t.Fatalf("SignOutEverywhere: %v, token %q", err, a.Token())
+	}
+	if _, err := b.Rooms(ctx); natter.ErrorCode(err) != natter.EUNAUTHORIZED {
+		t.Fatalf("another session after signing out everywhere: %v; want unauthorized", err)
+	}
+	g := client.New(ns.URL)
+	if err := g.SignIn(ctx, "gus", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, g.SignOutEverywhere(ctx), natter.EFORBIDDEN)
+	wantCode(t, g.ChangePassword(ctx, "", "any password"), natter.EFORBIDDEN)
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)
