@@ -185,20 +185,16 @@ func (c *Client) ChangePassword(ctx context.Context, current, next string) error
 // SignOutEverywhere ends every session of the account, this one too, and forgets the token.
 // Errors: EFORBIDDEN (a guest: only SignOut).
 func (c *Client) SignOutEverywhere(ctx context.Context) error {
-	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/account/sessions", idempotent: true})
-	if err == nil || natter.ErrorCode(err) == natter.EUNAUTHORIZED {
-		c.mu.Lock()
-		c.token, c.user = "", natter.User{}
-		c.mu.Unlock()
-		return nil
-	}
-	return err
+	return c.endSession(ctx, "/api/account/sessions")
 }
 
 // SignOut ends the session at the server and forgets the token. A session the server no longer
 // knows counts as ended.
-func (c *Client) SignOut(ctx context.Context) error {
-	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/session", idempotent: true})
+func (c *Client) SignOut(ctx context.Context) error { return c.endSession(ctx, "/api/session") }
+
+// endSession DELETEs path and forgets the token, also when the server no longer knew the session.
+func (c *Client) endSession(ctx context.Context, path string) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: path, idempotent: true})
 	if err == nil || natter.ErrorCode(err) == natter.EUNAUTHORIZED {
 		c.mu.Lock()
 		c.token, c.user = "", natter.User{}

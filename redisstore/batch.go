@@ -156,42 +156,60 @@ func (s *Store) runBatch(batch []*call) {
 	if len(live) == 0 {
 		return
 	}
-	run := func() ([]redis.Cmder, error) {
-		pipe := s.rdb.Pipeline()
-		for _, c := range live {
-			r := c.req
-			if c.lookup {
-				findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room)}, r.Room, r.Author, r.ClientID)
-			} else {
-				appendScript.EvalSha(context.Background(), pipe,
-					[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits")},
-					r.Room, r.Author, r.ClientID, r.Body, c.id)
-			}
+	results := s.pipeline(live)
+	// Redis restarted, or its scripts were flushed: load them and send again the calls answered
+	// NOSCRIPT (they did nothing: a script runs whole or not at all). A flush between two calls
+	// of one pipeline fails the later ones only, so resending them keeps each connection's order.
+	var again []int
+	for i, r := range results {
+		if isNoScript(r.err) {
+			again = append(again, i)
 		}
-		return pipe.Exec(context.Background())
 	}
-	cmds, err := run()
-	if err != nil && isNoScript(err) {
-		// Redis restarted, or its scripts were flushed: load them and send the batch again.
-		// A call answered NOSCRIPT did nothing, and a script either runs whole or not at all.
-		if lerr := s.loadScripts(context.Background()); lerr == nil {
-			cmds, err = run()
+	if len(again) > 0 && s.loadScripts(context.Background()) == nil {
+		retry := make([]*call, len(again))
+		for j, i := range again {
+			retry[j] = live[i]
+		}
+		for j, r := range s.pipeline(retry) {
+			results[again[j]] = r
 		}
 	}
 	for i, c := range live {
-		var res []string
-		var cerr error
-		if i < len(cmds) {
-			res, cerr = cmds[i].(*redis.Cmd).StringSlice()
-		} else {
-			cerr = err
-		}
-		if cerr != nil {
-			c.done(natter.Message{}, false, unavailable("append", cerr))
+		if err := results[i].err; err != nil {
+			c.done(natter.Message{}, false, unavailable("append", err))
 			continue
 		}
-		c.done(answer(c, res))
+		c.done(answer(c, results[i].res))
 	}
+}
+
+// scriptResult is one script's answer in a pipeline.
+type scriptResult struct {
+	res []string
+	err error
+}
+
+// pipeline sends calls' scripts in one round trip and returns their answers in order.
+func (s *Store) pipeline(calls []*call) []scriptResult {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		r := c.req
+		if c.lookup {
+			cmds[i] = findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room)}, r.Room, r.Author, r.ClientID)
+		} else {
+			cmds[i] = appendScript.EvalSha(context.Background(), pipe,
+				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits")},
+				r.Room, r.Author, r.ClientID, r.Body, c.id)
+		}
+	}
+	pipe.Exec(context.Background()) // each command carries its own error
+	out := make([]scriptResult, len(calls))
+	for i, cmd := range cmds {
+		out[i].res, out[i].err = cmd.StringSlice()
+	}
+	return out
 }
 
 func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }

@@ -126,3 +126,30 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("node A after the restart: %v", err)
 	}
 }
+
+// TestScriptsFlushed: after Redis forgets its scripts (SCRIPT FLUSH, or a restart), sends and
+// lookups load them again by themselves, and nothing is stored twice.
+func TestScriptsFlushed(t *testing.T) {
+	r := startPrivateRedis(t)
+	s := openTest(t, Config{URL: r.url()})
+	req := natter.AppendRequest{Room: natter.DefaultRoom, Author: "bob", Body: "one", ClientID: "c-1"}
+	if _, _, err := s.AppendMessage(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m, found, err := s.FindByClientID(t.Context(), req); err != nil || !found || m.Seq != 1 {
+		t.Fatalf("lookup after the flush: %+v %v %v", m, found, err)
+	}
+	if err := s.rdb.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m, created, err := s.AppendMessage(t.Context(), natter.AppendRequest{Room: natter.DefaultRoom, Author: "bob", Body: "two"})
+	if err != nil || !created || m.Seq != 2 {
+		t.Fatalf("send after the flush: %+v %v %v; want seq 2", m, created, err)
+	}
+	if msgs, err := s.MessagesAfter(t.Context(), natter.DefaultRoom, 0, 10); err != nil || len(msgs) != 2 {
+		t.Fatalf("log after the flushes: %d messages, %v; want 2", len(msgs), err)
+	}
+}

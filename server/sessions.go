@@ -98,6 +98,13 @@ func (c *sessionCache) drop(hash string, now time.Time) {
 	c.revokedHash[hash] = now.Add(revocationMemory)
 }
 
+// forgetAll empties the cache (the revocations it remembers stay).
+func (c *sessionCache) forgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
 // dropUser forgets every cached session of user made up to at but keep, and remembers the
 // revocation.
 func (c *sessionCache) dropUser(user, keep string, at, now time.Time) {
@@ -183,9 +190,7 @@ func (s *Server) Revoked(tokenHash, user, keep string, at time.Time) {
 // session has ended, and empties the session cache: for a node that may have missed revocations
 // made on other nodes (its subscription to them was lost for a while).
 func (s *Server) RecheckSessions(ctx context.Context) {
-	s.sessions.mu.Lock()
-	clear(s.sessions.m)
-	s.sessions.mu.Unlock()
+	s.sessions.forgetAll()
 	hashes := make(map[string]bool)
 	s.connsMu.Lock()
 	for _, o := range s.conns {
