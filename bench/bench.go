@@ -421,6 +421,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.ConnectionErrors, res.FirstError = r.errCount, r.firstErr
 	r.errMu.Unlock()
 	switch {
+	case strings.Contains(res.FirstError, "one client address may have"):
+		res.Notes = append(res.Notes, "the server limits open connections per client address: start it with --max-addr-conns -1 (as --spawn does)")
 	case strings.Contains(res.FirstError, "open connection"):
 		// The server's connection limits (rate_limited per user, unavailable in all).
 		res.Notes = append(res.Notes, "the server limits open connections: spread them over more --users, or start it with a higher --max-user-conns or --max-conns (--server-arg with --spawn)")

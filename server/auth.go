@@ -474,16 +474,23 @@ func newSignInLimiter(now func() time.Time) *rateLimiter {
 
 // allowSignIn spends one of the client address's sign-ins (Config.SignInRate): every sign-in
 // makes a session row that lasts SessionTTL, a guest's without a password, and every
-// registration an account that lasts for ever. The first refusal of a peer that sends
-// X-Forwarded-For without being a trusted proxy is logged: behind an unconfigured reverse proxy
-// every client counts as the proxy.
+// registration an account that lasts for ever.
 func (s *Server) allowSignIn(r *http.Request) error {
-	a := s.clientAddr(r)
-	err := s.signIns.allow(addrKey(a))
-	if err != nil && r.Header.Get("X-Forwarded-For") != "" && !s.trustedProxy(parseHop(r.RemoteAddr)) && s.proxyWarned.CompareAndSwap(false, true) {
-		s.logger.Warn("sign-ins refused for an address that sends X-Forwarded-For but is not a trusted proxy: if it is your reverse proxy, pass --trusted-proxy so that each client counts on its own", "addr", a.String())
+	err := s.signIns.allow(addrKey(s.clientAddr(r)))
+	if err != nil {
+		s.warnUntrustedProxy(r, "sign-ins")
 	}
 	return err
+}
+
+// warnUntrustedProxy logs, once per process, that what (sign-ins, connections) was refused at a
+// per-address limit for a peer that sends X-Forwarded-For without being a trusted proxy: behind
+// an unconfigured reverse proxy every client counts as the proxy.
+func (s *Server) warnUntrustedProxy(r *http.Request, what string) {
+	if r.Header.Get("X-Forwarded-For") == "" || s.trustedProxy(parseHop(r.RemoteAddr)) || !s.proxyWarned.CompareAndSwap(false, true) {
+		return
+	}
+	s.logger.Warn(what+" refused for an address that sends X-Forwarded-For but is not a trusted proxy: if it is your reverse proxy, pass --trusted-proxy so that each client counts on its own", "addr", parseHop(r.RemoteAddr).String())
 }
 
 // newAddrSignInLimiter bounds sign-ins and registrations per client address: perMinute a minute,

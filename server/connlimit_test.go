@@ -3,11 +3,15 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"natter/app"
+	"natter/internal/syncbuf"
 	"natter/server"
 )
 
@@ -121,7 +125,7 @@ func TestRefusedPollIsNotOnline(t *testing.T) {
 // descriptors to accept them with.
 func TestMaxConnsDefault(t *testing.T) {
 	ts := startServer(t)
-	got, perUser := ts.Main.Server().ConnLimits()
+	got, perUser, perAddr := ts.Main.Server().ConnLimits()
 	want := server.DefaultMaxConns
 	if n := server.OpenFileLimit(); n > 0 {
 		want = min(want, n-min(server.FileReserve, n/4))
@@ -134,7 +138,99 @@ func TestMaxConnsDefault(t *testing.T) {
 	if got != want {
 		t.Fatalf("MaxConns %d, want %d", got, want)
 	}
-	if got <= 0 || perUser != server.DefaultMaxUserConns {
-		t.Fatalf("limits %d in all, %d per user: want a limit in all and %d per user by default", got, perUser, server.DefaultMaxUserConns)
+	if got <= 0 || perUser != server.DefaultMaxUserConns || perAddr != server.DefaultMaxAddrConns {
+		t.Fatalf("limits %d in all, %d per user, %d per address: want a limit in all, %d per user and %d per address by default", got, perUser, perAddr, server.DefaultMaxUserConns, server.DefaultMaxAddrConns)
 	}
+}
+
+// refusedForAddr wants r refused by the per-address connection limit, naming addr.
+func refusedForAddr(t *testing.T, r apiResponse, addr string) {
+	t.Helper()
+	checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if msg := r.errorMessage(); !strings.Contains(msg, addr+" already has") || !strings.Contains(msg, "one client address") {
+		t.Fatalf("refusal %q does not name the address %s and its limit", msg, addr)
+	}
+	if r.Header.Get("Retry-After") != "5" {
+		t.Fatalf("Retry-After %q, want 5", r.Header.Get("Retry-After"))
+	}
+}
+
+// TestConnectionsPerAddress: WebSockets, event streams and parked long-polls count against
+// MaxAddrConns per client address whoever's they are (users sharing a host, guest names made up
+// by one), then 429 rate_limited naming the address; a refusal changes nothing, requests that
+// hold no connection go on, a closed connection gives its place back, the refusals are counted
+// in /metrics, and an untrusted peer's X-Forwarded-For changes nothing (and is logged once).
+func TestConnectionsPerAddress(t *testing.T) {
+	var logs syncbuf.Buffer
+	ts := startServer(t, func(c *app.Config) {
+		c.Server.MaxAddrConns = 2
+		c.Server.Metrics = true
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	srv := ts.Main.Server()
+	alice, bob, carol := ts.signIn("alice"), ts.signIn("bob"), ts.signIn("carol")
+	aliceWS := ts.dialWS(alice)
+	ts.openSSE("/api/rooms/lobby/events", bob)
+	waitFor(t, "two connections", func() bool { return srv.ConnCount() == 2 })
+
+	_, resp, err := ts.tryDialWS("/ws", carol)
+	if err == nil || resp == nil {
+		t.Fatalf("carol's WebSocket past the address's limit: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := apiResponse{Status: resp.StatusCode, Header: resp.Header, Raw: body}
+	json.Unmarshal(body, &r.Body)
+	refusedForAddr(t, r, "127.0.0.1")
+	refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/events", carol, nil), "127.0.0.1")
+	refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/messages?after=0&wait=30", carol, nil), "127.0.0.1")
+	if strings.Contains(logs.String(), "trusted-proxy") {
+		t.Fatalf("logged about a proxy with no X-Forwarded-For: %s", logs.String())
+	}
+	// A peer that is not a trusted proxy cannot name another client.
+	for range 2 {
+		refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/events", carol, nil, "X-Forwarded-For", "203.0.113.7"), "127.0.0.1")
+	}
+	if n := strings.Count(logs.String(), "--trusted-proxy"); n != 1 || !strings.Contains(logs.String(), "connections refused") {
+		t.Fatalf("%d warnings naming --trusted-proxy, want 1 about connections:\n%s", n, logs.String())
+	}
+	if n := srv.ConnCount(); n != 2 {
+		t.Fatalf("%d connections after refusals, want 2", n)
+	}
+	// What holds no connection still works.
+	if r := ts.do("GET", "/api/rooms/lobby/messages?after=0", carol, nil); r.Status != http.StatusOK {
+		t.Fatalf("a read at the address's limit: %d %s", r.Status, r.Raw)
+	}
+	ts.mustPost(carol, "lobby", "sent at the address's limit")
+	m := scrape(t, ts)
+	if v := m[`natter_connections_refused_total{limit="address"}`]; v != 5 {
+		t.Fatalf(`natter_connections_refused_total{limit="address"} = %v, want 5`, v)
+	}
+	if v := m[`natter_connection_limit{scope="address"}`]; v != 2 {
+		t.Fatalf(`natter_connection_limit{scope="address"} = %v, want 2`, v)
+	}
+
+	// A closed connection gives its place back.
+	aliceWS.conn.Close()
+	waitFor(t, "alice's WebSocket gone", func() bool { return srv.ConnCount() == 1 })
+	ts.dialWS(carol).subscribe("lobby", 0)
+	refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/events", alice, nil), "127.0.0.1")
+}
+
+// TestConnectionsPerAddressBehindAProxy: behind a trusted proxy each client counts on its own,
+// as X-Forwarded-For names it, and IPv6 clients by their /64.
+func TestConnectionsPerAddressBehindAProxy(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) {
+		c.Server.MaxAddrConns = 1
+		c.Server.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	srv := ts.Main.Server()
+	alice, bob, carol, dan := ts.signIn("alice"), ts.signIn("bob"), ts.signIn("carol"), ts.signIn("dan")
+	ts.dialWS(alice, "X-Forwarded-For", "203.0.113.7")
+	refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/events", bob, nil, "X-Forwarded-For", "203.0.113.7"), "203.0.113.7")
+	ts.openSSE("/api/rooms/lobby/events", bob, "X-Forwarded-For", "203.0.113.8")
+	ts.openSSE("/api/rooms/lobby/events", carol, "X-Forwarded-For", "2001:db8:1:2::1")
+	refusedForAddr(t, ts.do("GET", "/api/rooms/lobby/messages?after=0&wait=30", dan, nil, "X-Forwarded-For", "2001:db8:1:2::ff"), "2001:db8:1:2::/64")
+	ts.openSSE("/api/rooms/lobby/events", dan, "X-Forwarded-For", "2001:db8:1:3::1")
+	waitFor(t, "four connections", func() bool { return srv.ConnCount() == 4 })
 }

@@ -25,7 +25,7 @@ import (
 // serverMetrics are the server's own counters.
 type serverMetrics struct {
 	conns       [numTransports]atomic.Int64 // open long-lived connections, by transport
-	refused     [2]atomic.Int64             // connections refused at MaxConns (0) and MaxUserConns (1)
+	refused     [3]atomic.Int64             // connections refused at MaxConns (0), MaxUserConns (1) and MaxAddrConns (2)
 	rateLimited atomic.Int64                // sends refused by the send rate limit
 	sendLatency histogram                   // a send's hand-off to the store to the store's answer
 }
@@ -124,13 +124,15 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	for i, name := range transportNames {
 		m.value("natter_connections", `transport="`+name+`"`, float64(sm.conns[i].Load()))
 	}
-	total, perUser := s.ConnLimits()
-	m.head("natter_connection_limit", "gauge", "The most long-lived connections allowed in all (--max-conns) and per user (--max-user-conns); -1: no limit.")
+	total, perUser, perAddr := s.ConnLimits()
+	m.head("natter_connection_limit", "gauge", "The most long-lived connections allowed in all (--max-conns), per user (--max-user-conns) and per client address (--max-addr-conns); -1: no limit.")
 	m.value("natter_connection_limit", `scope="server"`, float64(max(total, -1)))
 	m.value("natter_connection_limit", `scope="user"`, float64(max(perUser, -1)))
+	m.value("natter_connection_limit", `scope="address"`, float64(max(perAddr, -1)))
 	m.head("natter_connections_refused_total", "counter", "Long-lived connections refused at a connection limit.")
 	m.value("natter_connections_refused_total", `limit="server"`, float64(sm.refused[0].Load()))
 	m.value("natter_connections_refused_total", `limit="user"`, float64(sm.refused[1].Load()))
+	m.value("natter_connections_refused_total", `limit="address"`, float64(sm.refused[2].Load()))
 	m.one("natter_slow_disconnects_total", "counter", "Connections closed for not keeping up with their rooms (WebSocket close 4008; they resume without loss).", float64(hub.SlowCloses()))
 
 	hs := s.hub.Stats()

@@ -45,12 +45,13 @@ type parkedPoll struct {
 // place by the connection limits (takeSlot) gets their error, which the caller answers.
 func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q readQuery, notify <-chan struct{}) error {
 	user := authFrom(r.Context()).user.Name
-	if err := s.takeSlot(user); err != nil {
+	sl, err := s.takeSlot(r, user)
+	if err != nil {
 		return err
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		s.releaseSlot(user)
+		s.releaseSlot(sl)
 		return natter.Internal("park long-poll", err)
 	}
 	p := &parkedPoll{srv: s, conn: conn, room: room, q: q, deadline: s.now().Add(q.wait), finished: make(chan struct{})}
@@ -58,7 +59,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q rea
 	// lost to net/http: such a connection is closed after the answer, as is one whose client
 	// asked for that.
 	p.keepAlive = r.ProtoAtLeast(1, 1) && !r.Close && brw.Reader.Buffered() == 0
-	if !s.addConn(p, authFrom(r.Context())) {
+	if !s.addConn(p, authFrom(r.Context()), sl) {
 		go p.answer(false)
 		return nil
 	}

@@ -32,7 +32,7 @@ const (
 	DefaultPongWait      = 60 * time.Second
 )
 
-// Connection limits (Config.MaxConns, Config.MaxUserConns). A long-lived connection holds a file
+// Connection limits (Config.MaxConns, Config.MaxUserConns, Config.MaxAddrConns). A long-lived connection holds a file
 // descriptor: a server that runs out of them can't even accept a connection to say no, so natter
 // refuses long-lived connections while FileReserve descriptors (or a quarter of the limit, if
 // that is fewer) are left for the rest (the database, short requests, connections on their way
@@ -40,6 +40,7 @@ const (
 const (
 	DefaultMaxConns     = 100_000
 	DefaultMaxUserConns = 256
+	DefaultMaxAddrConns = 1024
 	FileReserve         = 1024
 )
 
@@ -124,9 +125,14 @@ type Config struct {
 	// process's open-file limit less its reserve where that is lower (fileBudget); negative: no
 	// limit.
 	// MaxUserConns bounds them per user (default DefaultMaxUserConns; negative: no limit): more
-	// are refused with 429 rate_limited. Both count on this node only.
+	// are refused with 429 rate_limited. MaxAddrConns bounds them per client address, counted
+	// as the sign-ins are (clientAddr, addrKey: behind a trusted proxy, the client's), so that
+	// one host cannot take every place with guest names (default DefaultMaxAddrConns;
+	// negative: no limit); more are refused with 429 rate_limited. All three count on this node
+	// only.
 	MaxConns     int
 	MaxUserConns int
+	MaxAddrConns int
 	// Metrics serves GET /metrics: counts of connections, messages and refusals, the send
 	// latency and the process's memory, in the Prometheus text format (README, "Metrics").
 	Metrics bool
@@ -170,10 +176,11 @@ type Server struct {
 
 	connsMu sync.Mutex
 	conns   map[liveConn]connOwner // the connections and whose they are
-	// slots and userSlots count the places takeSlot gave: the connections in conns and those
-	// on their way there.
+	// slots, userSlots and addrSlots count the places takeSlot gave: the connections in conns
+	// and those on their way there.
 	slots     int
 	userSlots map[string]int
+	addrSlots map[string]int
 
 	reuse       atomic.Pointer[reuseListener] // set by Listener: where answered long-polls go back
 	pollAnswers pollAnswerGroup
@@ -212,7 +219,7 @@ type liveConn interface {
 
 // connOwner is the user and session of a live connection.
 type connOwner struct {
-	user      string
+	slot      // whose it is: user and client address
 	tokenHash string
 	created   time.Time // the session's
 }
@@ -255,6 +262,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxUserConns == 0 {
 		cfg.MaxUserConns = DefaultMaxUserConns
 	}
+	if cfg.MaxAddrConns == 0 {
+		cfg.MaxAddrConns = DefaultMaxAddrConns
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -280,6 +290,7 @@ func New(cfg Config) (*Server, error) {
 		started:   time.Now(),
 		conns:     make(map[liveConn]connOwner),
 		userSlots: make(map[string]int),
+		addrSlots: make(map[string]int),
 	}
 	s.pushAfter.Store(pushAfterTexts)
 	s.busyGap.Store(int64(defaultBusyGap))
@@ -366,62 +377,82 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// slot is one place for a long-lived connection, and whom it counts against.
+type slot struct {
+	user string
+	addr string // addrKey of the client's address
+}
+
 // takeSlot claims a place for one more long-lived connection (a WebSocket, an event stream, a
-// parked long-poll) of user, within MaxConns and MaxUserConns. It comes before the connection is
-// upgraded or hijacked, so that a refusal is an ordinary HTTP error; the place is given back by
-// removeConn once the connection is added, or by releaseSlot if it never is.
-func (s *Server) takeSlot(user string) error {
+// parked long-poll) of user, from the client that sent r, within MaxConns, MaxUserConns and
+// MaxAddrConns. It comes before the connection is upgraded or hijacked, so that a refusal is an
+// ordinary HTTP error; the place is given back by removeConn once the connection is added, or by
+// releaseSlot if it never is.
+func (s *Server) takeSlot(r *http.Request, user string) (slot, error) {
+	a := s.clientAddr(r)
+	sl := slot{user: user, addr: addrKey(a)}
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
 	if s.cfg.MaxConns > 0 && s.slots >= s.cfg.MaxConns {
 		s.metrics.refused[0].Add(1)
-		return &retryError{
+		return slot{}, &retryError{
 			err:        natter.Errorf(natter.EUNAVAILABLE, "natter is at its limit of %d open connections (WebSockets, event streams and waiting long-polls); try again later", s.cfg.MaxConns),
 			retryAfter: connRetryAfter,
 		}
 	}
 	if n := s.userSlots[user]; s.cfg.MaxUserConns > 0 && n >= s.cfg.MaxUserConns {
 		s.metrics.refused[1].Add(1)
-		return &retryError{
+		return slot{}, &retryError{
 			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open %s (WebSockets, event streams and waiting long-polls), the most one user may have; close one first", user, n, plural(n, "connection", "connections")),
 			retryAfter: connRetryAfter,
 		}
 	}
+	if n := s.addrSlots[sl.addr]; s.cfg.MaxAddrConns > 0 && n >= s.cfg.MaxAddrConns {
+		s.metrics.refused[2].Add(1)
+		s.warnUntrustedProxy(r, "connections")
+		return slot{}, &retryError{
+			err:        natter.Errorf(natter.ERATELIMITED, "%s already has %d open %s (WebSockets, event streams and waiting long-polls), the most one client address may have; close one first", sl.addr, n, plural(n, "connection", "connections")),
+			retryAfter: connRetryAfter,
+		}
+	}
 	s.slots++
-	s.userSlots[user]++
-	return nil
+	s.userSlots[sl.user]++
+	s.addrSlots[sl.addr]++
+	return sl, nil
 }
 
 // connRetryAfter is the Retry-After of a connection refused at a limit.
 const connRetryAfter = 5 * time.Second
 
 // releaseSlot gives back a place takeSlot gave for a connection that was never added.
-func (s *Server) releaseSlot(user string) {
+func (s *Server) releaseSlot(sl slot) {
 	s.connsMu.Lock()
-	s.releaseSlotLocked(user)
+	s.releaseSlotLocked(sl)
 	s.connsMu.Unlock()
 }
 
-func (s *Server) releaseSlotLocked(user string) {
+func (s *Server) releaseSlotLocked(sl slot) {
 	s.slots--
-	if s.userSlots[user]--; s.userSlots[user] <= 0 {
-		delete(s.userSlots, user)
+	if s.userSlots[sl.user]--; s.userSlots[sl.user] <= 0 {
+		delete(s.userSlots, sl.user)
+	}
+	if s.addrSlots[sl.addr]--; s.addrSlots[sl.addr] <= 0 {
+		delete(s.addrSlots, sl.addr)
 	}
 }
 
-// addConn registers c, opened by the session a, for keepalives, revocation and shutdown; its slot
-// (takeSlot) goes back when it is removed. While shutting down, or once a's session has been
-// revoked (it was authenticated before the revocation, and is added after its connections were
-// closed), it refuses c and gives the slot back at once.
-func (s *Server) addConn(c liveConn, a auth) bool {
-	user := a.user.Name
+// addConn registers c, opened by the session a in the place sl (takeSlot), for keepalives,
+// revocation and shutdown; the place goes back when c is removed. While shutting down, or once
+// a's session has been revoked (it was authenticated before the revocation, and is added after
+// its connections were closed), it refuses c and gives the place back at once.
+func (s *Server) addConn(c liveConn, a auth, sl slot) bool {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
-	if s.draining.Load() || s.sessions.revoked(a.tokenHash, user, a.created, s.now()) {
-		s.releaseSlotLocked(user)
+	if s.draining.Load() || s.sessions.revoked(a.tokenHash, a.user.Name, a.created, s.now()) {
+		s.releaseSlotLocked(sl)
 		return false
 	}
-	s.conns[c] = connOwner{user: user, tokenHash: a.tokenHash, created: a.created}
+	s.conns[c] = connOwner{slot: sl, tokenHash: a.tokenHash, created: a.created}
 	s.metrics.conns[transportOf(c)].Add(1)
 	return true
 }
@@ -431,14 +462,16 @@ func (s *Server) removeConn(c liveConn) {
 	if owner, ok := s.conns[c]; ok {
 		delete(s.conns, c)
 		s.metrics.conns[transportOf(c)].Add(-1)
-		s.releaseSlotLocked(owner.user)
+		s.releaseSlotLocked(owner.slot)
 	}
 	s.connsMu.Unlock()
 }
 
-// ConnLimits returns the connection limits s runs with (Config.MaxConns and MaxUserConns after
-// their defaults; negative: none).
-func (s *Server) ConnLimits() (total, perUser int) { return s.cfg.MaxConns, s.cfg.MaxUserConns }
+// ConnLimits returns the connection limits s runs with (Config.MaxConns, MaxUserConns and
+// MaxAddrConns after their defaults; negative: none).
+func (s *Server) ConnLimits() (total, perUser, perAddr int) {
+	return s.cfg.MaxConns, s.cfg.MaxUserConns, s.cfg.MaxAddrConns
+}
 
 // ConnCount returns how many WebSockets, SSE streams and parked long-polls are open.
 func (s *Server) ConnCount() int {

@@ -54,18 +54,19 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EUNAVAILABLE, "shutting down"))
 		return
 	}
-	if err := s.takeSlot(req.User); err != nil {
+	sl, err := s.takeSlot(r, req.User)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		s.releaseSlot(req.User)
+		s.releaseSlot(sl)
 		s.writeError(w, r, natter.Internal("sse hijack", err))
 		return
 	}
 	if brw.Reader.Buffered() > 0 {
-		s.releaseSlot(req.User)
+		s.releaseSlot(sl)
 		conn.Close() // a pipelined request after a stream can never be answered
 		return
 	}
@@ -75,7 +76,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		c.waiter = park.NewWaiter(rc, c.hungUp)
 	}
 	c.out = s.newOutbox(conn, c.closed)
-	if !s.addConn(c, authFrom(r.Context())) {
+	if !s.addConn(c, authFrom(r.Context()), sl) {
 		conn.Close()
 		return
 	}

@@ -45,13 +45,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := authFrom(r.Context()).user.Name
-	if err := s.takeSlot(user); err != nil {
+	sl, err := s.takeSlot(r, user)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	conn, err := ws.Upgrade(w, r, nil)
 	if err != nil {
-		s.releaseSlot(user)
+		s.releaseSlot(sl)
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, user: user}
@@ -66,7 +67,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.out = s.newOutbox(conn, c.closed)
 	c.out.SlowFinal = wsSlowClose
-	if !s.addConn(c, authFrom(r.Context())) {
+	if !s.addConn(c, authFrom(r.Context()), sl) {
 		c.out.CloseWith(wsGoingAwayClose, true)
 		return
 	}

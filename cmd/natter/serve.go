@@ -71,6 +71,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
 		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d, or less a quarter of it if that is fewer, if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
 		maxUserConns = fs.Int("max-user-conns", server.DefaultMaxUserConns, "most WebSockets, event streams and waiting long-polls one user may have open (negative: no limit)")
+		maxAddrConns = fs.Int("max-addr-conns", server.DefaultMaxAddrConns, "most WebSockets, event streams and waiting long-polls one client address (an IPv6 /64) may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
 		metrics      = fs.Bool("metrics", true, "serve GET /metrics (Prometheus text format: connections, messages, refusals, send latency, memory)")
@@ -111,6 +112,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *maxUserConns == 0 {
 		return fmt.Errorf("--max-user-conns must be positive, or negative for no limit")
 	}
+	if *maxAddrConns == 0 {
+		return fmt.Errorf("--max-addr-conns must be positive, or negative for no limit")
+	}
 	if *sendRate == 0 {
 		return fmt.Errorf("--send-rate must be positive, or negative for no limit")
 	}
@@ -140,6 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Metrics:          *metrics,
 			MaxConns:         *maxConns,
 			MaxUserConns:     *maxUserConns,
+			MaxAddrConns:     *maxAddrConns,
 			WriteCoalesce:    coalesceFlag(*coalesce),
 			AllowedOrigins:   origins,
 			StaticDirs:       staticDirs,
@@ -150,12 +155,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "natter is listening on %s\n", m.URL())
-	total, perUser := m.Server().ConnLimits()
+	total, perUser, perAddr := m.Server().ConnLimits()
 	where := []any{"data_dir", *dataDir}
 	if *redisURL != "" {
 		where = []any{"redis", redactURL(*redisURL), "redis_prefix", *redisPrefix}
 	}
-	logger.Info("serving", append(append([]any{"url", m.URL()}, where...), "max_conns", total, "max_user_conns", perUser)...)
+	logger.Info("serving", append(append([]any{"url", m.URL()}, where...), "max_conns", total, "max_user_conns", perUser, "max_addr_conns", perAddr)...)
 
 	<-ctx.Done()
 	logger.Info("shutting down")

@@ -204,15 +204,15 @@ func TestServeRefusesADataDirInUse(t *testing.T) {
 	}
 }
 
-// TestServeConnectionLimitFlags: --max-user-conns and --max-conns reach the server: past them an
-// event stream is refused with 429 rate_limited and 503 unavailable.
+// TestServeConnectionLimitFlags: --max-user-conns, --max-conns and --max-addr-conns reach the
+// server: past them an event stream is refused with 429 rate_limited, 503 unavailable and 429.
 func TestServeConnectionLimitFlags(t *testing.T) {
 	p := startNatter(t, t.TempDir(), nil, "--max-user-conns", "1", "--max-conns", "2")
 	alice, bob, carol := p.signIn("alice"), p.signIn("bob"), p.signIn("carol")
-	open := func(tok string) {
+	open := func(base, tok string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/api/rooms/lobby/events", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/rooms/lobby/events", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != 200 {
@@ -223,17 +223,27 @@ func TestServeConnectionLimitFlags(t *testing.T) {
 	var e struct {
 		Error struct{ Code string } `json:"error"`
 	}
-	open(alice)
+	open(p.URL, alice)
 	if code := p.call("GET", "/api/rooms/lobby/events", alice, nil, &e); code != 429 || e.Error.Code != "rate_limited" {
 		t.Fatalf("alice's second stream with --max-user-conns 1: %d %q", code, e.Error.Code)
 	}
-	open(bob)
+	open(p.URL, bob)
 	if code := p.call("GET", "/api/rooms/lobby/events", carol, nil, &e); code != 503 || e.Error.Code != "unavailable" {
 		t.Fatalf("a third stream with --max-conns 2: %d %q", code, e.Error.Code)
 	}
-	out, err := exec.Command(natterBin, "serve", "--max-user-conns", "0").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "--max-user-conns must be positive") {
-		t.Fatalf("--max-user-conns 0: err %v, output %q", err, out)
+	for _, flag := range []string{"--max-user-conns", "--max-addr-conns"} {
+		out, err := exec.Command(natterBin, "serve", flag, "0").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), flag+" must be positive") {
+			t.Fatalf("%s 0: err %v, output %q", flag, err, out)
+		}
+	}
+
+	// --max-addr-conns: every client here is 127.0.0.1.
+	q := startNatter(t, t.TempDir(), nil, "--max-addr-conns", "1")
+	dan, eve := q.signIn("dan"), q.signIn("eve")
+	open(q.URL, dan)
+	if code := q.call("GET", "/api/rooms/lobby/events", eve, nil, &e); code != 429 || e.Error.Code != "rate_limited" {
+		t.Fatalf("a second stream from one address with --max-addr-conns 1: %d %q", code, e.Error.Code)
 	}
 }
 
