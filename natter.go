@@ -4,11 +4,12 @@ package natter
 
 import "io"
 
-// Store is everything natter keeps durably: users, sessions, rooms and their logs.
+// Store is everything natter keeps durably: users, sessions, rooms and their logs, read marks.
 type Store interface {
 	UserStore
 	RoomStore
 	MessageStore
+	ReadMarkStore
 	io.Closer
 }
 

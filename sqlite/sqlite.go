@@ -139,6 +139,10 @@ type Store struct {
 	sessStop context.CancelFunc
 	sessDone chan struct{}
 
+	// Read marks waiting to be stored, and their writer (readmark.go).
+	marks     markWriter
+	marksStop chan struct{}
+
 	// With Synchronous FULL: the WAL syncer, the committed batches waiting for it (closed by the
 	// committer when it stops), what readers may see meanwhile, and a failed fsync's error.
 	wal       *walSyncer
@@ -334,6 +338,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	go s.checkpointLoop()
 	go s.commitLoop()
 	s.startSessionSweeper()
+	s.startMarkWriter()
 	if s.syncq != nil {
 		go s.syncLoop()
 	}
@@ -359,6 +364,7 @@ func (s *Store) Close() error {
 		<-s.ckpt.done
 		s.sessStop()
 		<-s.sessDone
+		s.stopMarkWriter()
 
 		s.stmts.close()
 		// Best effort: leaves the planner statistics fresh for the next Open.
@@ -422,6 +428,8 @@ type statements struct {
 	readUser       *sql.Stmt
 	readSession    *sql.Stmt
 	readRoomExists *sql.Stmt
+	upsertMark     *sql.Stmt
+	readMarks      *sql.Stmt
 	prepared       []*sql.Stmt
 }
 
@@ -458,6 +466,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.sweepSessions, `DELETE FROM sessions WHERE token_hash IN
 			(SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`},
 		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ?`},
+		{w, &st.upsertMark, upsertMarkSQL},
+		{r, &st.readMarks, `SELECT room, epoch, seq FROM read_marks WHERE user_name = ?`},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages

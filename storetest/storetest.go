@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
+		{"ReadMarks", testReadMarks},
+		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -846,5 +849,99 @@ func testConcurrentDuplicates(t *testing.T, s natter.Store) {
 	wantSeqs(t, mustAfter(t, s, natter.DefaultRoom, 0, 100), 1)
 	if results[0].Seq != 1 {
 		t.Fatalf("seq = %d, want 1", results[0].Seq)
+	}
+}
+
+// marksOf returns user's marks by room.
+func marksOf(t *testing.T, s natter.Store, user string) map[string]natter.ReadMark {
+	t.Helper()
+	marks, err := s.ReadMarks(context.Background(), user)
+	if err != nil {
+		t.Fatalf("ReadMarks(%s): %v", user, err)
+	}
+	byRoom := make(map[string]natter.ReadMark)
+	for _, m := range marks {
+		if _, dup := byRoom[m.Room]; dup {
+			t.Fatalf("ReadMarks(%s) has room %q twice: %v", user, m.Room, marks)
+		}
+		byRoom[m.Room] = m
+	}
+	return byRoom
+}
+
+// testReadMarks: a mark moves forward only, per account and room; a mark outside the room's log,
+// of another epoch, of an unknown room or a bad name is refused and changes nothing.
+func testReadMarks(t *testing.T, s natter.Store) {
+	ctx := context.Background()
+	if m := marksOf(t, s, "alice"); len(m) != 0 {
+		t.Fatalf("marks of a new account: %v", m)
+	}
+	r := mustCreateRoom(t, s, "marked")
+	appendN(t, s, "marked", 3)
+	lobby := mustRoom(t, s, natter.DefaultRoom)
+	set := func(user string, m natter.ReadMark) error { return s.SetReadMark(ctx, user, m) }
+
+	must(t, set("alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 2}))
+	must(t, set("alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 1})) // back: stays at 2
+	must(t, set("alice", natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: 0}))
+	want := map[string]natter.ReadMark{
+		"marked":           {Room: "marked", Epoch: r.Epoch, Seq: 2},
+		natter.DefaultRoom: {Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: 0},
+	}
+	if got := marksOf(t, s, "alice"); !maps.Equal(got, want) {
+		t.Fatalf("alice's marks %v, want %v", got, want)
+	}
+	if got := marksOf(t, s, "bob"); len(got) != 0 {
+		t.Fatalf("bob's marks %v after alice's, want none", got)
+	}
+
+	for _, c := range []struct {
+		user string
+		mark natter.ReadMark
+		code string
+	}{
+		{"alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 4}, natter.EINVALID},
+		{"alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: -1}, natter.EINVALID},
+		{"alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch + "x", Seq: 3}, natter.ECONFLICT},
+		{"alice", natter.ReadMark{Room: "nowhere", Epoch: r.Epoch, Seq: 1}, natter.ENOTFOUND},
+		{"Not A Name", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 3}, natter.EINVALID},
+	} {
+		wantCode(t, set(c.user, c.mark), c.code)
+	}
+	if got := marksOf(t, s, "alice"); !maps.Equal(got, want) {
+		t.Fatalf("alice's marks %v after refused marks, want %v", got, want)
+	}
+
+	must(t, set("alice", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 3}))
+	must(t, set("bob", natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 1}))
+	want["marked"] = natter.ReadMark{Room: "marked", Epoch: r.Epoch, Seq: 3}
+	if got := marksOf(t, s, "alice"); !maps.Equal(got, want) {
+		t.Fatalf("alice's marks %v, want %v", got, want)
+	}
+	if got := marksOf(t, s, "bob"); !maps.Equal(got, map[string]natter.ReadMark{"marked": {Room: "marked", Epoch: r.Epoch, Seq: 1}}) {
+		t.Fatalf("bob's marks %v, want marked at 1", got)
+	}
+}
+
+// testReadMarksConcurrent: marks set from many goroutines at once end at the furthest.
+func testReadMarksConcurrent(t *testing.T, s natter.Store) {
+	r := mustCreateRoom(t, s, "busy")
+	appendN(t, s, "busy", 50)
+	var wg sync.WaitGroup
+	for g := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := int64(g); seq <= 50; seq += 5 {
+				if err := s.SetReadMark(context.Background(), "carol", natter.ReadMark{Room: "busy", Epoch: r.Epoch, Seq: seq}); err != nil {
+					t.Errorf("SetReadMark %d: %v", seq, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := marksOf(t, s, "carol")["busy"]; got.Seq != 50 || got.Epoch != r.Epoch {
+		t.Fatalf("carol's mark after concurrent marks up to 50: %+v", got)
 	}
 }

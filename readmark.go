@@ -1,0 +1,38 @@
+package natter
+
+import "context"
+
+// ReadMark is how far an account has read a room's log: every message up to Seq, in the log that
+// Epoch names. A mark of another epoch than the room's says nothing about its log now.
+type ReadMark struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	Seq   int64  `json:"seq"`
+}
+
+// ReadMarkStore keeps each account's read marks, so that every device of the account shows what
+// is new in each room.
+type ReadMarkStore interface {
+	// SetReadMark moves user's mark in mark.Room up to mark.Seq. A mark of the same epoch that is
+	// already as far stays as it is (marks never move back); one of another epoch is replaced.
+	// Errors: EINVALID (a bad user or room name, a seq below 0 or past the room's last seq),
+	// ENOTFOUND (no such room), ECONFLICT (mark.Epoch is not the room's), EUNAVAILABLE,
+	// EINTERNAL. A store may hold the newest marks in memory for a moment before it writes them
+	// (ReadMarks sees them at once; a crash may lose them: a mark is a convenience, not a
+	// message).
+	SetReadMark(ctx context.Context, user string, mark ReadMark) error
+	// ReadMarks returns user's marks, of any epoch, one per room, by room name.
+	ReadMarks(ctx context.Context, user string) ([]ReadMark, error)
+}
+
+// CheckReadMark validates mark against room as every store does: the room's epoch, and a seq from
+// 0 to the room's last seq. EINVALID or ECONFLICT.
+func CheckReadMark(room Room, mark ReadMark) error {
+	if mark.Epoch != room.Epoch {
+		return Errorf(ECONFLICT, "room %q has epoch %q, not %q: reload the room", room.Name, room.Epoch, mark.Epoch)
+	}
+	if mark.Seq < 0 || mark.Seq > room.LastSeq {
+		return Errorf(EINVALID, "read mark %d is outside room %q's log (seqs 1 to %d)", mark.Seq, room.Name, room.LastSeq)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"natter"
+)
+
+// Read marks: a hash per account, PREFIX:marks:USER, of room -> "EPOCH:SEQ". Redis takes a mark
+// as it comes (a few microseconds), so unlike SQLite nothing is held back in memory, and every
+// node sees a mark at once.
+
+// setMark moves the mark ARGV[1] to ARGV[2]:ARGV[3] unless it is already as far in that epoch.
+var setMark = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+	local epoch, seq = string.match(cur, '^(.*):(%d+)$')
+	if epoch == ARGV[2] and tonumber(seq) >= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+return 1
+`)
+
+// SetReadMark moves user's mark in mark.Room up to mark.Seq (natter.ReadMarkStore).
+func (s *Store) SetReadMark(ctx context.Context, user string, mark natter.ReadMark) error {
+	if !natter.ValidUserName(user) {
+		return natter.Errorf(natter.EINVALID, "user name %q is not valid", user)
+	}
+	room, err := s.Room(ctx, mark.Room)
+	if err != nil {
+		return err
+	}
+	if err := natter.CheckReadMark(room, mark); err != nil {
+		return err
+	}
+	if err := setMark.Run(ctx, s.rdb, []string{s.key("marks", user)}, mark.Room, mark.Epoch, mark.Seq).Err(); err != nil {
+		return unavailable("set read mark", err)
+	}
+	return nil
+}
+
+// ReadMarks returns user's marks.
+func (s *Store) ReadMarks(ctx context.Context, user string) ([]natter.ReadMark, error) {
+	v, err := s.rdb.HGetAll(ctx, s.key("marks", user)).Result()
+	if err != nil {
+		return nil, unavailable("read marks", err)
+	}
+	marks := make([]natter.ReadMark, 0, len(v))
+	for room, val := range v {
+		i := strings.LastIndexByte(val, ':')
+		seq, err := strconv.ParseInt(val[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			return nil, natter.Errorf(natter.EINTERNAL, "redis: read mark %q of %s in room %q is not EPOCH:SEQ", val, user, room)
+		}
+		marks = append(marks, natter.ReadMark{Room: room, Epoch: val[:i], Seq: seq})
+	}
+	return marks, nil
+}

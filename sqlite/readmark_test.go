@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"natter"
+)
+
+// storedMarkRows counts user's rows in read_marks, as a reader of the file sees them.
+func storedMarkRows(t *testing.T, s *Store, user string) int {
+	t.Helper()
+	var n int
+	if err := s.readDB.QueryRow(`SELECT count(*) FROM read_marks WHERE user_name = ?`, user).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestReadMarksAreStored: marks held in memory reach the table by themselves (the writer's pause
+// is a second), the last ones at Close, and are there after a reopen; a stored mark of an old
+// epoch is replaced by a mark of the room's epoch even when that one is lower.
+func TestReadMarksAreStored(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	s, err := Open(ctx, Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lobby, _ := s.Room(ctx, natter.DefaultRoom)
+	for i := range 5 {
+		if _, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "ann", Body: "m"}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if err := s.SetReadMark(ctx, "ann", natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ann's mark stored", func() bool { return storedMarkRows(t, s, "ann") == 1 })
+	// An old epoch's mark, as a restore leaves them: the room's epoch replaces it, lower or not.
+	if _, err := s.writeDB.Exec(`INSERT INTO read_marks (user_name, room, epoch, seq, updated_at) VALUES ('bea', 'lobby', 'old', 4, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []natter.ReadMark{{Seq: 3}, {Seq: 1}} { // the second stays behind the first
+		m.Room, m.Epoch = natter.DefaultRoom, lobby.Epoch
+		if err := s.SetReadMark(ctx, "bea", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetReadMark(ctx, "ann", natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetReadMark(ctx, "ann", natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: 5}); natter.ErrorCode(err) != natter.EUNAVAILABLE {
+		t.Fatalf("a mark after Close: %v, want unavailable", err)
+	}
+
+	s = mustOpen(t, Config{Path: path})
+	for user, want := range map[string]int64{"ann": 5, "bea": 3} {
+		marks, err := s.ReadMarks(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(marks) != 1 || marks[0] != (natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: want}) {
+			t.Fatalf("%s's marks after a reopen: %+v, want lobby at %d in epoch %s", user, marks, want, lobby.Epoch)
+		}
+	}
+}
