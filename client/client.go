@@ -226,6 +226,40 @@ func (c *Client) CreateRoom(ctx context.Context, name, title string) (natter.Roo
 	return out.Room, err
 }
 
+// MarkRead moves the account's read mark in room up to seq, in the room's epoch (natter keeps
+// marks that only move forward: a lower seq changes nothing). Errors: EFORBIDDEN (a guest: marks
+// are kept for accounts), EINVALID (a seq outside the log), ECONFLICT (the room has another
+// epoch), ENOTFOUND.
+func (c *Client) MarkRead(ctx context.Context, room, epoch string, seq int64) error {
+	in := struct {
+		Seq   int64  `json:"seq"`
+		Epoch string `json:"epoch"`
+	}{seq, epoch}
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/rooms/" + url.PathEscape(room) + "/read", in: in, idempotent: true})
+	return err
+}
+
+// Unread returns, for each room the account has a read mark in, how many messages come after it.
+// Rooms it has never marked are left out; a guest gets none.
+func (c *Client) Unread(ctx context.Context) (map[string]int64, error) {
+	var out struct {
+		Rooms []struct {
+			natter.Room
+			ReadSeq *int64 `json:"read_seq"`
+		} `json:"rooms"`
+	}
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms", out: &out, idempotent: true}); err != nil {
+		return nil, err
+	}
+	unread := make(map[string]int64)
+	for _, r := range out.Rooms {
+		if r.ReadSeq != nil {
+			unread[r.Name] = max(r.LastSeq-*r.ReadSeq, 0)
+		}
+	}
+	return unread, nil
+}
+
 // NewClientID returns a random client_id ("c-" and 16 hex digits) for an idempotent send.
 func NewClientID() string {
 	var b [8]byte

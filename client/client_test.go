@@ -202,6 +202,55 @@ func TestChangePasswordAndSignOutEverywhere(t *testing.T) {
 	wantCode(t, g.ChangePassword(ctx, "", "any password"), natter.EFORBIDDEN)
 }
 
+// TestMarkReadAndUnread: MarkRead moves the account's mark, Unread counts past it in each room
+// the account has marked, the other account's mark is its own, and a guest is refused.
+func TestMarkReadAndUnread(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	a := client.New(ns.URL)
+	if err := a.Register(ctx, "dora", "dora's password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SignIn(ctx, "dora", "dora's password"); err != nil {
+		t.Fatal(err)
+	}
+	var last natter.Message
+	for _, body := range []string{"a", "b", "c"} {
+		m, err := a.Send(ctx, "lobby", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m
+	}
+	rooms, err := a.Rooms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := rooms[0].Epoch
+	if u, err := a.Unread(ctx); err != nil || len(u) != 0 {
+		t.Fatalf("Unread before any mark: %v, %v; want none", u, err)
+	}
+	if err := a.MarkRead(ctx, "lobby", epoch, 1); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.Unread(ctx); err != nil || len(u) != 1 || u["lobby"] != 2 {
+		t.Fatalf("Unread after marking 1 of 3: %v, %v; want lobby: 2", u, err)
+	}
+	wantCode(t, a.MarkRead(ctx, "lobby", "another epoch", 1), natter.ECONFLICT)
+	wantCode(t, a.MarkRead(ctx, "lobby", epoch, last.Seq+1), natter.EINVALID)
+	if err := a.MarkRead(ctx, "lobby", epoch, last.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := a.Unread(ctx); u["lobby"] != 0 {
+		t.Fatalf("Unread after marking the last: %v", u)
+	}
+	g := ns.guest(t, "gil")
+	wantCode(t, g.MarkRead(ctx, "lobby", epoch, 1), natter.EFORBIDDEN)
+	if u, err := g.Unread(ctx); err != nil || len(u) != 0 {
+		t.Fatalf("a guest's Unread: %v, %v", u, err)
+	}
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

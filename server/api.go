@@ -11,11 +11,55 @@ import (
 )
 
 type roomsBody struct {
-	Rooms []natter.Room `json:"rooms"`
+	Rooms []RoomView `json:"rooms"`
 }
 
 type roomBody struct {
-	Room natter.Room `json:"room"`
+	Room RoomView `json:"room"`
+}
+
+// RoomView is a room as one account sees it: with ReadSeq, how far the account has read it, when
+// it has a read mark in the room's epoch (never for guests). The API encodes ReadSeq as
+// read_seq, left out when there is none; pages use Unread too.
+type RoomView struct {
+	natter.Room
+	ReadSeq *int64 `json:"read_seq,omitempty"`
+}
+
+// Unread is how many messages the account has not read: 0 without a read mark.
+func (v RoomView) Unread() int64 {
+	if v.ReadSeq == nil {
+		return 0
+	}
+	return max(v.LastSeq-*v.ReadSeq, 0)
+}
+
+// roomViews returns rooms as user sees them. A failure to read the marks is logged and leaves
+// them out: the rooms are what was asked for.
+func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natter.Room) []RoomView {
+	views := make([]RoomView, len(rooms))
+	for i, r := range rooms {
+		views[i].Room = r
+	}
+	if user.Guest {
+		return views
+	}
+	marks, err := s.store.ReadMarks(ctx, user.Name)
+	if err != nil {
+		s.logger.Warn("read marks", "user", user.Name, "err", err)
+		return views
+	}
+	byRoom := make(map[string]natter.ReadMark, len(marks))
+	for _, m := range marks {
+		byRoom[m.Room] = m
+	}
+	for i := range views {
+		if m, ok := byRoom[views[i].Name]; ok && m.Epoch == views[i].Epoch {
+			seq := min(m.Seq, views[i].LastSeq)
+			views[i].ReadSeq = &seq
+		}
+	}
+	return views
 }
 
 func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {
@@ -24,10 +68,7 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if rooms == nil {
-		rooms = []natter.Room{}
-	}
-	writeJSON(w, http.StatusOK, roomsBody{Rooms: rooms})
+	writeJSON(w, http.StatusOK, roomsBody{Rooms: s.roomViews(r.Context(), authFrom(r.Context()).user, rooms...)})
 }
 
 func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +77,45 @@ func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, roomBody{Room: room})
+	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), authFrom(r.Context()).user, room)[0]})
+}
+
+type readMarkRequest struct {
+	Seq   *int64 `json:"seq"`
+	Epoch string `json:"epoch"`
+}
+
+// handleSetReadMark moves the account's read mark in the room forward: 204 when it is stored (or
+// already further), guests 403.
+func (s *Server) handleSetReadMark(w http.ResponseWriter, r *http.Request) {
+	var req readMarkRequest
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user := authFrom(r.Context()).user
+	if user.Guest {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: read marks are kept for accounts only", user.Name))
+		return
+	}
+	if req.Seq == nil || req.Epoch == "" {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, `a read mark needs "seq" (the last message read) and "epoch" (the room's)`))
+		return
+	}
+	name := r.PathValue("room")
+	if !natter.ValidRoomName(name) {
+		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no room named %q", name))
+		return
+	}
+	err := s.store.SetReadMark(r.Context(), user.Name, natter.ReadMark{Room: name, Epoch: req.Epoch, Seq: *req.Seq})
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type createRoomRequest struct {
@@ -66,7 +145,7 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, roomBody{Room: room})
+	writeJSON(w, http.StatusCreated, roomBody{Room: RoomView{Room: room}})
 }
 
 func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {

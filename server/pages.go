@@ -212,24 +212,25 @@ func parseInto(t *template.Template, ls []layer, name string) error {
 
 // PageData is what every page template gets. Operators' templates rely on these field names.
 type PageData struct {
-	Title     string        // the page's title, without the site name
-	User      *natter.User  // the signed-in user; nil on the sign-in page when signed out
-	Guests    bool          // whether guests may sign in without a password
-	Next      string        // sign-in page: the local path to go to afterwards
-	MinPass   int           // sign-in page: the shortest password registration accepts
-	Rooms     []natter.Room // room list
-	Room      natter.Room   // room page
-	Transport string        // room page: "ws", "sse" or "poll" when ?transport= forces one
-	MaxBody   int           // room page: the most characters a message may have
-	Status    int           // error page: the HTTP status
-	Message   string        // error page: what went wrong
+	Title     string       // the page's title, without the site name
+	User      *natter.User // the signed-in user; nil on the sign-in page when signed out
+	Guests    bool         // whether guests may sign in without a password
+	Next      string       // sign-in page: the local path to go to afterwards
+	MinPass   int          // sign-in page: the shortest password registration accepts
+	Rooms     []RoomView   // room list, with each room's unread count for accounts (RoomView.Unread)
+	Room      RoomView     // room page
+	Transport string       // room page: "ws", "sse" or "poll" when ?transport= forces one
+	MaxBody   int          // room page: the most characters a message may have
+	Status    int          // error page: the HTTP status
+	Message   string       // error page: what went wrong
 }
 
 func samplePageData(page string) PageData {
-	room := natter.Room{Name: "lobby", Title: "Lobby", LastSeq: 1, Epoch: "e"}
+	read := int64(1)
+	room := RoomView{Room: natter.Room{Name: "lobby", Title: "Lobby", LastSeq: 2, Epoch: "e"}, ReadSeq: &read}
 	return PageData{
 		Title: "Sample", User: &natter.User{Name: "sample"}, Guests: true, Next: "/", MinPass: 6,
-		Rooms: []natter.Room{room}, Room: room, Transport: "ws", MaxBody: 4096,
+		Rooms: []RoomView{room}, Room: room, Transport: "ws", MaxBody: 4096,
 		Status: http.StatusNotFound, Message: "sample",
 	}
 }
@@ -368,7 +369,7 @@ func (p *pages) handleRooms(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusServiceUnavailable, "The room list can't be read right now. Try again in a moment.")
 		return
 	}
-	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: rooms})
+	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: p.s.roomViews(r.Context(), *user, rooms...)})
 }
 
 func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -394,7 +395,7 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusServiceUnavailable, "The room can't be read right now. Try again in a moment.")
 		return
 	}
-	data := PageData{Title: room.Title, User: user, Room: room, MaxBody: p.s.limits.MaxBodyChars}
+	data := PageData{Title: room.Title, User: user, Room: p.s.roomViews(r.Context(), *user, room)[0], MaxBody: p.s.limits.MaxBodyChars}
 	if data.Title == "" {
 		data.Title = room.Name
 	}

@@ -78,6 +78,14 @@
     });
   }
 
+  // The room list, shown again from the back-forward cache (Back from a room), would show the
+  // counts of when it was first loaded: load it afresh.
+  if (document.getElementById('rooms')) {
+    window.addEventListener('pageshow', (ev) => {
+      if (ev.persisted) location.reload();
+    });
+  }
+
   // Sign in, register or continue as a guest.
   const signin = document.getElementById('signin');
   if (signin) {

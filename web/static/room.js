@@ -15,6 +15,7 @@
 
   const ROOM = root.dataset.room;
   const ME = root.dataset.user;
+  const GUEST = root.dataset.guest === 'true';
   const FORCED = root.dataset.transport || '';
   const MAX_BODY = Number(root.dataset.maxBody) || 4096;
   const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
@@ -324,7 +325,10 @@
     }
     for (const m of data.messages) settle(m);
     updateHistoryControls();
+    showUnreadFrom(firstLoad && log.epoch === root.dataset.epoch ? INITIAL_READ : null);
+    firstLoad = false;
     scrollToBottom();
+    noteSeen();
     fillViewport();
   }
 
@@ -363,6 +367,7 @@
     settle(m);
     if (stick) scrollToBottom();
     else els.jump.hidden = false;
+    arrived(li, m);
   }
 
   let filling = false;
@@ -457,6 +462,103 @@
     scrollToBottom();
     els.body.focus();
   });
+
+  // ---- What is new: the read mark, the "New" rule, the title ----
+  //
+  // An account's read mark (PUT /api/rooms/R/read) follows the newest message it has seen: shown
+  // while the page is visible and scrolled to the bottom. It goes out at most every MARK_EVERY,
+  // and at once when the page is hidden or left; the room list counts each room's messages past
+  // it, on every device of the account. Guests have no marks. The page opens with a "New" rule
+  // above the first message past the mark, and moves it to the first message that arrives while
+  // the page is hidden, whose title meanwhile counts the messages of others: "(3) Lobby".
+  const MARK_EVERY = 2000;
+  const INITIAL_READ = root.dataset.readSeq === undefined ? null : Number(root.dataset.readSeq);
+  const TITLE = document.title;
+  let firstLoad = true;
+  let markEpoch = root.dataset.epoch || null; // the epoch markSent and lastSeen are in
+  let markSent = INITIAL_READ ?? 0; // the mark the server has (or has been sent)
+  let lastSeen = 0; // the newest message seen
+  let markTimer = null;
+  let unseen = 0; // messages of others that came while the page was hidden
+  let unreadMark = null; // the message holding the "New" rule
+
+  function showUnreadFrom(readSeq) {
+    if (unreadMark) {
+      unreadMark.querySelector('.unread-mark')?.remove();
+      unreadMark = null;
+    }
+    if (readSeq === null || readSeq >= log.highest || !log.highest) return;
+    const li = log.shown.get(Math.max(readSeq + 1, log.lowest));
+    if (!li) return;
+    const mark = document.createElement('div');
+    mark.className = 'unread-mark';
+    mark.setAttribute('role', 'separator');
+    mark.setAttribute('aria-label', 'New messages');
+    mark.textContent = 'New';
+    li.prepend(mark);
+    unreadMark = li;
+  }
+
+  // noteSeen takes in what the reader can see now, and schedules the mark.
+  function noteSeen() {
+    if (log.epoch !== markEpoch) { // a new log (a restore): its seqs start over
+      markEpoch = log.epoch;
+      markSent = 0;
+      lastSeen = 0;
+    }
+    if (document.visibilityState !== 'visible' || !nearBottom() || !log.highest) return;
+    lastSeen = Math.max(lastSeen, log.highest);
+    if (GUEST || lastSeen <= markSent || markTimer) return;
+    markTimer = setTimeout(() => sendMark(false), MARK_EVERY);
+  }
+
+  function sendMark(leaving) {
+    clearTimeout(markTimer);
+    markTimer = null;
+    if (GUEST || !markEpoch || lastSeen <= markSent) return;
+    const seq = lastSeen;
+    const before = markSent;
+    markSent = seq;
+    fetch(ROOM_API + '/read', {
+      method: 'PUT',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ seq, epoch: markEpoch }),
+      keepalive: leaving, // outlives the page
+    }).then((res) => {
+      // A refusal for now (the server is busy or restarting) is tried again with the next
+      // message seen; one for good (another epoch, a message not there) is not.
+      if ((res.status >= 500 || res.status === 429) && markSent === seq) markSent = before;
+    }, () => {
+      if (markSent === seq) markSent = before;
+    });
+  }
+
+  // arrived takes a message just appended to the log.
+  function arrived(li, m) {
+    if (document.visibilityState === 'visible') {
+      noteSeen();
+      return;
+    }
+    if (m.author === ME) return;
+    if (!unseen) showUnreadFrom(m.seq - 1);
+    unseen++;
+    document.title = `(${unseen}) ${TITLE}`;
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') {
+      unseen = 0;
+      document.title = TITLE;
+      noteSeen();
+    } else {
+      sendMark(true);
+    }
+  });
+  window.addEventListener('pagehide', () => sendMark(true));
+  els.scroller.addEventListener('scroll', () => {
+    if (nearBottom()) noteSeen();
+  }, { passive: true });
 
   // ---- Presence ----
 

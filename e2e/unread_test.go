@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// waitReadSeq waits until the server gives room the read_seq seq for the page's account.
+func (p *page) waitReadSeq(room string, seq int64) {
+	p.t.Helper()
+	p.do("watch the read mark", evalVoid(fmt.Sprintf(`window.__readSeq = null; (async () => {
+		for (let i = 0; i < 600; i++) {
+			const r = await (await fetch('/api/rooms/%s', {cache: 'no-store'})).json();
+			window.__readSeq = r.room.read_seq ?? null;
+			if (window.__readSeq === %d) return;
+			await new Promise((ok) => setTimeout(ok, 100));
+		}
+	})()`, room, seq)))
+	p.waitJS(fmt.Sprintf("read_seq %d in %s", seq, room), fmt.Sprintf(`window.__readSeq === %d`, seq))
+}
+
+// setVisibility makes the page believe it is hidden or visible, as when its tab is in the
+// background (headless Chromium keeps every tab visible).
+func (p *page) setVisibility(state string) {
+	p.t.Helper()
+	p.do("make the page "+state, evalVoid(fmt.Sprintf(`Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => %q});
+		document.dispatchEvent(new Event('visibilitychange'))`, state)))
+}
+
+// Unread messages: the read mark follows what the account has seen in the room, on the server;
+// the room list counts the messages past it ("3 new") and the room opens with a "New" rule above
+// the first of them; while the page is hidden the mark stays, the title counts what arrives, and
+// the rule moves to the first message that came meanwhile.
+func TestUnreadMessages(t *testing.T) {
+	srv := startNatter(t, nil)
+	bob := srv.guest("bob")
+	bob.send("lobby", "one")
+	bob.send("lobby", "two")
+
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	alice.navigate(srv.url + "/signin")
+	alice.do("type a password", chromedp.WaitVisible(chromedp.CSS(`#signin input[name=password]`)),
+		chromedp.SendKeys(chromedp.CSS(`#signin input[name=password]`), "alice's password"))
+	alice.signIn(srv.url, "alice", "", "register")
+	alice.waitJS("the lobby listed without a count (alice has never been in it)",
+		`document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
+
+	alice.navigate(srv.url + "/rooms/lobby")
+	alice.waitLive("ws")
+	alice.waitSeqs(1, 2)
+	if n := evalJS[int](alice, `document.querySelectorAll('.unread-mark').length`); n != 0 {
+		t.Fatalf("%d \"New\" rules on a first visit, want none", n)
+	}
+	alice.waitReadSeq("lobby", 2)
+
+	// In the background: the mark stays, the title counts, the rule marks the first new message.
+	alice.setVisibility("hidden")
+	title := evalJS[string](alice, `document.title`)
+	bob.send("lobby", "three")
+	bob.send("lobby", "four")
+	alice.waitSeqs(1, 4)
+	alice.waitJS("the title counting 2", `document.title === '(2) `+title+`'`)
+	alice.waitJS("the rule above message 3", `document.querySelectorAll('.unread-mark').length === 1 && !!document.querySelector('#m3 .unread-mark')`)
+	alice.waitReadSeq("lobby", 2)
+	alice.setVisibility("visible")
+	alice.waitJS("the title back", `document.title === `+fmt.Sprintf("%q", title))
+	alice.waitReadSeq("lobby", 4)
+
+	// Away from the room, three more: the list counts them, and the room opens on a rule above
+	// the first.
+	alice.navigate(srv.url + "/")
+	for _, body := range []string{"five", "six", "seven"} {
+		bob.send("lobby", body)
+	}
+	alice.navigate(srv.url + "/")
+	alice.waitJS("3 new in the lobby", `(e => e && e.textContent.trim() === '3 new')(document.querySelector('#rooms li[data-room=lobby] .room-unread'))`)
+	alice.screenshot("rooms-unread")
+	alice.do("open the lobby", chromedp.Click(chromedp.CSS(`#rooms li[data-room=lobby] a`)))
+	alice.waitSeqs(1, 7)
+	alice.waitJS("the rule above message 5", `document.querySelectorAll('.unread-mark').length === 1 && !!document.querySelector('#m5 .unread-mark')`)
+	alice.screenshot("room-unread")
+	alice.waitReadSeq("lobby", 7)
+	alice.navigate(srv.url + "/")
+	alice.waitJS("no count once read", `!!document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
+}

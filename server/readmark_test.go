@@ -1,0 +1,112 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// roomReadSeq returns the read_seq of room in GET /api/rooms and GET /api/rooms/{room} as tok
+// sees them (they must agree), and whether there is one.
+func roomReadSeq(t *testing.T, ts *testServer, tok, room string) (int64, bool) {
+	t.Helper()
+	one := ts.do("GET", "/api/rooms/"+room, tok, nil)
+	if one.Status != http.StatusOK {
+		t.Fatalf("GET room %s: %d %s", room, one.Status, one.Raw)
+	}
+	r := one.Body["room"].(map[string]any)
+	seq, ok := r["read_seq"].(float64)
+	list := ts.do("GET", "/api/rooms", tok, nil)
+	for _, x := range list.Body["rooms"].([]any) {
+		x := x.(map[string]any)
+		if x["name"] != room {
+			continue
+		}
+		if lseq, lok := x["read_seq"].(float64); lok != ok || lseq != seq {
+			t.Fatalf("room %s: read_seq %v (%v) in the list, %v (%v) alone", room, lseq, lok, seq, ok)
+		}
+		return int64(seq), ok
+	}
+	t.Fatalf("room %s is not in the list: %s", room, list.Raw)
+	return 0, false
+}
+
+// TestReadMarks: an account's read mark moves forward only, shows as read_seq in the room list
+// and the room (to that account only), and counts as "N new" on the rooms page; a mark outside
+// the log, of another epoch, of an unknown room, without its fields, from a guest, or from another
+// site with the cookie, is refused and changes nothing.
+func TestReadMarks(t *testing.T) {
+	ts := startServer(t)
+	if r := ts.register("alice", "password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	login := ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "password"})
+	alice, cookie := login.Body["token"].(string), cookieHeader(sessionCookie(t, login))
+	if r := ts.register("bob", "password"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Raw)
+	}
+	bob := ts.signInPassword("bob", "password")
+	guest := ts.signIn("gus")
+	ts.fill(bob, "lobby", 5)
+	epoch := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)["epoch"].(string)
+	mark := func(tok string, body any, hdr ...string) apiResponse {
+		return ts.do("PUT", "/api/rooms/lobby/read", tok, body, hdr...)
+	}
+
+	if _, ok := roomReadSeq(t, ts, alice, "lobby"); ok {
+		t.Fatal("a read_seq before any mark")
+	}
+	if r := mark(alice, map[string]any{"seq": 3, "epoch": epoch}); r.Status != http.StatusNoContent {
+		t.Fatalf("mark: %d %s", r.Status, r.Raw)
+	}
+	if r := mark(alice, map[string]any{"seq": 2, "epoch": epoch}); r.Status != http.StatusNoContent {
+		t.Fatalf("a mark behind: %d %s", r.Status, r.Raw)
+	}
+	if seq, ok := roomReadSeq(t, ts, alice, "lobby"); !ok || seq != 3 {
+		t.Fatalf("alice's read_seq %d (%v), want 3", seq, ok)
+	}
+	if _, ok := roomReadSeq(t, ts, bob, "lobby"); ok {
+		t.Fatal("bob sees a read_seq: alice's mark is hers")
+	}
+
+	checkError(t, mark(alice, map[string]any{"seq": 6, "epoch": epoch}), http.StatusBadRequest, "invalid")
+	checkError(t, mark(alice, map[string]any{"seq": -1, "epoch": epoch}), http.StatusBadRequest, "invalid")
+	checkError(t, mark(alice, map[string]any{"epoch": epoch}), http.StatusBadRequest, "invalid")
+	checkError(t, mark(alice, map[string]any{"seq": 4}), http.StatusBadRequest, "invalid")
+	checkError(t, mark(alice, map[string]any{"seq": 4, "epoch": "another"}), http.StatusConflict, "conflict")
+	checkError(t, ts.do("PUT", "/api/rooms/nowhere/read", alice, map[string]any{"seq": 1, "epoch": epoch}), http.StatusNotFound, "not_found")
+	checkError(t, mark(guest, map[string]any{"seq": 4, "epoch": epoch}), http.StatusForbidden, "forbidden")
+	checkError(t, mark("", map[string]any{"seq": 5, "epoch": epoch}, "Cookie", cookie, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "forbidden")
+	if seq, _ := roomReadSeq(t, ts, alice, "lobby"); seq != 3 {
+		t.Fatalf("alice's read_seq %d after refused marks, want 3", seq)
+	}
+	if _, ok := roomReadSeq(t, ts, guest, "lobby"); ok {
+		t.Fatal("a guest has a read_seq")
+	}
+
+	// The rooms page counts what alice has not read; the room page carries her mark.
+	page := func(path string) string {
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Header.Set("Cookie", cookie)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	if html := page("/"); !strings.Contains(html, `data-unread="2">2 new<`) {
+		t.Fatalf("the rooms page does not count alice's 2 unread messages:\n%s", html)
+	}
+	if html := page("/rooms/lobby"); !strings.Contains(html, `data-read-seq="3"`) || !strings.Contains(html, `data-epoch="`+epoch+`"`) {
+		t.Fatalf("the room page lacks alice's mark:\n%s", html)
+	}
+	if r := mark("", map[string]any{"seq": 5, "epoch": epoch}, "Cookie", cookie, "Origin", ts.URL, "Sec-Fetch-Site", "same-origin"); r.Status != http.StatusNoContent {
+		t.Fatalf("a mark from the site itself with the cookie: %d %s", r.Status, r.Raw)
+	}
+	if html := page("/"); strings.Contains(html, "data-unread") {
+		t.Fatalf("the rooms page counts unread messages after alice read them all:\n%s", html)
+	}
+}
