@@ -13,10 +13,7 @@ func TestAccountPage(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
 	laptop := newPage(t, browser, "laptop")
-	laptop.navigate(srv.url + "/signin")
-	laptop.do("type a password", chromedp.WaitVisible(chromedp.CSS(`#signin input[name=password]`)),
-		chromedp.SendKeys(chromedp.CSS(`#signin input[name=password]`), "first password"))
-	laptop.signIn(srv.url, "alice", "", "register")
+	laptop.signIn(srv.url, "alice", "first password", "register")
 
 	phone := newPage(t, browser, "phone")
 	phone.navigate(srv.url + "/rooms/lobby")

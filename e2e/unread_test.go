@@ -41,10 +41,7 @@ func TestUnreadMessages(t *testing.T) {
 
 	browser := newBrowser(t)
 	alice := newPage(t, browser, "alice")
-	alice.navigate(srv.url + "/signin")
-	alice.do("type a password", chromedp.WaitVisible(chromedp.CSS(`#signin input[name=password]`)),
-		chromedp.SendKeys(chromedp.CSS(`#signin input[name=password]`), "alice's password"))
-	alice.signIn(srv.url, "alice", "", "register")
+	alice.signIn(srv.url, "alice", "alice's password", "register")
 	alice.waitJS("the lobby listed without a count (alice has never been in it)",
 		`document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
 
