@@ -83,3 +83,32 @@ func TestUnreadMessages(t *testing.T) {
 	alice.navigate(srv.url + "/")
 	alice.waitJS("no count once read", `!!document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
 }
+
+// The room list stays current without a reload: counts of new messages appear when the page is
+// shown again, and a room created meanwhile is added in name order.
+func TestRoomListStaysCurrent(t *testing.T) {
+	srv := startNatter(t, nil)
+	bob := srv.guest("bob")
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	alice.signIn(srv.url, "alice", "alice's password", "register")
+	alice.navigate(srv.url + "/rooms/lobby")
+	alice.waitLive("ws")
+	alice.navigate(srv.url + "/") // leaving the room marks it read (seq 0: nothing in it yet)
+	alice.waitReadSeq("lobby", 0)
+
+	bob.send("lobby", "while alice looks at the list")
+	bob.send("lobby", "and another")
+	bob.createRoom("aaa", "First")
+	bob.createRoom("zzz", "Last")
+	alice.setVisibility("hidden")
+	alice.setVisibility("visible")
+	alice.waitJS("2 new in the lobby", `(e => e && e.textContent.trim() === '2 new' && e.dataset.unread === '2')(document.querySelector('#rooms li[data-room=lobby] .room-unread'))`)
+	alice.waitJS("the lobby's count", `document.querySelector('#rooms li[data-room=lobby] .room-count').textContent === '2 messages'`)
+	order := evalJS[[]string](alice, `[...document.querySelectorAll('#rooms > li[data-room]')].map((li) => li.dataset.room)`)
+	if fmt.Sprint(order) != "[aaa lobby zzz]" {
+		t.Fatalf("rooms listed %v, want [aaa lobby zzz]", order)
+	}
+	alice.do("open the new room", chromedp.Click(chromedp.CSS(`#rooms li[data-room=aaa] a`)))
+	alice.waitJS("room aaa open", `location.pathname === '/rooms/aaa' && document.getElementById('room-title').textContent === 'First'`)
+}

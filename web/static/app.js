@@ -78,11 +78,71 @@
     });
   }
 
-  // The room list, shown again from the back-forward cache (Back from a room), would show the
-  // counts of when it was first loaded: load it afresh.
-  if (document.getElementById('rooms')) {
+  // The room list stays current: every ROOMS_EVERY while the page is visible, when it is shown
+  // again (another tab, Back from a room), it asks for the rooms and updates each one's count of
+  // messages and of new ones, and adds the rooms created meanwhile in name order. Rooms already
+  // listed keep their markup (an operator's template may have changed it); only the counts move.
+  const roomList = document.getElementById('rooms');
+  if (roomList) {
+    const ROOMS_EVERY = 10000;
+    const span = (cls, text) => {
+      const e = document.createElement('span');
+      e.className = cls;
+      e.textContent = text;
+      return e;
+    };
+    const updateRoom = (li, r) => {
+      const count = li.querySelector('.room-count');
+      if (count) count.textContent = `${r.last_seq} ${r.last_seq === 1 ? 'message' : 'messages'}`;
+      const unread = r.read_seq == null ? 0 : Math.max(r.last_seq - r.read_seq, 0);
+      let badge = li.querySelector('.room-unread');
+      if (!unread) {
+        if (badge) badge.remove();
+        return;
+      }
+      if (!badge) {
+        badge = span('room-unread', '');
+        (li.querySelector('a') || li).append(badge);
+      }
+      badge.dataset.unread = String(unread);
+      badge.textContent = `${unread} new`;
+    };
+    const newRoom = (r) => {
+      const li = document.createElement('li');
+      li.dataset.room = r.name;
+      const a = document.createElement('a');
+      a.href = '/rooms/' + encodeURIComponent(r.name);
+      a.append(span('room-title', r.title || r.name), span('room-name', '#' + r.name), span('room-count', ''));
+      li.append(a);
+      return li;
+    };
+    let refreshing = false;
+    const refresh = async () => {
+      if (refreshing || document.visibilityState !== 'visible') return;
+      refreshing = true;
+      try {
+        const { data } = await api('GET', '/api/rooms');
+        const items = new Map([...roomList.querySelectorAll(':scope > li[data-room]')].map((li) => [li.dataset.room, li]));
+        for (const r of data.rooms) {
+          let li = items.get(r.name);
+          if (!li) {
+            li = newRoom(r);
+            const after = [...items.keys()].filter((name) => name > r.name).sort()[0];
+            roomList.insertBefore(li, after ? items.get(after) : null);
+            items.set(r.name, li);
+          }
+          updateRoom(li, r);
+        }
+      } catch (err) {
+        if (err.status === 401) location.assign(signInPath());
+      } finally {
+        refreshing = false;
+      }
+    };
+    setInterval(refresh, ROOMS_EVERY);
+    document.addEventListener('visibilitychange', refresh);
     window.addEventListener('pageshow', (ev) => {
-      if (ev.persisted) location.reload();
+      if (ev.persisted) refresh();
     });
   }
 

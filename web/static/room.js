@@ -476,7 +476,7 @@
   const TITLE = document.title;
   let firstLoad = true;
   let markEpoch = root.dataset.epoch || null; // the epoch markSent and lastSeen are in
-  let markSent = INITIAL_READ ?? 0; // the mark the server has (or has been sent)
+  let markSent = INITIAL_READ ?? -1; // the mark the server has (or has been sent); -1: none
   let lastSeen = 0; // the newest message seen
   let markTimer = null;
   let unseen = 0; // messages of others that came while the page was hidden
@@ -503,10 +503,10 @@
   function noteSeen() {
     if (log.epoch !== markEpoch) { // a new log (a restore): its seqs start over
       markEpoch = log.epoch;
-      markSent = 0;
+      markSent = -1;
       lastSeen = 0;
     }
-    if (document.visibilityState !== 'visible' || !nearBottom() || !log.highest) return;
+    if (document.visibilityState !== 'visible' || !nearBottom() || !log.epoch) return;
     lastSeen = Math.max(lastSeen, log.highest);
     if (GUEST || lastSeen <= markSent || markTimer) return;
     markTimer = setTimeout(() => sendMark(false), MARK_EVERY);
@@ -515,7 +515,7 @@
   function sendMark(leaving) {
     clearTimeout(markTimer);
     markTimer = null;
-    if (GUEST || !markEpoch || lastSeen <= markSent) return;
+    if (GUEST || !markEpoch || lastSeen <= markSent) return; // an empty room is marked at 0
     const seq = lastSeen;
     const before = markSent;
     markSent = seq;
