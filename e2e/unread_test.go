@@ -32,7 +32,8 @@ func (p *page) setVisibility(state string) {
 // Unread messages: the read mark follows what the account has seen in the room, on the server;
 // the room list counts the messages past it ("3 new") and the room opens with a "New" rule above
 // the first of them; while the page is hidden the mark stays, the title counts what arrives, and
-// the rule moves to the first message that came meanwhile.
+// the rule moves to the first message that came meanwhile. A message that names the reader
+// (@alice) is marked.
 func TestUnreadMessages(t *testing.T) {
 	srv := startNatter(t, nil)
 	bob := srv.guest("bob")
@@ -80,6 +81,14 @@ func TestUnreadMessages(t *testing.T) {
 	alice.waitJS("the rule above message 5", `document.querySelectorAll('.unread-mark').length === 1 && !!document.querySelector('#m5 .unread-mark')`)
 	alice.screenshot("room-unread")
 	alice.waitReadSeq("lobby", 7)
+
+	// A message that names alice stands out to her; one that only looks like her name does not.
+	bob.send("lobby", "ping @Alice!")
+	bob.send("lobby", "not @alicex, nor mail@alice")
+	alice.waitSeqs(1, 9)
+	if got := evalJS[[]bool](alice, `['m8', 'm9', 'm7'].map((id) => document.getElementById(id).classList.contains('mention'))`); fmt.Sprint(got) != "[true false false]" {
+		t.Fatalf("mention marks on messages 8, 9, 7: %v, want [true false false]", got)
+	}
 	alice.navigate(srv.url + "/")
 	alice.waitJS("no count once read", `!!document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
 }

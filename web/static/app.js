@@ -78,8 +78,8 @@
     });
   }
 
-  // The room list stays current: every ROOMS_EVERY while the page is visible, when it is shown
-  // again (another tab, Back from a room), it asks for the rooms and updates each one's count of
+  // The room list stays current: a second after it loads, every ROOMS_EVERY while the page is
+  // visible, and when it is shown again (another tab, Back from a room), it asks for the rooms and updates each one's count of
   // messages and of new ones, and adds the rooms created meanwhile in name order. Rooms already
   // listed keep their markup (an operator's template may have changed it); only the counts move.
   const roomList = document.getElementById('rooms');
@@ -140,6 +140,9 @@
       }
     };
     setInterval(refresh, ROOMS_EVERY);
+    // The room just left sends its read mark as the page goes: it may reach the server after
+    // this page's request did, so look again a moment after loading.
+    setTimeout(refresh, 1000);
     document.addEventListener('visibilitychange', refresh);
     window.addEventListener('pageshow', (ev) => {
       if (ev.persisted) refresh();

@@ -179,10 +179,14 @@
     el.append(text.slice(last));
   }
 
+  // A message of someone else that names the reader (@name, in any case) is marked: li.mention.
+  const MENTION = new RegExp(`(^|[^a-z0-9_.@-])@${ME.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![a-z0-9_-]|\\.[a-z0-9_-])`, 'i');
+
   function messageElement(author, body, ts) {
     const li = document.createElement('li');
     li.className = 'msg';
     if (author === ME) li.classList.add('mine');
+    else if (MENTION.test(body)) li.classList.add('mention');
     li.dataset.author = author;
     const meta = document.createElement('div');
     meta.className = 'meta';
