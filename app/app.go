@@ -138,6 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 	if rs, ok := store.(*redisstore.Store); ok {
 		// Presence across nodes: this hub's changes go out, the others' come in.
 		h.SetPresenceSink(rs.PublishPresence)
+		h.SetTypingSink(rs.PublishTyping)
 		rs.SetPresence(h)
 	}
 	hubReady.Store(h)

@@ -239,6 +239,13 @@ func (c *Client) MarkRead(ctx context.Context, room, epoch string, seq int64) er
 	return err
 }
 
+// Typing tells room's subscribers (over WebSocket and SSE) that this user is typing, for clients
+// that send over HTTP (WSConn.Typing does it on a WebSocket). Errors: ENOTFOUND.
+func (c *Client) Typing(ctx context.Context, room string) error {
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/rooms/" + url.PathEscape(room) + "/typing", idempotent: true})
+	return err
+}
+
 // Unread returns, for each room the account has a read mark in, how many messages come after it.
 // Rooms it has never marked are left out; a guest gets none.
 func (c *Client) Unread(ctx context.Context) (map[string]int64, error) {

@@ -251,6 +251,56 @@ func TestMarkReadAndUnread(t *testing.T) {
 	}
 }
 
+// TestTyping: a notice sent over a WebSocket, or over HTTP, reaches another subscriber as a
+// typing frame naming its user; typing in a room that does not exist is ENOTFOUND.
+func TestTyping(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	a, b, c := ns.guest(t, "ann"), ns.guest(t, "ben"), ns.guest(t, "cy")
+	conns := make(map[string]*client.WSConn)
+	for name, cl := range map[string]*client.Client{"ann": a, "ben": b} {
+		w, err := cl.DialWS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		if err := w.Subscribe(ctx, "lobby", -1); err != nil {
+			t.Fatal(err)
+		}
+		for f, err := w.ReadFrame(ctx); f.Type != "presence"; f, err = w.ReadFrame(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		conns[name] = w
+	}
+	nextTyping := func() client.Frame {
+		t.Helper()
+		for {
+			f, err := conns["ann"].ReadFrame(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Type == "typing" {
+				return f
+			}
+		}
+	}
+	if err := conns["ben"].Typing(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextTyping(); f.User != "ben" || f.Room != "lobby" {
+		t.Fatalf("typing frame %+v, want ben in the lobby", f)
+	}
+	if err := c.Typing(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextTyping(); f.User != "cy" {
+		t.Fatalf("typing frame %+v, want cy", f)
+	}
+	wantCode(t, c.Typing(ctx, "nowhere"), natter.ENOTFOUND)
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

@@ -160,6 +160,17 @@ func (w *WSConn) Unsubscribe(ctx context.Context, room string) error {
 	}{"unsubscribe", room})
 }
 
+// Typing tells the room's other subscribers that this user is typing in room, which this
+// connection must be subscribed to (otherwise an error frame whose Ref is room answers). They get
+// a "typing" frame with User set; the server passes on at most one every 2 s per user and room
+// and drops the rest. Send one every few seconds while the user types.
+func (w *WSConn) Typing(ctx context.Context, room string) error {
+	return w.writeJSON(ctx, struct {
+		Type string `json:"type"`
+		Room string `json:"room"`
+	}{"typing", room})
+}
+
 // Send asks the server to store a message; an ack frame (or an error frame whose Ref is clientID)
 // answers it. Use a fresh clientID (NewClientID) per message and the same one for a retry.
 func (w *WSConn) Send(ctx context.Context, room, body, clientID string) error {

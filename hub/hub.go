@@ -43,7 +43,9 @@ type Hub struct {
 	published  atomic.Int64 // messages Publish fanned out
 	deliveries atomic.Int64 // frames Publish queued for subscribers
 
-	sink PresenceSink // where local presence changes go (remote.go); nil: nowhere
+	sink        PresenceSink  // where local presence changes go (remote.go); nil: nowhere
+	typingSink  TypingSink    // where typing notices passed on go (typing.go); nil: nowhere
+	typingEvery time.Duration // TypingEvery, unless a test set another
 }
 
 // Stats are the hub's counters since it started.
@@ -80,6 +82,7 @@ type room struct {
 	lastSeq int64
 	notify  chan struct{} // closed and replaced on every publish, for long-polls
 	waiters map[*Waiter]struct{}
+	typed   map[string]time.Time // each user's last typing notice passed on (typing.go)
 }
 
 // Waiter is a callback registered with OnPublish.
@@ -330,8 +333,14 @@ type memberFrame struct {
 
 // broadcastLocked sends a frame outside the log (presence) to every subscriber of r but except.
 func (r *room) broadcastLocked(except *Subscription, f *Frame) {
+	r.sendLocked(f, func(o *Subscription) bool { return o != except })
+}
+
+// sendLocked sends a frame outside the log to the subscribers of r that to picks. One whose
+// queue is full is closed as slow.
+func (r *room) sendLocked(f *Frame, to func(*Subscription) bool) {
 	for _, o := range r.subs {
-		if o == except {
+		if !to(o) {
 			continue
 		}
 		o.mu.Lock()

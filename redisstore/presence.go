@@ -29,10 +29,11 @@ type PresenceHub interface {
 	RemoteSnapshot(node string, rooms map[string][]string, until time.Time)
 	ForgetNode(node string)
 	ExpireRemote(now time.Time)
+	RemoteTyping(room, user string)
 }
 
 // presenceNote is what the presence channel carries: one change (Room, User, Online), a snapshot
-// (Rooms), or a node's goodbye (Gone).
+// (Rooms), a node's goodbye (Gone), or a typing notice (Room, User, Typing).
 type presenceNote struct {
 	Node   string              `json:"node"`
 	Room   string              `json:"room,omitempty"`
@@ -40,6 +41,7 @@ type presenceNote struct {
 	Online bool                `json:"online,omitempty"`
 	Rooms  map[string][]string `json:"rooms,omitempty"`
 	Gone   bool                `json:"gone,omitempty"`
+	Typing bool                `json:"typing,omitempty"`
 }
 
 // presence is the store's part of presence across nodes.
@@ -73,6 +75,15 @@ func (s *Store) PublishPresence(room, user string, online bool) {
 	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, User: user, Online: online}:
 	default:
 		s.presenceLosses.Add(1) // the next snapshot tells the other nodes
+	}
+}
+
+// PublishTyping queues a typing notice of this node's for the other nodes; it never blocks (it has
+// the signature of hub.TypingSink). A notice that does not fit is dropped: it is a hint.
+func (s *Store) PublishTyping(room, user string) {
+	select {
+	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, User: user, Typing: true}:
+	default:
 	}
 }
 
@@ -130,6 +141,8 @@ func (s *Store) presenceArrived(payload string) {
 	}
 	until := time.Now().Add(presenceLapse)
 	switch {
+	case n.Typing:
+		h.RemoteTyping(n.Room, n.User)
 	case n.Gone:
 		h.ForgetNode(n.Node)
 	case n.Rooms != nil || (n.Room == "" && n.User == ""):

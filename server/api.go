@@ -80,6 +80,18 @@ func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), authFrom(r.Context()).user, room)[0]})
 }
 
+// handleTyping passes on that the user is typing in the room (for clients that receive over SSE
+// and send over HTTP): 204, also when the notice is dropped for coming too soon after the last.
+func (s *Server) handleTyping(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.hub.Typing(room.Name, authFrom(r.Context()).user.Name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type readMarkRequest struct {
 	Seq   *int64 `json:"seq"`
 	Epoch string `json:"epoch"`

@@ -284,3 +284,23 @@ func TestClusterFailedSignInsAreShared(t *testing.T) {
 		checkError(t, node.do("POST", "/api/session", "", map[string]string{"name": "carol", "password": "password"}), http.StatusTooManyRequests, "rate_limited")
 	}
 }
+
+// TestClusterTyping: a typing notice on one node reaches the room's subscribers on the other,
+// and not the typer's own connection there.
+func TestClusterTyping(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.signIn("alice"), b.signIn("bob")
+	wsA, wsB, bobOnA := a.dialWS(alice), b.dialWS(bob), a.dialWS(bob)
+	wsA.subscribe("lobby", 0)
+	wsB.subscribe("lobby", 0)
+	bobOnA.subscribe("lobby", 0)
+	wsB.send(map[string]string{"type": "typing", "room": "lobby"})
+	if f := wsA.nextExcept("join", "leave", "presence"); f.Type != "typing" || f.User != "bob" {
+		t.Fatalf("alice on A got %s, want bob (on B) typing", f)
+	}
+	a.mustPost(alice, "lobby", "after bob's notice")
+	if f := bobOnA.nextExcept("join", "leave", "presence"); f.Type != "message" {
+		t.Fatalf("bob's connection on A got %s, want only the message (no notice of his own typing)", f)
+	}
+}

@@ -348,6 +348,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))
 	mux.HandleFunc("PUT /api/rooms/{room}/read", s.authed(s.handleSetReadMark))
+	mux.HandleFunc("POST /api/rooms/{room}/typing", s.authed(s.handleTyping))
 	mux.HandleFunc("GET /api/rooms/{room}/events", s.authedQueryToken(s.handleSSE))
 	mux.HandleFunc("GET /ws", s.authedQueryToken(s.handleWS))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

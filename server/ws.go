@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -586,11 +587,26 @@ func (c *wsConn) handleFrame(payload []byte) {
 		}
 	case "send":
 		c.send(f)
+	case "typing":
+		c.typing(f.Room)
 	case "ping":
 		c.answer(hub.EncodeEvent("pong", map[string]string{"type": "pong"}).WS)
 	default:
-		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe or send", f.Type), f.ClientID)
+		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe, send, typing or ping", f.Type), f.ClientID)
 	}
+}
+
+// typing passes on that the user is typing in room, which this connection must be subscribed to
+// (so the room exists, and the user is in it). No answer: a notice is a hint.
+func (c *wsConn) typing(room string) {
+	c.mu.Lock()
+	in := slices.ContainsFunc(c.subs, func(rs roomSub) bool { return rs.room == room })
+	c.mu.Unlock()
+	if !in {
+		c.sendError(natter.Errorf(natter.EINVALID, "subscribe to room %q before typing in it", room), room)
+		return
+	}
+	c.srv.hub.Typing(room, c.user)
 }
 
 func (c *wsConn) subscribe(f clientFrame) {

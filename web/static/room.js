@@ -86,6 +86,8 @@
     form: $('composer'),
     body: $('body'),
     composerError: $('composer-error'),
+    hint: $('composer-hint'),
+    typing: $('typing'),
   };
 
   // The part of the room's log on the page: every seq from lowest to highest, each shown once.
@@ -372,6 +374,7 @@
     if (stick) scrollToBottom();
     else els.jump.hidden = false;
     arrived(li, m);
+    if (typers.delete(m.author)) renderTyping();
   }
 
   let filling = false;
@@ -563,6 +566,52 @@
   els.scroller.addEventListener('scroll', () => {
     if (nearBottom()) noteSeen();
   }, { passive: true });
+
+  // ---- Typing ----
+  //
+  // While the reader types, the page tells the room every TYPING_EVERY (over the WebSocket, or a
+  // POST beside SSE and long-polling); the server passes on one every 2 s at most. Others' notices
+  // (WebSocket and SSE only: long-polling gets none) show under the message box for TYPING_SHOW,
+  // or until that person's message arrives.
+  const TYPING_EVERY = 3000;
+  const TYPING_SHOW = 6000;
+  const typers = new Map(); // user -> until
+  let typedAt = 0;
+  let typingTimer = null;
+
+  // postTyping is the notice beside SSE and long-polling; a failure is of no consequence.
+  function postTyping() {
+    api('POST', `${ROOM_API}/typing`).catch(() => {});
+  }
+
+  function typingEvent(f) {
+    if (!f || f.room !== ROOM || !f.user || f.user === ME) return;
+    typers.set(f.user, Date.now() + TYPING_SHOW);
+    renderTyping();
+  }
+
+  function renderTyping() {
+    const now = Date.now();
+    for (const [user, until] of typers) if (until <= now) typers.delete(user);
+    const names = [...typers.keys()].sort();
+    let text = '';
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length === 3) text = `${names[0]}, ${names[1]} and ${names[2]} are typing…`;
+    else if (names.length > 3) text = `${names.length} people are typing…`;
+    els.typing.textContent = text;
+    els.typing.hidden = !text;
+    els.hint.hidden = !!text;
+    clearTimeout(typingTimer);
+    if (names.length) typingTimer = setTimeout(renderTyping, Math.min(...typers.values()) - now + 10);
+  }
+
+  els.body.addEventListener('input', () => {
+    const now = Date.now();
+    if (!els.body.value.trim() || now - typedAt < TYPING_EVERY || !current || !current.live) return;
+    typedAt = now;
+    current.typing();
+  });
 
   // ---- Presence ----
 
@@ -760,7 +809,8 @@
 
   // ---- Transports ----
   //
-  // Each takes hooks {live(), down(info), epoch(e) -> bool} and returns {live, flush(), close()}.
+  // Each takes hooks {live(), down(info), epoch(e) -> bool} and returns {live, flush(), typing(),
+  // close()}.
   // down is called once, when the transport fails; close is the page abandoning it.
 
   function wsTransport(h) {
@@ -794,7 +844,7 @@
       ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
     } catch {
       setTimeout(() => finish({}), 0);
-      return { get live() { return false; }, flush() {}, close() { done = true; teardown(); } };
+      return { get live() { return false; }, flush() {}, typing() {}, close() { done = true; teardown(); } };
     }
     ws.onopen = () => {
       clearTimeout(openTimer);
@@ -825,6 +875,9 @@
         case 'leave':
           presenceEvent(f);
           break;
+        case 'typing':
+          typingEvent(f);
+          break;
         case 'ack':
           acked(f.client_id, f.seq);
           break;
@@ -841,6 +894,7 @@
     ws.onclose = (ev) => finish({ code: ev.code });
     return {
       get live() { return live && !done; },
+      typing() { if (live && !done) send({ type: 'typing', room: ROOM }); },
       // One message in flight at a time: had a later one gone out behind it, a refused message
       // (rate_limited) could be stored after it on the retry. Each ack sends the next. A socket
       // that leaves a send unanswered for SEND_TIMEOUT is broken, though it may still pass pings.
@@ -903,12 +957,14 @@
     for (const type of ['presence', 'join', 'leave']) {
       on(type, (ev) => presenceEvent(parse(ev.data)));
     }
+    on('typing', (ev) => typingEvent(parse(ev.data)));
     // EventSource would reconnect by itself, but from its own idea of the position and never
     // to another transport: the page takes over instead.
     es.onerror = finish;
     return {
       get live() { return live && !done; },
       flush: () => { if (live && !done) sender.flush(); },
+      typing: postTyping,
       close: stop,
     };
   }
@@ -973,6 +1029,7 @@
     return {
       get live() { return live && !done; },
       flush: () => { if (live && !done) sender.flush(); },
+      typing: postTyping,
       close: stop,
     };
   }
