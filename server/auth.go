@@ -484,13 +484,14 @@ func (s *Server) allowSignIn(r *http.Request) error {
 }
 
 // warnUntrustedProxy logs, once per process, that what (sign-ins, connections) was refused at a
-// per-address limit for a peer that sends X-Forwarded-For without being a trusted proxy: behind
+// per-address limit for a peer that sends X-Forwarded-For or Forwarded without being a trusted
+// proxy: behind
 // an unconfigured reverse proxy every client counts as the proxy.
 func (s *Server) warnUntrustedProxy(r *http.Request, what string) {
-	if r.Header.Get("X-Forwarded-For") == "" || s.trustedProxy(parseHop(r.RemoteAddr)) || !s.proxyWarned.CompareAndSwap(false, true) {
+	if !sendsForwarded(r) || s.trustedProxy(parseHop(r.RemoteAddr)) || !s.proxyWarned.CompareAndSwap(false, true) {
 		return
 	}
-	s.logger.Warn(what+" refused for an address that sends X-Forwarded-For but is not a trusted proxy: if it is your reverse proxy, pass --trusted-proxy so that each client counts on its own", "addr", parseHop(r.RemoteAddr).String())
+	s.logger.Warn(what+" refused for an address that sends X-Forwarded-For or Forwarded but is not a trusted proxy: if it is your reverse proxy, pass --trusted-proxy so that each client counts on its own", "addr", parseHop(r.RemoteAddr).String())
 }
 
 // newAddrSignInLimiter bounds sign-ins and registrations per client address: perMinute a minute,

@@ -34,7 +34,7 @@ func (s *Server) trustedProxy(a netip.Addr) bool {
 }
 
 // clientAddr is the address of the client that sent r: the peer's, or, when the peer is a trusted
-// proxy, the nearest address in X-Forwarded-For that is not one (proxies append the address they
+// proxy, the nearest address in X-Forwarded-For (or Forwarded) that is not one (proxies append the address they
 // heard from, so the right end of the list is the nearest and the only part that can be
 // believed). A hop that is not an address ends the walk at the last good one. The zero Addr means
 // the peer's address could not be read.
@@ -43,10 +43,7 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	if !peer.IsValid() || !s.trustedProxy(peer) {
 		return peer
 	}
-	var hops []string
-	for _, h := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(h, ",")...)
-	}
+	hops := forwardedHops(r.Header)
 	client := peer
 	for i := len(hops) - 1; i >= 0; i-- {
 		a := parseHop(hops[i])
@@ -59,6 +56,38 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 		}
 	}
 	return client
+}
+
+// forwardedHops returns the addresses a proxy chain recorded, farthest first: X-Forwarded-For's
+// list, or, without it, the for= of each element of Forwarded (RFC 7239: `for=192.0.2.60`,
+// `for="[2001:db8::1]:4711"`). An element without for=, or whose for= is "unknown" or an
+// obfuscated name, gives a hop that is not an address, which ends clientAddr's walk there.
+func forwardedHops(h http.Header) []string {
+	var hops []string
+	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
+		for _, v := range xff {
+			hops = append(hops, strings.Split(v, ",")...)
+		}
+		return hops
+	}
+	for _, v := range h.Values("Forwarded") {
+		for _, elem := range strings.Split(v, ",") {
+			hop := ""
+			for _, pair := range strings.Split(elem, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					hop = strings.Trim(val, `"`)
+				}
+			}
+			hops = append(hops, hop)
+		}
+	}
+	return hops
+}
+
+// sendsForwarded reports whether r names a client in X-Forwarded-For or Forwarded.
+func sendsForwarded(r *http.Request) bool {
+	return r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != ""
 }
 
 // parseHop reads an address as RemoteAddr and X-Forwarded-For give it: "1.2.3.4", "1.2.3.4:5678",

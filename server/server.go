@@ -101,9 +101,9 @@ type Config struct {
 	// nodes share (a natter.SharedLimiter) it holds across the nodes, like the failed password
 	// sign-ins per account.
 	SignInRate float64
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: a request from one
-	// of them counts against the nearest address in that header that is not one of them. Others'
-	// X-Forwarded-For is ignored.
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (or, without it, Forwarded) is
+	// believed: a request from one of them counts against the nearest address in that header that
+	// is not one of them. Others' headers are ignored.
 	TrustedProxies []netip.Prefix
 	// QueueBytes bounds each connection's outgoing queue (default hub.DefaultQueueBytes).
 	QueueBytes int

@@ -116,3 +116,32 @@ func TestSignInsPerAddressBehindAProxy(t *testing.T) {
 	ok(ts.signInFrom("m", "203.0.113.8, unknown"))
 	refusedSignIn(t, ts.signInFrom("n", ""), "127.0.0.1", "30")
 }
+
+// TestSignInsPerAddressForwarded: a trusted proxy may name the client in Forwarded (RFC 7239)
+// instead: for= with or without quotes, brackets and a port, in any case, among other
+// parameters; trusted hops are skipped; "unknown" or an obfuscated name is the proxy itself; and
+// X-Forwarded-For, when there is one, is what counts.
+func TestSignInsPerAddressForwarded(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) {
+		c.Server.SignInRate = 1
+		c.Server.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	fwd := func(name, value string, more ...string) apiResponse {
+		return ts.do("POST", "/api/session", "", map[string]string{"name": name}, append([]string{"Forwarded", value}, more...)...)
+	}
+	ok := func(r apiResponse) {
+		t.Helper()
+		if r.Status != http.StatusOK {
+			t.Fatalf("sign-in within its client's allowance: %d %s", r.Status, r.Raw)
+		}
+	}
+	ok(fwd("a", "for=203.0.113.5"))
+	refusedSignIn(t, fwd("b", `for="203.0.113.5:4711";proto=https`), "203.0.113.5", "60")
+	ok(fwd("c", `for="[2001:db8::1]:4711";proto=https`))
+	refusedSignIn(t, fwd("d", `proto=http;For="[2001:db8::2]"`), "2001:db8::/64", "60")
+	ok(fwd("e", "for=198.51.100.9, for=10.0.0.2"))
+	refusedSignIn(t, fwd("f", "for=198.51.100.9;by=10.0.0.1"), "198.51.100.9", "60")
+	ok(fwd("g", "for=unknown"))
+	refusedSignIn(t, fwd("h", "for=_hidden"), "127.0.0.1", "60")
+	ok(fwd("i", "for=203.0.113.5", "X-Forwarded-For", "203.0.113.50"))
+}
