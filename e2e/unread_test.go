@@ -121,3 +121,34 @@ func TestRoomListStaysCurrent(t *testing.T) {
 	alice.do("open the new room", chromedp.Click(chromedp.CSS(`#rooms li[data-room=aaa] a`)))
 	alice.waitJS("room aaa open", `location.pathname === '/rooms/aaa' && document.getElementById('room-title').textContent === 'First'`)
 }
+
+// The room page lists the rooms beside the log on a wide screen: the one open is marked, the
+// others show their new-message counts as they change, and one click opens another room.
+func TestRoomsBesideTheRoom(t *testing.T) {
+	srv := startNatter(t, nil)
+	bob := srv.guest("bob")
+	bob.createRoom("ops", "Operations")
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	alice.viewport(1280, 800, false)
+	alice.signIn(srv.url, "alice", "alice's password", "register")
+	alice.navigate(srv.url + "/rooms/ops")
+	alice.waitLive("ws")
+	alice.navigate(srv.url + "/rooms/lobby") // ops is marked read (at 0) on the way out
+	alice.waitLive("ws")
+	alice.waitJS("the rooms beside the log, lobby marked as open",
+		`getComputedStyle(document.querySelector('.rooms-nav')).display !== 'none' &&
+		 document.querySelector('#rooms li[data-room=lobby] a').getAttribute('aria-current') === 'page' &&
+		 !document.querySelector('#rooms li[data-room=ops] a').hasAttribute('aria-current')`)
+	alice.waitReadSeq("ops", 0)
+	bob.send("ops", "in ops")
+	bob.send("ops", "still in ops")
+	alice.setVisibility("hidden")
+	alice.setVisibility("visible")
+	alice.waitJS("2 new in ops", `(e => e && e.textContent.trim() === '2 new')(document.querySelector('#rooms li[data-room=ops] .room-unread'))`)
+	alice.screenshot("room-nav")
+	alice.do("open ops from the list", chromedp.Click(chromedp.CSS(`#rooms li[data-room=ops] a`)))
+	alice.waitJS("ops open", `location.pathname === '/rooms/ops'`)
+	alice.waitSeqs(1, 2)
+	alice.waitJS("the rule above the first new message", `!!document.querySelector('#m1 .unread-mark')`)
+}

@@ -395,7 +395,19 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusServiceUnavailable, "The room can't be read right now. Try again in a moment.")
 		return
 	}
-	data := PageData{Title: room.Title, User: user, Room: p.s.roomViews(r.Context(), *user, room)[0], MaxBody: p.s.limits.MaxBodyChars}
+	// The other rooms, for the list beside this one; without them the room still opens.
+	rooms, err := p.s.store.Rooms(r.Context())
+	if err != nil {
+		p.s.logger.Warn("list rooms for a room page", "err", err)
+	}
+	if i := slices.IndexFunc(rooms, func(o natter.Room) bool { return o.Name == room.Name }); i >= 0 {
+		rooms[i] = room
+	} else {
+		rooms = append(rooms, room)
+	}
+	views := p.s.roomViews(r.Context(), *user, rooms...)
+	data := PageData{Title: room.Title, User: user, Rooms: views, MaxBody: p.s.limits.MaxBodyChars}
+	data.Room = views[slices.IndexFunc(views, func(v RoomView) bool { return v.Name == room.Name })]
 	if data.Title == "" {
 		data.Title = room.Name
 	}
