@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 )
 
@@ -37,4 +41,55 @@ func TestTypingIndicator(t *testing.T) {
 	carol.do("type over SSE", chromedp.SendKeys(chromedp.CSS(`textarea[name=body]`), "hm"))
 	alice.waitJS("carol typing", `document.getElementById('typing').textContent === 'carol is typing…'`)
 	bob.waitJS("carol typing", `document.getElementById('typing').textContent === 'carol is typing…'`)
+}
+
+// grantNotifications lets the page's origin show notifications, as a person answering the
+// browser's prompt would.
+func (p *page) grantNotifications(origin string) {
+	p.t.Helper()
+	p.do("grant notifications", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		c := chromedp.FromContext(ctx)
+		_, err := cdp.Call(ctx, c.Browser, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted,
+			Origin: origin, BrowserContextID: c.BrowserContextID,
+		})
+		return err
+	}))
+}
+
+// Notifications: with "Notify me" on, a message that mentions the reader while the page is in
+// the background shows a desktop notification; other messages, and any while the page is in
+// front, do not. (Headless Chromium shows no notification a test could see, so the page's
+// Notification is wrapped to record each one it makes, then does what it did.)
+func TestMentionNotifications(t *testing.T) {
+	srv := startNatter(t, nil)
+	bob := srv.guest("bob")
+	alice := newPage(t, newBrowser(t), "alice")
+	alice.grantNotifications(srv.url)
+	alice.navigate(srv.url + "/rooms/lobby")
+	alice.signIn(srv.url, "alice", "", "guest")
+	alice.waitLive("ws")
+	alice.do("record notifications", evalVoid(`window.__notes = []; const Real = window.Notification;
+		window.Notification = class extends Real { constructor(title, opts) { super(title, opts); window.__notes.push(title + ': ' + opts.body); } }`))
+	alice.do("turn notifications on", chromedp.Click(chromedp.CSS(`#notify`)))
+	alice.waitJS("notifications on", `document.getElementById('notify').getAttribute('aria-pressed') === 'true'`)
+
+	bob.send("lobby", "@alice while you look")
+	alice.waitMessage("bob", "@alice while you look")
+	alice.setVisibility("hidden")
+	bob.send("lobby", "nothing for alice")
+	bob.send("lobby", "@alice are you there?")
+	alice.waitMessage("bob", "@alice are you there?")
+	if notes := evalJS[[]string](alice, `window.__notes`); fmt.Sprint(notes) != "[bob in #lobby: @alice are you there?]" {
+		t.Fatalf("notifications %q, want one for the mention while hidden", notes)
+	}
+	alice.setVisibility("visible")
+	alice.do("turn notifications off", chromedp.Click(chromedp.CSS(`#notify`)))
+	alice.waitJS("notifications off", `document.getElementById('notify').getAttribute('aria-pressed') === 'false'`)
+	alice.setVisibility("hidden")
+	bob.send("lobby", "@alice once more")
+	alice.waitMessage("bob", "@alice once more")
+	if n := evalJS[int](alice, `window.__notes.length`); n != 1 {
+		t.Fatalf("%d notifications after turning them off, want still 1", n)
+	}
 }

@@ -87,6 +87,7 @@
     body: $('body'),
     composerError: $('composer-error'),
     hint: $('composer-hint'),
+    notify: $('notify'),
     typing: $('typing'),
   };
 
@@ -548,6 +549,7 @@
       return;
     }
     if (m.author === ME) return;
+    if (li.classList.contains('mention')) notifyMention(m);
     if (!unseen) showUnreadFrom(m.seq - 1);
     unseen++;
     document.title = `(${unseen}) ${TITLE}`;
@@ -566,6 +568,43 @@
   els.scroller.addEventListener('scroll', () => {
     if (nearBottom()) noteSeen();
   }, { passive: true });
+
+  // ---- Notifications ----
+  //
+  // "Notify me" (shown where the browser has notifications) asks for permission once and then,
+  // while this page is in the background, shows a desktop notification for each message that
+  // mentions the reader; clicking it brings the page back. The choice is kept in this browser.
+  const NOTIFY_KEY = 'natter.notify';
+  const canNotify = 'Notification' in window;
+  const notifyOn = () => canNotify && Notification.permission === 'granted' && localStorage.getItem(NOTIFY_KEY) === 'on';
+
+  function showNotifyState() {
+    els.notify.setAttribute('aria-pressed', String(notifyOn()));
+    els.notify.textContent = notifyOn() ? 'Notifying' : 'Notify me';
+  }
+
+  function notifyMention(m) {
+    if (!notifyOn()) return;
+    try {
+      const n = new Notification(`${m.author} in #${ROOM}`, { body: m.body.slice(0, 200), tag: `${ROOM}:${m.seq}` });
+      n.onclick = () => { window.focus(); n.close(); };
+    } catch { /* some browsers only notify from a service worker */ }
+  }
+
+  if (els.notify && canNotify && Notification.permission !== 'denied') {
+    els.notify.hidden = false;
+    showNotifyState();
+    els.notify.addEventListener('click', async () => {
+      if (notifyOn()) {
+        localStorage.setItem(NOTIFY_KEY, 'off');
+      } else {
+        const p = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+        localStorage.setItem(NOTIFY_KEY, p === 'granted' ? 'on' : 'off');
+        if (p === 'denied') els.notify.hidden = true;
+      }
+      showNotifyState();
+    });
+  }
 
   // ---- Typing ----
   //
