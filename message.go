@@ -8,6 +8,12 @@ import (
 
 // Message is one entry of a room's log. Seq is its place in the room: 1 for the first message and
 // exactly one more for each next one, never reused, skipped or reordered.
+//
+// Most entries are messages (Kind ""). An entry of Kind KindEdit or KindDelete changes the earlier
+// message Target of the same author instead: an edit gives it Body as its new text (the edit with
+// the highest seq wins), a deletion takes it away (for good: later edits change nothing). The log
+// itself never changes: an edit or a deletion is a new entry, delivered, resumed from and paged
+// like any message.
 type Message struct {
 	Room     string    `json:"room"`
 	Seq      int64     `json:"seq"`
@@ -16,7 +22,15 @@ type Message struct {
 	Author   string    `json:"author"`
 	Body     string    `json:"body"`
 	TS       time.Time `json:"ts"`
+	Kind     string    `json:"kind,omitempty"`
+	Target   int64     `json:"target,omitempty"`
 }
+
+// The kinds of log entries that change an earlier message (Message.Kind).
+const (
+	KindEdit   = "edit"
+	KindDelete = "delete"
+)
 
 // AppendRequest asks a store to add a message to the end of a room's log.
 type AppendRequest struct {
@@ -24,6 +38,8 @@ type AppendRequest struct {
 	Author   string
 	Body     string
 	ClientID string // optional; makes the append idempotent per (Room, Author, ClientID)
+	Kind     string // "" (a message), KindEdit or KindDelete
+	Target   int64  // with Kind: the seq of the message it changes
 }
 
 // Default limits, documented in the README. A zero field of Limits means its default.
@@ -62,8 +78,9 @@ func (l Limits) WithDefaults() Limits {
 }
 
 // ValidateAppend checks a request against the contract before anything is stored: a known-good room
-// name, a body of 1 to maxBodyChars characters of valid UTF-8, and a client_id of at most 64
-// characters. It returns EINVALID or ETOOLARGE.
+// name, a body of 1 to maxBodyChars characters of valid UTF-8 (none for a deletion), a client_id
+// of at most 64 characters, and a kind with its target (a seq >= 1) or neither. It returns
+// EINVALID or ETOOLARGE. Whether the target exists and is the author's is the server's to check.
 func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 	if maxBodyChars <= 0 {
 		maxBodyChars = DefaultMaxBodyChars
@@ -71,10 +88,26 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 	if !ValidRoomName(req.Room) {
 		return Errorf(EINVALID, "room name %q is not valid", req.Room)
 	}
+	switch req.Kind {
+	case "":
+		if req.Target != 0 {
+			return Errorf(EINVALID, `a target needs a kind ("edit" or "delete")`)
+		}
+	case KindEdit, KindDelete:
+		if req.Target < 1 {
+			return Errorf(EINVALID, "%s needs a target: the seq of the message it changes", req.Kind)
+		}
+	default:
+		return Errorf(EINVALID, `kind %q is not one of "edit" and "delete"`, req.Kind)
+	}
 	if !utf8.ValidString(req.Body) {
 		return Errorf(EINVALID, "message body is not valid UTF-8")
 	}
-	if req.Body == "" {
+	if req.Kind == KindDelete {
+		if req.Body != "" {
+			return Errorf(EINVALID, "a deletion has no body")
+		}
+	} else if req.Body == "" {
 		return Errorf(EINVALID, "message body is empty")
 	}
 	if n := utf8.RuneCountInString(req.Body); n > maxBodyChars {

@@ -33,6 +33,13 @@ func (m Message) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, m.Body)
 	dst = append(dst, `,"ts":"`...)
 	dst = m.TS.UTC().AppendFormat(dst, TimeFormat)
+	if m.Kind != "" {
+		dst = append(dst, `","kind":`...)
+		dst = appendJSONString(dst, m.Kind)
+		dst = append(dst, `,"target":`...)
+		dst = strconv.AppendInt(dst, m.Target, 10)
+		return append(dst, '}')
+	}
 	return append(dst, `"}`...)
 }
 

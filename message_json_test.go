@@ -48,6 +48,27 @@ func TestMessageJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestEditJSON: an edit or a deletion carries kind and target; a message has neither.
+func TestEditJSON(t *testing.T) {
+	for _, m := range []natter.Message{
+		{Room: "r", Seq: 9, ID: "x", Author: "a", Body: "fixed", Kind: natter.KindEdit, Target: 7},
+		{Room: "r", Seq: 10, ID: "y", Author: "a", Kind: natter.KindDelete, Target: 7},
+	} {
+		data, err := json.Marshal(m)
+		if err != nil || !json.Valid(data) {
+			t.Fatalf("%+v: %s %v", m, data, err)
+		}
+		var back natter.Message
+		if err := json.Unmarshal(data, &back); err != nil || back.Kind != m.Kind || back.Target != 7 || back.Body != m.Body || back.Seq != m.Seq {
+			t.Fatalf("round trip of %s gave %+v, %v", data, back, err)
+		}
+	}
+	plain, _ := json.Marshal(natter.Message{Room: "r", Seq: 1, Author: "a", Body: "b"})
+	if bytes.Contains(plain, []byte("kind")) || bytes.Contains(plain, []byte("target")) {
+		t.Fatalf("a message has no kind or target: %s", plain)
+	}
+}
+
 func FuzzMessageJSON(f *testing.F) {
 	f.Add("hello", "c-1")
 	f.Add("\x00\u2028\"\\", "")

@@ -25,6 +25,13 @@ func TestValidateAppend(t *testing.T) {
 		{"bad room", func(r *natter.AppendRequest) { r.Room = "Lobby" }, natter.EINVALID},
 		{"client_id of 64", func(r *natter.AppendRequest) { r.ClientID = strings.Repeat("c", 64) }, ""},
 		{"client_id of 65", func(r *natter.AppendRequest) { r.ClientID = strings.Repeat("c", 65) }, natter.EINVALID},
+		{"an edit", func(r *natter.AppendRequest) { r.Kind, r.Target = natter.KindEdit, 3 }, ""},
+		{"an edit without a target", func(r *natter.AppendRequest) { r.Kind = natter.KindEdit }, natter.EINVALID},
+		{"an empty edit", func(r *natter.AppendRequest) { r.Kind, r.Target, r.Body = natter.KindEdit, 3, "" }, natter.EINVALID},
+		{"a deletion", func(r *natter.AppendRequest) { r.Kind, r.Target, r.Body = natter.KindDelete, 3, "" }, ""},
+		{"a deletion with a body", func(r *natter.AppendRequest) { r.Kind, r.Target = natter.KindDelete, 3 }, natter.EINVALID},
+		{"a target without a kind", func(r *natter.AppendRequest) { r.Target = 3 }, natter.EINVALID},
+		{"an unknown kind", func(r *natter.AppendRequest) { r.Kind, r.Target = "pin", 3 }, natter.EINVALID},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -340,6 +340,8 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 			Author:   req.Author,
 			Body:     req.Body,
 			TS:       fromNanos(now),
+			Kind:     req.Kind,
+			Target:   req.Target,
 		}
 		if req.ClientID != "" {
 			if _, taken := sc.newKeys[c.key]; !taken {
@@ -351,13 +353,28 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	}
 
 	args := sc.args[:0]
+	plain := 0
 	for i := range created {
 		m := &created[i]
+		if m.Kind != "" {
+			continue // below: edits and deletions are few
+		}
 		args = append(args, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now)
+		plain++
 	}
 	sc.args = args
-	if err := execRows(ctx, tx, &s.stmts.insertMessages, len(created), 7, args); err != nil {
+	if err := execRows(ctx, tx, &s.stmts.insertMessages, plain, 7, args); err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	if plain < len(created) {
+		stmt := tx.StmtContext(ctx, s.stmts.insertRef)
+		for i := range created {
+			if m := &created[i]; m.Kind != "" {
+				if _, err := stmt.ExecContext(ctx, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now, m.Kind, m.Target); err != nil {
+					return nil, fmt.Errorf("insert %s: %w", m.Kind, err)
+				}
+			}
+		}
 	}
 	stmt := tx.StmtContext(ctx, s.stmts.updateRoomSeq)
 	for room, seq := range sc.rooms {
@@ -483,7 +500,7 @@ func (s *Store) scanProbe(ctx context.Context, stmt *sql.Stmt, args []any, keyed
 	for rows.Next() {
 		var key, ts int64
 		var m natter.Message
-		if err := rows.Scan(&key, &m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts); err != nil {
+		if err := rows.Scan(&key, &m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target); err != nil {
 			return err
 		}
 		m.TS = fromNanos(ts)
@@ -504,7 +521,7 @@ type rowScanner interface {
 func scanMessage(r rowScanner) (natter.Message, error) {
 	var m natter.Message
 	var ts int64
-	if err := r.Scan(&m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts); err != nil {
+	if err := r.Scan(&m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target); err != nil {
 		return natter.Message{}, err
 	}
 	m.TS = fromNanos(ts)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
+		{"EditsAndDeletions", testEditsAndDeletions},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}
@@ -125,7 +126,7 @@ func mustBefore(t *testing.T, s natter.Store, room string, before int64, limit i
 // sameMessage reports whether a and b are the same stored message; times compare as instants.
 func sameMessage(a, b natter.Message) bool {
 	return a.Room == b.Room && a.Seq == b.Seq && a.ID == b.ID && a.ClientID == b.ClientID &&
-		a.Author == b.Author && a.Body == b.Body && a.TS.Equal(b.TS)
+		a.Author == b.Author && a.Body == b.Body && a.TS.Equal(b.TS) && a.Kind == b.Kind && a.Target == b.Target
 }
 
 // wantSeqs fails t unless msgs have exactly the seqs want, in order.
@@ -943,5 +944,41 @@ func testReadMarksConcurrent(t *testing.T, s natter.Store) {
 	wg.Wait()
 	if got := marksOf(t, s, "carol")["busy"]; got.Seq != 50 || got.Epoch != r.Epoch {
 		t.Fatalf("carol's mark after concurrent marks up to 50: %+v", got)
+	}
+}
+
+// testEditsAndDeletions: an edit or a deletion is an entry of the log with its kind and target,
+// returned, read back (after and before) and found by client_id as stored; a repeat of its
+// client_id stores nothing.
+func testEditsAndDeletions(t *testing.T, s natter.Store) {
+	ctx := context.Background()
+	mustCreateRoom(t, s, "edits")
+	first := mustAppend(t, s, natter.AppendRequest{Room: "edits", Author: "alice", Body: "helo"})
+	edit := natter.AppendRequest{Room: "edits", Author: "alice", Body: "hello", ClientID: "c-edit", Kind: natter.KindEdit, Target: first.Seq}
+	e := mustAppend(t, s, edit)
+	d := mustAppend(t, s, natter.AppendRequest{Room: "edits", Author: "alice", Kind: natter.KindDelete, Target: first.Seq})
+	last := mustAppend(t, s, natter.AppendRequest{Room: "edits", Author: "alice", Body: "after"})
+	if e.Kind != natter.KindEdit || e.Target != first.Seq || e.Body != "hello" || d.Kind != natter.KindDelete || d.Target != first.Seq || d.Body != "" {
+		t.Fatalf("appended edit %+v and deletion %+v", e, d)
+	}
+	if last.Kind != "" || last.Target != 0 {
+		t.Fatalf("a message after them has kind %q, target %d", last.Kind, last.Target)
+	}
+	for _, page := range [][]natter.Message{mustAfter(t, s, "edits", 0, 10), mustBefore(t, s, "edits", last.Seq+1, 10)} {
+		wantSeqs(t, page, 1, 2, 3, 4)
+		if !sameMessage(page[1], e) || !sameMessage(page[2], d) || page[1].Kind != natter.KindEdit || page[2].Target != first.Seq {
+			t.Fatalf("read back %+v, %+v; want %+v, %+v", page[1], page[2], e, d)
+		}
+	}
+	again, created, err := s.AppendMessage(ctx, edit)
+	if err != nil || created || again.Seq != e.Seq || again.Kind != natter.KindEdit || again.Target != first.Seq || again.Body != "hello" {
+		t.Fatalf("a repeat of the edit's client_id: %+v, created %v, %v; want the stored edit", again, created, err)
+	}
+	found, ok, err := s.FindByClientID(ctx, edit)
+	if err != nil || !ok || found.Seq != e.Seq || found.Kind != natter.KindEdit || found.Target != first.Seq {
+		t.Fatalf("FindByClientID of the edit: %+v, %v, %v", found, ok, err)
+	}
+	if r := mustRoom(t, s, "edits"); r.LastSeq != 4 {
+		t.Fatalf("last_seq %d after two messages, an edit and a deletion, want 4", r.LastSeq)
 	}
 }
