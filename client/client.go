@@ -287,13 +287,38 @@ func (c *Client) Send(ctx context.Context, room, body string) (natter.Message, e
 // when the server already had this message (an earlier send with the same client_id), which it
 // then returns.
 func (c *Client) SendWithClientID(ctx context.Context, room, body, clientID string) (msg natter.Message, created bool, err error) {
+	return c.append(ctx, room, sendBody{Body: body, ClientID: clientID})
+}
+
+// Edit replaces the text of the message seq of this user in room with body: it appends an edit
+// (Kind natter.KindEdit) and returns it; subscribers get it like any message. Retries are safe.
+// Errors: EFORBIDDEN (another's message), ENOTFOUND (no such message), EINVALID (seq is itself an
+// edit or a deletion; an empty body), and Send's.
+func (c *Client) Edit(ctx context.Context, room string, seq int64, body string) (natter.Message, error) {
+	msg, _, err := c.append(ctx, room, sendBody{Body: body, ClientID: NewClientID(), Kind: natter.KindEdit, Target: seq})
+	return msg, err
+}
+
+// Delete takes back the message seq of this user in room: it appends a deletion (Kind
+// natter.KindDelete) and returns it. Retries are safe. Errors: Edit's.
+func (c *Client) Delete(ctx context.Context, room string, seq int64) (natter.Message, error) {
+	msg, _, err := c.append(ctx, room, sendBody{ClientID: NewClientID(), Kind: natter.KindDelete, Target: seq})
+	return msg, err
+}
+
+// sendBody is a POST .../messages body.
+type sendBody struct {
+	Body     string `json:"body"`
+	ClientID string `json:"client_id,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Target   int64  `json:"target,omitempty"`
+}
+
+func (c *Client) append(ctx context.Context, room string, in sendBody) (msg natter.Message, created bool, err error) {
+	clientID := in.ClientID
 	var out struct {
 		Message natter.Message `json:"message"`
 	}
-	in := struct {
-		Body     string `json:"body"`
-		ClientID string `json:"client_id,omitempty"`
-	}{body, clientID}
 	status, err := c.do(ctx, call{
 		method: http.MethodPost, path: "/api/rooms/" + url.PathEscape(room) + "/messages",
 		in: in, out: &out, idempotent: clientID != "",

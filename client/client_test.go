@@ -301,6 +301,28 @@ func TestTyping(t *testing.T) {
 	wantCode(t, c.Typing(ctx, "nowhere"), natter.ENOTFOUND)
 }
 
+// TestEditAndDelete: Edit and Delete append changes of one's own message; another's, or one that
+// is not there, is refused.
+func TestEditAndDelete(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	a, b := ns.guest(t, "ann"), ns.guest(t, "ben")
+	m, err := a.Send(ctx, "lobby", "helo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, func() error { _, err := b.Edit(ctx, "lobby", m.Seq, "mine now"); return err }(), natter.EFORBIDDEN)
+	wantCode(t, func() error { _, err := a.Edit(ctx, "lobby", 99, "x"); return err }(), natter.ENOTFOUND)
+	e, err := a.Edit(ctx, "lobby", m.Seq, "hello")
+	if err != nil || e.Kind != natter.KindEdit || e.Target != m.Seq || e.Body != "hello" {
+		t.Fatalf("Edit: %+v, %v", e, err)
+	}
+	d, err := a.Delete(ctx, "lobby", m.Seq)
+	if err != nil || d.Kind != natter.KindDelete || d.Target != m.Seq || d.Seq != e.Seq+1 {
+		t.Fatalf("Delete: %+v, %v", d, err)
+	}
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

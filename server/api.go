@@ -175,6 +175,8 @@ func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {
 type sendRequest struct {
 	Body     string `json:"body"`
 	ClientID string `json:"client_id"`
+	Kind     string `json:"kind"`   // "edit" or "delete" to change an earlier message
+	Target   int64  `json:"target"` // the seq of that message
 }
 
 type messageBody struct {
@@ -195,7 +197,7 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user.Name, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID})
+	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user.Name, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID, Kind: req.Kind, Target: req.Target})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -245,7 +247,13 @@ func (s *Server) checkSend(ctx context.Context, author string, req natter.Append
 			}
 		}()
 	}
-	if limitErr == nil || req.ClientID == "" || s.lookups.allow(author) != nil {
+	if limitErr == nil {
+		if req.Kind != "" {
+			return req, nil, s.checkTarget(ctx, req)
+		}
+		return req, nil, nil
+	}
+	if req.ClientID == "" || s.lookups.allow(author) != nil {
 		return req, nil, limitErr
 	}
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
@@ -261,6 +269,27 @@ func (s *Server) checkSend(ctx context.Context, author string, req natter.Append
 		return req, nil, limitErr
 	}
 	return req, &msg, nil
+}
+
+// checkTarget checks that an edit's or a deletion's target is a message (not itself an edit or a
+// deletion) of its author in its room: ENOTFOUND, EINVALID or EFORBIDDEN otherwise.
+func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
+	defer cancel()
+	msgs, err := s.store.MessagesAfter(ctx, req.Room, req.Target-1, 1)
+	if err != nil {
+		return sendError(req, err)
+	}
+	if len(msgs) == 0 || msgs[0].Seq != req.Target {
+		return natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to %s", req.Room, req.Target, req.Kind)
+	}
+	switch m := msgs[0]; {
+	case m.Kind != "":
+		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
+	case m.Author != req.Author:
+		return natter.Errorf(natter.EFORBIDDEN, "message %d is %s's: only its author may %s it", req.Target, m.Author, req.Kind)
+	}
+	return nil
 }
 
 // sendError names the room in a store's not-found error.

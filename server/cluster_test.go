@@ -304,3 +304,30 @@ func TestClusterTyping(t *testing.T) {
 		t.Fatalf("bob's connection on A got %s, want only the message (no notice of his own typing)", f)
 	}
 }
+
+// TestClusterEdits: an edit made on one node reaches the other node's subscribers as an edit,
+// through Redis's channel, and reads back as one from either node.
+func TestClusterEdits(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.signIn("alice"), b.signIn("bob")
+	wsB := b.dialWS(bob)
+	wsB.subscribe("lobby", 0)
+	first := a.mustPost(alice, "lobby", "typo")
+	if r := a.do("POST", "/api/rooms/lobby/messages", alice, map[string]any{"kind": "edit", "target": first.Seq, "body": "fixed"}); r.Status != http.StatusCreated {
+		t.Fatalf("edit on A: %d %s", r.Status, r.Raw)
+	}
+	var got []string
+	for len(got) < 2 {
+		if f := wsB.nextExcept("presence", "join", "leave"); f.Type == "message" {
+			got = append(got, string(f.Message))
+		}
+	}
+	if !strings.Contains(got[1], `"kind":"edit","target":1`) || !strings.Contains(got[1], `"body":"fixed"`) {
+		t.Fatalf("the edit on B: %s", got[1])
+	}
+	page := b.read(bob, "/api/rooms/lobby/messages?after=0")
+	if len(page.Messages) != 2 || page.Messages[1].Kind != "edit" || page.Messages[1].Target != 1 {
+		t.Fatalf("the log read on B: %+v", page.Messages)
+	}
+}

@@ -155,6 +155,8 @@ type clientFrame struct {
 	After    json.RawMessage `json:"after"`
 	Body     string          `json:"body"`
 	ClientID string          `json:"client_id"`
+	Kind     string          `json:"kind"`
+	Target   int64           `json:"target"`
 }
 
 type errorFrame struct {
@@ -664,7 +666,7 @@ func (c *wsConn) takeSub(room string) *hub.Subscription {
 // maxInFlight of one connection's messages wait for commit together (the ack follows each
 // commit), so a single busy sender still benefits from group commit.
 func (c *wsConn) send(f clientFrame) {
-	req, stored, err := c.srv.checkSend(context.Background(), c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID})
+	req, stored, err := c.srv.checkSend(context.Background(), c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID, Kind: f.Kind, Target: f.Target})
 	if err != nil {
 		c.sendError(err, f.ClientID)
 		return

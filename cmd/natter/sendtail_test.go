@@ -153,6 +153,22 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 					t.Fatalf("line %q; want %q", got, want)
 				}
 			}
+			// Edits and deletions say what they change.
+			ann := client.New(url)
+			if err := ann.SignIn(ctx, "ann", ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ann.Edit(ctx, "lobby", 2, "fixed"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ann.Delete(ctx, "lobby", 3); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]"} {
+				if got := next(); got != want {
+					t.Fatalf("line %q; want %q", got, want)
+				}
+			}
 			stop()
 			go io.Copy(io.Discard, pr) // let tail finish a write it may have started
 			if err := <-done; err != nil {

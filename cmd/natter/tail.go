@@ -49,7 +49,14 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		After:     *after,
 		Transport: tr,
 		OnMessage: func(m natter.Message) {
-			fmt.Fprintf(stdout, "[%d] %s: %s\n", m.Seq, m.Author, m.Body)
+			switch m.Kind {
+			case natter.KindEdit:
+				fmt.Fprintf(stdout, "[%d] %s edited [%d]: %s\n", m.Seq, m.Author, m.Target, m.Body)
+			case natter.KindDelete:
+				fmt.Fprintf(stdout, "[%d] %s deleted [%d]\n", m.Seq, m.Author, m.Target)
+			default:
+				fmt.Fprintf(stdout, "[%d] %s: %s\n", m.Seq, m.Author, m.Body)
+			}
 		},
 		OnEpoch: func(old, new string) {
 			if old != "" {

@@ -1,0 +1,95 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"natter"
+)
+
+// TestEditAndDelete: an author changes their own message by sending an edit or a deletion, over
+// HTTP or WebSocket; it is a new entry of the log, delivered like a message. Changing another's
+// message, a message that is not there, or a change itself is refused and stores nothing.
+func TestEditAndDelete(t *testing.T) {
+	ts := startServer(t)
+	alice, bob := ts.signIn("alice"), ts.signIn("bob")
+	watch := ts.dialWS(bob)
+	watch.subscribe("lobby", 0)
+	first := ts.mustPost(alice, "lobby", "helo")
+	second := ts.mustPost(bob, "lobby", "bob's")
+	change := func(tok string, body map[string]any) apiResponse {
+		return ts.do("POST", "/api/rooms/lobby/messages", tok, body)
+	}
+
+	r := change(alice, map[string]any{"kind": "edit", "target": first.Seq, "body": "hello"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("edit: %d %s", r.Status, r.Raw)
+	}
+	var edit struct{ Message natter.Message }
+	json.Unmarshal(r.Raw, &edit)
+	if edit.Message.Kind != natter.KindEdit || edit.Message.Target != first.Seq || edit.Message.Body != "hello" || edit.Message.Seq != 3 {
+		t.Fatalf("edit stored as %+v", edit.Message)
+	}
+
+	for _, c := range []struct {
+		tok    string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{bob, map[string]any{"kind": "edit", "target": first.Seq, "body": "not mine"}, http.StatusForbidden, "forbidden"},
+		{bob, map[string]any{"kind": "delete", "target": first.Seq}, http.StatusForbidden, "forbidden"},
+		{alice, map[string]any{"kind": "edit", "target": 99, "body": "x"}, http.StatusNotFound, "not_found"},
+		{alice, map[string]any{"kind": "edit", "target": 3, "body": "an edit of an edit"}, http.StatusBadRequest, "invalid"},
+		{alice, map[string]any{"kind": "delete", "target": first.Seq, "body": "why"}, http.StatusBadRequest, "invalid"},
+		{alice, map[string]any{"kind": "edit", "target": first.Seq}, http.StatusBadRequest, "invalid"},
+		{alice, map[string]any{"kind": "edit", "body": "no target"}, http.StatusBadRequest, "invalid"},
+		{alice, map[string]any{"kind": "pin", "target": first.Seq, "body": "x"}, http.StatusBadRequest, "invalid"},
+		{alice, map[string]any{"target": first.Seq, "body": "a target without a kind"}, http.StatusBadRequest, "invalid"},
+	} {
+		checkError(t, change(c.tok, c.body), c.status, c.code)
+	}
+	if n := ts.lastSeq(alice, "lobby"); n != 3 {
+		t.Fatalf("last_seq %d after refused changes, want 3", n)
+	}
+
+	// Over the WebSocket, acknowledged like a send; every subscriber gets the entries in order.
+	watch.send(map[string]any{"type": "send", "room": "lobby", "kind": "delete", "target": second.Seq, "client_id": "c-del"})
+	var got []natter.Message
+	acked := false
+	for len(got) < 4 || !acked {
+		f := watch.nextExcept("presence", "join", "leave")
+		switch f.Type {
+		case "ack":
+			if f.Seq == nil || *f.Seq != 4 || f.ClientID == nil || *f.ClientID != "c-del" {
+				t.Fatalf("ack %s, want seq 4 for c-del", f)
+			}
+			acked = true
+		case "message":
+			var m natter.Message
+			json.Unmarshal(f.Message, &m)
+			got = append(got, m)
+		default:
+			t.Fatalf("unexpected frame %s", f)
+		}
+	}
+	want := []struct {
+		kind   string
+		target int64
+		body   string
+	}{{"", 0, "helo"}, {"", 0, "bob's"}, {"edit", first.Seq, "hello"}, {"delete", second.Seq, ""}}
+	for i, m := range got {
+		if m.Seq != int64(i+1) || m.Kind != want[i].kind || m.Target != want[i].target || m.Body != want[i].body {
+			t.Fatalf("entry %d delivered as %+v, want %+v", i+1, m, want[i])
+		}
+	}
+	watch.send(map[string]any{"type": "send", "room": "lobby", "kind": "edit", "target": first.Seq, "body": "bob again", "client_id": "c-no"})
+	if f := watch.nextExcept("presence", "join", "leave"); f.Type != "error" || f.Code != "forbidden" || f.Ref == nil || *f.Ref != "c-no" {
+		t.Fatalf("bob's edit of alice's message over the WebSocket: %s, want a forbidden error for c-no", f)
+	}
+	page := ts.read(alice, "/api/rooms/lobby/messages?after=0")
+	if len(page.Messages) != 4 || page.Messages[3].Kind != natter.KindDelete || page.Messages[2].Target != first.Seq {
+		t.Fatalf("the log read back: %+v", page.Messages)
+	}
+}
