@@ -220,7 +220,141 @@
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
+    if (m.author === ME) addOwnActions(li);
+    applyChanges(li);
     return li;
+  }
+
+  // ---- Edits and deletions ----
+  //
+  // An edit or a deletion is an entry of the log of its own (kind, target), never shown as a
+  // message: it changes the message it targets, wherever that is on the page or when it gets
+  // there (history loads backwards, so a change is always seen no later than its target). The
+  // latest edit gives the text; a deletion is for good.
+  const isChange = (m) => m.kind === 'edit' || m.kind === 'delete';
+  const edits = new Map(); // target seq -> the latest edit
+  const deleted = new Set(); // target seqs
+
+  // recordChange takes in a change and updates its target if it is on the page.
+  function recordChange(m) {
+    if (m.kind === 'delete') deleted.add(m.target);
+    else if (!edits.has(m.target) || edits.get(m.target).seq < m.seq) edits.set(m.target, m);
+    applyChanges(log.shown.get(m.target));
+  }
+
+  function applyChanges(li) {
+    if (!li || !li.dataset.seq) return;
+    const seq = Number(li.dataset.seq);
+    const body = li.querySelector('.body');
+    if (deleted.has(seq)) {
+      if (li.classList.contains('deleted')) return;
+      li.classList.add('deleted');
+      li.classList.remove('mention');
+      body.textContent = 'This message was deleted.';
+      li.querySelector('.own-actions')?.remove();
+      li.querySelector('.edited')?.remove();
+      return;
+    }
+    const e = edits.get(seq);
+    if (!e || li.dataset.edit === String(e.seq)) return;
+    li.dataset.edit = String(e.seq);
+    body.replaceChildren();
+    appendText(body, e.body);
+    if (li.dataset.author !== ME) li.classList.toggle('mention', MENTION.test(e.body));
+    if (!li.querySelector('.edited')) {
+      const mark = document.createElement('span');
+      mark.className = 'edited';
+      mark.textContent = '(edited)';
+      li.querySelector('.meta').append(mark);
+    }
+  }
+
+  // sendChange appends an edit or a deletion, then shows it at once (the transport brings it
+  // too; the log takes each seq once).
+  async function sendChange(li, change) {
+    const target = Number(li.dataset.seq);
+    const { data } = await api('POST', `${ROOM_API}/messages`, { ...change, target, client_id: newClientID() });
+    deliver(data.message);
+  }
+
+  function addOwnActions(li) {
+    const box = document.createElement('span');
+    box.className = 'msg-actions own-actions';
+    const button = (label, fn) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.addEventListener('click', fn);
+      box.append(b);
+      return b;
+    };
+    button('Edit', () => startEdit(li));
+    const del = button('Delete', async () => {
+      if (del.dataset.confirm !== 'yes') { // a second click deletes
+        del.dataset.confirm = 'yes';
+        del.textContent = 'Delete?';
+        setTimeout(() => { del.dataset.confirm = ''; del.textContent = 'Delete'; }, 4000);
+        return;
+      }
+      try {
+        await sendChange(li, { kind: 'delete' });
+      } catch (err) {
+        showError(els.composerError, err.message);
+      }
+    });
+    li.append(box);
+  }
+
+  function startEdit(li) {
+    if (li.querySelector('.edit-box')) return;
+    const body = li.querySelector('.body');
+    const seq = Number(li.dataset.seq);
+    const form = document.createElement('form');
+    form.className = 'edit-box';
+    const box = document.createElement('textarea');
+    box.name = 'edit';
+    box.rows = 2;
+    box.value = edits.has(seq) ? edits.get(seq).body : body.textContent;
+    box.setAttribute('aria-label', 'Edit your message');
+    const save = document.createElement('button');
+    save.type = 'submit';
+    save.className = 'btn btn-primary btn-small';
+    save.textContent = 'Save';
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'btn btn-small';
+    cancel.textContent = 'Cancel';
+    const err = document.createElement('p');
+    err.className = 'error';
+    err.hidden = true;
+    form.append(box, save, cancel, err);
+    body.hidden = true;
+    body.after(form);
+    const close = () => { form.remove(); body.hidden = false; };
+    cancel.addEventListener('click', close);
+    box.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') close();
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const text = box.value.replace(/\s+$/, '');
+      if (!text.trim()) { showError(err, 'An edit needs some text; use Delete to take the message back.'); return; }
+      if (text === body.textContent) { close(); return; }
+      save.disabled = true;
+      try {
+        await sendChange(li, { kind: 'edit', body: text });
+        close();
+      } catch (e) {
+        showError(err, e.message);
+        save.disabled = false;
+      }
+    });
+    box.focus();
+    form.scrollIntoView({ block: 'nearest' });
   }
 
   // ---- Day separators ----
@@ -306,6 +440,8 @@
     log.lowest = 0;
     log.highest = 0;
     log.shown.clear();
+    edits.clear();
+    deleted.clear();
     log.early.clear();
     els.list.replaceChildren();
   }
@@ -317,8 +453,13 @@
     log.epoch = data.epoch;
     const frag = document.createDocumentFragment();
     const lis = [];
+    for (const m of data.messages) if (isChange(m)) recordChange(m);
     for (const m of data.messages) {
       if (log.shown.has(m.seq)) continue;
+      if (isChange(m)) {
+        log.shown.set(m.seq, null);
+        continue;
+      }
       const li = renderMessage(m);
       frag.append(li);
       lis.push(li);
@@ -360,6 +501,18 @@
   }
 
   function appendMessage(m) {
+    if (isChange(m)) {
+      log.shown.set(m.seq, null);
+      log.highest = m.seq;
+      if (!log.lowest) {
+        log.lowest = m.seq;
+        updateHistoryControls();
+      }
+      settle(m);
+      recordChange(m);
+      noteSeen();
+      return;
+    }
     const stick = nearBottom();
     const li = renderMessage(m);
     els.list.append(li);
@@ -426,12 +579,18 @@
         return;
       }
       const frag = document.createDocumentFragment();
-      const lis = msgs.map((m) => {
+      for (const m of msgs) if (isChange(m)) recordChange(m);
+      const lis = [];
+      for (const m of msgs) {
+        if (isChange(m)) {
+          log.shown.set(m.seq, null);
+          continue;
+        }
         const li = renderMessage(m);
         log.shown.set(m.seq, li);
         frag.append(li);
-        return li;
-      });
+        lis.push(li);
+      }
       const oldFirst = els.list.querySelector(':scope > [data-seq]');
       const s = els.scroller;
       const fromBottom = s.scrollHeight - s.scrollTop;
@@ -496,7 +655,8 @@
       unreadMark = null;
     }
     if (readSeq === null || readSeq >= log.highest || !log.highest) return;
-    const li = log.shown.get(Math.max(readSeq + 1, log.lowest));
+    let li = null;
+    for (let seq = Math.max(readSeq + 1, log.lowest); !li && seq <= log.highest; seq++) li = log.shown.get(seq);
     if (!li) return;
     const mark = document.createElement('div');
     mark.className = 'unread-mark';

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Edits and deletions in the browser: the author edits a message in place (Enter saves) and
+// deletes another (a second click confirms); everyone else sees the change live, and a page
+// loaded later shows the same, with the changes themselves not shown as messages. Only one's own
+// messages have Edit and Delete.
+func TestEditAndDeleteInTheBrowser(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	alice, bob := newPage(t, browser, "alice"), newPage(t, browser, "bob")
+	for name, p := range map[string]*page{"alice": alice, "bob": bob} {
+		p.navigate(srv.url + "/rooms/lobby")
+		p.signIn(srv.url, name, "", "guest")
+		p.waitLive("ws")
+	}
+	alice.say("helo wrld")
+	alice.say("sent by mistake")
+	bob.say("bob's own")
+	for _, p := range []*page{alice, bob} {
+		p.waitSeqs(1, 3)
+	}
+	if n := evalJS[int](bob, `document.querySelectorAll('#m1 .own-actions, #m2 .own-actions').length`); n != 0 {
+		t.Fatalf("bob has %d Edit/Delete boxes on alice's messages, want none", n)
+	}
+
+	alice.do("edit the first message",
+		chromedp.Click(chromedp.CSS(`#m1 .own-actions button:first-child`)),
+		chromedp.WaitVisible(chromedp.CSS(`#m1 .edit-box textarea`)),
+		evalVoid(`document.querySelector('#m1 .edit-box textarea').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#m1 .edit-box textarea`), "hello world"),
+		pressEnter,
+	)
+	alice.do("delete the second", chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)),
+		chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)))
+	const changed = `(() => {
+		const one = document.querySelector('#m1'), two = document.querySelector('#m2');
+		return one.querySelector('.body').textContent === 'hello world' && !!one.querySelector('.edited') &&
+			two.classList.contains('deleted') && two.querySelector('.body').textContent === 'This message was deleted.' &&
+			!document.querySelector('#m1 .edit-box');
+	})()`
+	alice.waitJS("the changes on alice's page", changed)
+	bob.waitJS("the changes on bob's page, live", changed)
+	bob.screenshot("room-edited")
+
+	bob.navigate(srv.url + "/rooms/lobby")
+	bob.waitLive("ws")
+	bob.waitJS("the changes after a reload", changed)
+	if got := bob.seqs(); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("messages shown after the reload %v, want 1, 2, 3 (the edit and the deletion, 4 and 5, change them)", got)
+	}
+	bob.say("after the changes")
+	alice.waitMessage("bob", "after the changes")
+	if id := evalJS[string](alice, `document.querySelector('#messages [data-seq]:last-child').id`); id != "m6" {
+		t.Fatalf("bob's new message is %s on alice's page, want m6 (seqs 4 and 5 are the changes)", id)
+	}
+}
