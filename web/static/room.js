@@ -500,15 +500,20 @@
     }
   }
 
+  // logged takes m, the next seq, into the log, shown as li (null: a change, shown in its target).
+  function logged(m, li) {
+    log.shown.set(m.seq, li);
+    log.highest = m.seq;
+    if (!log.lowest) {
+      log.lowest = m.seq;
+      updateHistoryControls();
+    }
+    settle(m);
+  }
+
   function appendMessage(m) {
     if (isChange(m)) {
-      log.shown.set(m.seq, null);
-      log.highest = m.seq;
-      if (!log.lowest) {
-        log.lowest = m.seq;
-        updateHistoryControls();
-      }
-      settle(m);
+      logged(m, null);
       recordChange(m);
       noteSeen();
       return;
@@ -518,13 +523,7 @@
     els.list.append(li);
     daySep(li);
     regroup(li);
-    log.shown.set(m.seq, li);
-    log.highest = m.seq;
-    if (!log.lowest) {
-      log.lowest = m.seq;
-      updateHistoryControls();
-    }
-    settle(m);
+    logged(m, li);
     if (stick) scrollToBottom();
     else els.jump.hidden = false;
     arrived(li, m);
