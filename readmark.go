@@ -23,6 +23,9 @@ type ReadMarkStore interface {
 	SetReadMark(ctx context.Context, user string, mark ReadMark) error
 	// ReadMarks returns user's marks, of any epoch, one per room, by room name.
 	ReadMarks(ctx context.Context, user string) ([]ReadMark, error)
+	// ChangesAfter returns how many of room's entries after seq after are edits or deletions, so
+	// that a count of unread messages can leave them out (0 for a room that does not exist).
+	ChangesAfter(ctx context.Context, room string, after int64) (int64, error)
 }
 
 // CheckReadMark validates mark against room as every store does: the room's epoch, and a seq from

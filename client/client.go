@@ -246,13 +246,13 @@ func (c *Client) Typing(ctx context.Context, room string) error {
 	return err
 }
 
-// Unread returns, for each room the account has a read mark in, how many messages come after it.
-// Rooms it has never marked are left out; a guest gets none.
+// Unread returns, for each room the account has a read mark in, how many messages come after it
+// (edits and deletions not counted). Rooms it has never marked are left out; a guest gets none.
 func (c *Client) Unread(ctx context.Context) (map[string]int64, error) {
 	var out struct {
 		Rooms []struct {
 			natter.Room
-			ReadSeq *int64 `json:"read_seq"`
+			Unread *int64 `json:"unread"`
 		} `json:"rooms"`
 	}
 	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms", out: &out, idempotent: true}); err != nil {
@@ -260,8 +260,8 @@ func (c *Client) Unread(ctx context.Context) (map[string]int64, error) {
 	}
 	unread := make(map[string]int64)
 	for _, r := range out.Rooms {
-		if r.ReadSeq != nil {
-			unread[r.Name] = max(r.LastSeq-*r.ReadSeq, 0)
+		if r.Unread != nil {
+			unread[r.Name] = *r.Unread
 		}
 	}
 	return unread, nil

@@ -200,7 +200,7 @@ func (s *Store) pipeline(calls []*call) []scriptResult {
 			cmds[i] = findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room)}, r.Room, r.Author, r.ClientID)
 		} else {
 			cmds[i] = appendScript.EvalSha(context.Background(), pipe,
-				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits")},
+				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room)},
 				r.Room, r.Author, r.ClientID, r.Body, c.id, r.Kind, strconv.FormatInt(r.Target, 10))
 		}
 	}

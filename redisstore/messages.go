@@ -15,7 +15,8 @@ import (
 
 // appendScript stores one message, or finds the one its client_id stored before.
 //
-// KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel.
+// KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel,
+// the room's sorted set of edits and deletions (their seqs, for ChangesAfter).
 // ARGV: room, author, client_id ("" for none), body, id, kind ("" for a plain message), target.
 // It returns {"notfound"}, {"dup", seq, id, ts, body, kind, target} or {"new", seq, id, ts}; ts is
 // Redis's clock in nanoseconds, as a string (Lua numbers are doubles, which would round it). An
@@ -41,6 +42,7 @@ if ARGV[6] == '' then
   redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts)
 else
   redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts, 'kind', ARGV[6], 'target', ARGV[7])
+  redis.call('ZADD', KEYS[6], seq, seq)
 end
 if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
 redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts, kind = ARGV[6], target = ARGV[7]}))

@@ -60,3 +60,13 @@ func (s *Store) ReadMarks(ctx context.Context, user string) ([]natter.ReadMark, 
 	}
 	return marks, nil
 }
+
+// ChangesAfter returns how many of room's entries after seq after are edits or deletions: the
+// append script keeps their seqs in a sorted set per room.
+func (s *Store) ChangesAfter(ctx context.Context, room string, after int64) (int64, error) {
+	n, err := s.rdb.ZCount(ctx, s.key("changes", room), "("+strconv.FormatInt(after, 10), "+inf").Result()
+	if err != nil {
+		return 0, unavailable("count changes", err)
+	}
+	return n, nil
+}

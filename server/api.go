@@ -19,19 +19,21 @@ type roomBody struct {
 }
 
 // RoomView is a room as one account sees it: with ReadSeq, how far the account has read it, when
-// it has a read mark in the room's epoch (never for guests). The API encodes ReadSeq as
-// read_seq, left out when there is none; pages use Unread too.
+// it has a read mark in the room's epoch (never for guests), and NewMessages, how many messages
+// came after it (edits and deletions not counted). The API encodes them as read_seq and unread,
+// left out when there is no mark; pages use Unread.
 type RoomView struct {
 	natter.Room
-	ReadSeq *int64 `json:"read_seq,omitempty"`
+	ReadSeq     *int64 `json:"read_seq,omitempty"`
+	NewMessages *int64 `json:"unread,omitempty"`
 }
 
 // Unread is how many messages the account has not read: 0 without a read mark.
 func (v RoomView) Unread() int64 {
-	if v.ReadSeq == nil {
+	if v.NewMessages == nil {
 		return 0
 	}
-	return max(v.LastSeq-*v.ReadSeq, 0)
+	return *v.NewMessages
 }
 
 // roomViews returns rooms as user sees them. A failure to read the marks is logged and leaves
@@ -54,10 +56,21 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 		byRoom[m.Room] = m
 	}
 	for i := range views {
-		if m, ok := byRoom[views[i].Name]; ok && m.Epoch == views[i].Epoch {
-			seq := min(m.Seq, views[i].LastSeq)
-			views[i].ReadSeq = &seq
+		v := &views[i]
+		m, ok := byRoom[v.Name]
+		if !ok || m.Epoch != v.Epoch {
+			continue
 		}
+		seq := min(m.Seq, v.LastSeq)
+		n := v.LastSeq - seq
+		if n > 0 {
+			changes, err := s.store.ChangesAfter(ctx, v.Name, seq)
+			if err != nil {
+				s.logger.Warn("count edits and deletions", "room", v.Name, "err", err)
+			}
+			n = max(n-changes, 0)
+		}
+		v.ReadSeq, v.NewMessages = &seq, &n
 	}
 	return views
 }

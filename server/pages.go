@@ -226,8 +226,8 @@ type PageData struct {
 }
 
 func samplePageData(page string) PageData {
-	read := int64(1)
-	room := RoomView{Room: natter.Room{Name: "lobby", Title: "Lobby", LastSeq: 2, Epoch: "e"}, ReadSeq: &read}
+	read, unread := int64(1), int64(1)
+	room := RoomView{Room: natter.Room{Name: "lobby", Title: "Lobby", LastSeq: 2, Epoch: "e"}, ReadSeq: &read, NewMessages: &unread}
 	return PageData{
 		Title: "Sample", User: &natter.User{Name: "sample"}, Guests: true, Next: "/", MinPass: 6,
 		Rooms: []RoomView{room}, Room: room, Transport: "ws", MaxBody: 4096,

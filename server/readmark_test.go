@@ -85,6 +85,14 @@ func TestReadMarks(t *testing.T) {
 		t.Fatal("a guest has a read_seq")
 	}
 
+	// An edit after the mark is not a new message: alice has 2 unread (4 and 5), not 3.
+	if r := ts.do("POST", "/api/rooms/lobby/messages", bob, map[string]any{"kind": "edit", "target": 5, "body": "fill 4, fixed"}); r.Status != http.StatusCreated {
+		t.Fatalf("bob's edit: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("GET", "/api/rooms/lobby", alice, nil); r.Body["room"].(map[string]any)["unread"] != float64(2) {
+		t.Fatalf("alice's unread after an edit: %s, want 2", r.Raw)
+	}
+
 	// The rooms page counts what alice has not read; the room page carries her mark.
 	page := func(path string) string {
 		req, _ := http.NewRequest("GET", ts.URL+path, nil)
@@ -103,7 +111,7 @@ func TestReadMarks(t *testing.T) {
 	if html := page("/rooms/lobby"); !strings.Contains(html, `data-read-seq="3"`) || !strings.Contains(html, `data-epoch="`+epoch+`"`) {
 		t.Fatalf("the room page lacks alice's mark:\n%s", html)
 	}
-	if r := mark("", map[string]any{"seq": 5, "epoch": epoch}, "Cookie", cookie, "Origin", ts.URL, "Sec-Fetch-Site", "same-origin"); r.Status != http.StatusNoContent {
+	if r := mark("", map[string]any{"seq": 6, "epoch": epoch}, "Cookie", cookie, "Origin", ts.URL, "Sec-Fetch-Site", "same-origin"); r.Status != http.StatusNoContent {
 		t.Fatalf("a mark from the site itself with the cookie: %d %s", r.Status, r.Raw)
 	}
 	if html := page("/"); strings.Contains(html, "data-unread") {

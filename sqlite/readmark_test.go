@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"natter"
@@ -68,5 +69,28 @@ func TestReadMarksAreStored(t *testing.T) {
 		if len(marks) != 1 || marks[0] != (natter.ReadMark{Room: natter.DefaultRoom, Epoch: lobby.Epoch, Seq: want}) {
 			t.Fatalf("%s's marks after a reopen: %+v, want lobby at %d in epoch %s", user, marks, want, lobby.Epoch)
 		}
+	}
+}
+
+// TestChangesAfterUsesItsIndex: counting the changes after a mark reads the partial index of
+// edits and deletions, not the messages in between.
+func TestChangesAfterUsesItsIndex(t *testing.T) {
+	s := mustOpen(t, Config{})
+	rows, err := s.readDB.Query(`EXPLAIN QUERY PLAN `+countChangesSQL, "lobby", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !strings.Contains(strings.Join(plan, "; "), "messages_changes") {
+		t.Fatalf("plan %q does not use messages_changes", plan)
 	}
 }

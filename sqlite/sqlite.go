@@ -431,6 +431,7 @@ type statements struct {
 	readRoomExists *sql.Stmt
 	upsertMark     *sql.Stmt
 	readMarks      *sql.Stmt
+	countChanges   *sql.Stmt
 	prepared       []*sql.Stmt
 }
 
@@ -474,6 +475,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ?`},
 		{w, &st.upsertMark, upsertMarkSQL},
 		{r, &st.readMarks, `SELECT room, epoch, seq FROM read_marks WHERE user_name = ?`},
+		{r, &st.countChanges, countChangesSQL},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages

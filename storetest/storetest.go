@@ -981,4 +981,12 @@ func testEditsAndDeletions(t *testing.T, s natter.Store) {
 	if r := mustRoom(t, s, "edits"); r.LastSeq != 4 {
 		t.Fatalf("last_seq %d after two messages, an edit and a deletion, want 4", r.LastSeq)
 	}
+	for after, want := range map[int64]int64{0: 2, 1: 2, 2: 1, 3: 0, 4: 0} {
+		if n, err := s.ChangesAfter(ctx, "edits", after); err != nil || n != want {
+			t.Fatalf("ChangesAfter(%d) = %d, %v; want %d", after, n, err, want)
+		}
+	}
+	if n, err := s.ChangesAfter(ctx, natter.DefaultRoom, 0); err != nil || n != 0 {
+		t.Fatalf("ChangesAfter in a room without changes = %d, %v", n, err)
+	}
 }

@@ -94,7 +94,7 @@
     const updateRoom = (li, r) => {
       const count = li.querySelector('.room-count');
       if (count) count.textContent = `${r.last_seq} ${r.last_seq === 1 ? 'message' : 'messages'}`;
-      const unread = r.read_seq == null ? 0 : Math.max(r.last_seq - r.read_seq, 0);
+      const unread = r.unread ?? 0;
       let badge = li.querySelector('.room-unread');
       if (!unread) {
         if (badge) badge.remove();
