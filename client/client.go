@@ -292,8 +292,8 @@ func (c *Client) SendWithClientID(ctx context.Context, room, body, clientID stri
 
 // Edit replaces the text of the message seq of this user in room with body: it appends an edit
 // (Kind natter.KindEdit) and returns it; subscribers get it like any message. Retries are safe.
-// Errors: EFORBIDDEN (another's message), ENOTFOUND (no such message), EINVALID (seq is itself an
-// edit or a deletion; an empty body), and Send's.
+// Errors: EFORBIDDEN (another's message, or a guest: only accounts change messages), ENOTFOUND
+// (no such message), EINVALID (seq is itself an edit or a deletion; an empty body), and Send's.
 func (c *Client) Edit(ctx context.Context, room string, seq int64, body string) (natter.Message, error) {
 	msg, _, err := c.append(ctx, room, sendBody{Body: body, ClientID: NewClientID(), Kind: natter.KindEdit, Target: seq})
 	return msg, err

@@ -301,12 +301,22 @@ func TestTyping(t *testing.T) {
 	wantCode(t, c.Typing(ctx, "nowhere"), natter.ENOTFOUND)
 }
 
-// TestEditAndDelete: Edit and Delete append changes of one's own message; another's, or one that
-// is not there, is refused.
+// TestEditAndDelete: Edit and Delete append changes of one's own message; another's, one that is
+// not there, or any by a guest, is refused.
 func TestEditAndDelete(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)
-	a, b := ns.guest(t, "ann"), ns.guest(t, "ben")
+	accounts := make([]*client.Client, 2)
+	for i, name := range []string{"ann", "ben"} {
+		accounts[i] = client.New(ns.URL)
+		if err := accounts[i].Register(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+		if err := accounts[i].SignIn(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := accounts[0], accounts[1]
 	m, err := a.Send(ctx, "lobby", "helo")
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +331,12 @@ func TestEditAndDelete(t *testing.T) {
 	if err != nil || d.Kind != natter.KindDelete || d.Target != m.Seq || d.Seq != e.Seq+1 {
 		t.Fatalf("Delete: %+v, %v", d, err)
 	}
+	g := ns.guest(t, "gil")
+	mine, err := g.Send(ctx, "lobby", "a guest's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, func() error { _, err := g.Delete(ctx, "lobby", mine.Seq); return err }(), natter.EFORBIDDEN)
 }
 
 func TestSendIsIdempotent(t *testing.T) {

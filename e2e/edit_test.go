@@ -9,14 +9,14 @@ import (
 // Edits and deletions in the browser: the author edits a message in place (Enter saves) and
 // deletes another (a second click confirms); everyone else sees the change live, and a page
 // loaded later shows the same, with the changes themselves not shown as messages. Only one's own
-// messages have Edit and Delete.
+// messages have Edit and Delete, and only for accounts.
 func TestEditAndDeleteInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
 	alice, bob := newPage(t, browser, "alice"), newPage(t, browser, "bob")
 	for name, p := range map[string]*page{"alice": alice, "bob": bob} {
 		p.navigate(srv.url + "/rooms/lobby")
-		p.signIn(srv.url, name, "", "guest")
+		p.signIn(srv.url, name, name+"'s password", "register")
 		p.waitLive("ws")
 	}
 	alice.say("helo wrld")
@@ -58,5 +58,16 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 	alice.waitMessage("bob", "after the changes")
 	if id := evalJS[string](alice, `document.querySelector('#messages [data-seq]:last-child').id`); id != "m6" {
 		t.Fatalf("bob's new message is %s on alice's page, want m6 (seqs 4 and 5 are the changes)", id)
+	}
+
+	// A guest's page offers no Edit or Delete, even on the guest's own messages.
+	gus := newPage(t, browser, "gus")
+	gus.navigate(srv.url + "/rooms/lobby")
+	gus.signIn(srv.url, "gus", "", "guest")
+	gus.waitLive("ws")
+	gus.say("a guest's words")
+	gus.waitMessage("gus", "a guest's words")
+	if n := evalJS[int](gus, `document.querySelectorAll('#messages .own-actions').length`); n != 0 {
+		t.Fatalf("a guest's page has %d Edit/Delete boxes, want none", n)
 	}
 }

@@ -19,6 +19,15 @@ func (ts *testServer) signInPassword(name, password string) string {
 	return r.Body["token"].(string)
 }
 
+// account registers name and signs it in with a password, returning the token.
+func (ts *testServer) account(name string) string {
+	ts.t.Helper()
+	if r := ts.register(name, name+"'s password"); r.Status != http.StatusCreated {
+		ts.t.Fatalf("register %s: %d %s", name, r.Status, r.Raw)
+	}
+	return ts.signInPassword(name, name+"'s password")
+}
+
 // wantSignedOut wants c closed with 4001 "signed out".
 func wantSignedOut(t *testing.T, c *wsClient) {
 	t.Helper()

@@ -210,7 +210,7 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user.Name, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID, Kind: req.Kind, Target: req.Target})
+	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID, Kind: req.Kind, Target: req.Target})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -223,7 +223,7 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 // send is the one path by which every transport appends: validation, the rate limit, the store.
-func (s *Server) send(ctx context.Context, author string, req natter.AppendRequest) (natter.Message, bool, error) {
+func (s *Server) send(ctx context.Context, author natter.User, req natter.AppendRequest) (natter.Message, bool, error) {
 	req, stored, err := s.checkSend(ctx, author, req)
 	if err != nil {
 		return natter.Message{}, false, err
@@ -244,13 +244,19 @@ const storedLookupTimeout = 30 * time.Second
 // whose client_id is stored already is a retry (its ack was lost), not new traffic: then stored is
 // the original message, which the caller answers as it answers a repeat (created false), and
 // err is nil.
-func (s *Server) checkSend(ctx context.Context, author string, req natter.AppendRequest) (_ natter.AppendRequest, stored *natter.Message, err error) {
+func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.AppendRequest) (_ natter.AppendRequest, stored *natter.Message, err error) {
+	author := user.Name
 	req.Author = author
 	if !natter.ValidRoomName(req.Room) {
 		return req, nil, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
 	}
 	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
 		return req, nil, err
+	}
+	if req.Kind != "" && user.Guest {
+		// Anyone may sign in as a guest of a name nobody registered, later or at the same time:
+		// a guest name says nothing about who wrote the messages to change.
+		return req, nil, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: only accounts may %s messages (a guest name is anyone's who picks it)", author, req.Kind)
 	}
 	limitErr := s.limiter.allow(author)
 	if limitErr != nil {

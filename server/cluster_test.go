@@ -310,7 +310,7 @@ func TestClusterTyping(t *testing.T) {
 func TestClusterEdits(t *testing.T) {
 	nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
-	alice, bob := a.signIn("alice"), b.signIn("bob")
+	alice, bob := a.account("alice"), b.signIn("bob")
 	wsB := b.dialWS(bob)
 	wsB.subscribe("lobby", 0)
 	first := a.mustPost(alice, "lobby", "typo")

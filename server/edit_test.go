@@ -10,10 +10,11 @@ import (
 
 // TestEditAndDelete: an author changes their own message by sending an edit or a deletion, over
 // HTTP or WebSocket; it is a new entry of the log, delivered like a message. Changing another's
-// message, a message that is not there, or a change itself is refused and stores nothing.
+// message, a message that is not there, or a change itself is refused and stores nothing, and so
+// is any change by a guest.
 func TestEditAndDelete(t *testing.T) {
 	ts := startServer(t)
-	alice, bob := ts.signIn("alice"), ts.signIn("bob")
+	alice, bob, guest := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
 	watch := ts.dialWS(bob)
 	watch.subscribe("lobby", 0)
 	first := ts.mustPost(alice, "lobby", "helo")
@@ -47,23 +48,27 @@ func TestEditAndDelete(t *testing.T) {
 		{alice, map[string]any{"kind": "edit", "body": "no target"}, http.StatusBadRequest, "invalid"},
 		{alice, map[string]any{"kind": "pin", "target": first.Seq, "body": "x"}, http.StatusBadRequest, "invalid"},
 		{alice, map[string]any{"target": first.Seq, "body": "a target without a kind"}, http.StatusBadRequest, "invalid"},
+		// A guest name is anyone's who picks it: guests change nothing, their own included.
+		{guest, map[string]any{"kind": "delete", "target": 3}, http.StatusForbidden, "forbidden"},
 	} {
 		checkError(t, change(c.tok, c.body), c.status, c.code)
 	}
-	if n := ts.lastSeq(alice, "lobby"); n != 3 {
-		t.Fatalf("last_seq %d after refused changes, want 3", n)
+	ts.mustPost(guest, "lobby", "gus was here")
+	checkError(t, change(guest, map[string]any{"kind": "edit", "target": 4, "body": "gus's own"}), http.StatusForbidden, "forbidden")
+	if n := ts.lastSeq(alice, "lobby"); n != 4 {
+		t.Fatalf("last_seq %d after refused changes, want 4", n)
 	}
 
 	// Over the WebSocket, acknowledged like a send; every subscriber gets the entries in order.
 	watch.send(map[string]any{"type": "send", "room": "lobby", "kind": "delete", "target": second.Seq, "client_id": "c-del"})
 	var got []natter.Message
 	acked := false
-	for len(got) < 4 || !acked {
+	for len(got) < 5 || !acked {
 		f := watch.nextExcept("presence", "join", "leave")
 		switch f.Type {
 		case "ack":
-			if f.Seq == nil || *f.Seq != 4 || f.ClientID == nil || *f.ClientID != "c-del" {
-				t.Fatalf("ack %s, want seq 4 for c-del", f)
+			if f.Seq == nil || *f.Seq != 5 || f.ClientID == nil || *f.ClientID != "c-del" {
+				t.Fatalf("ack %s, want seq 5 for c-del", f)
 			}
 			acked = true
 		case "message":
@@ -78,7 +83,7 @@ func TestEditAndDelete(t *testing.T) {
 		kind   string
 		target int64
 		body   string
-	}{{"", 0, "helo"}, {"", 0, "bob's"}, {"edit", first.Seq, "hello"}, {"delete", second.Seq, ""}}
+	}{{"", 0, "helo"}, {"", 0, "bob's"}, {"edit", first.Seq, "hello"}, {"", 0, "gus was here"}, {"delete", second.Seq, ""}}
 	for i, m := range got {
 		if m.Seq != int64(i+1) || m.Kind != want[i].kind || m.Target != want[i].target || m.Body != want[i].body {
 			t.Fatalf("entry %d delivered as %+v, want %+v", i+1, m, want[i])
@@ -89,7 +94,7 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatalf("bob's edit of alice's message over the WebSocket: %s, want a forbidden error for c-no", f)
 	}
 	page := ts.read(alice, "/api/rooms/lobby/messages?after=0")
-	if len(page.Messages) != 4 || page.Messages[3].Kind != natter.KindDelete || page.Messages[2].Target != first.Seq {
+	if len(page.Messages) != 5 || page.Messages[4].Kind != natter.KindDelete || page.Messages[2].Target != first.Seq {
 		t.Fatalf("the log read back: %+v", page.Messages)
 	}
 }

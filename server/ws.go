@@ -56,7 +56,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.releaseSlot(sl)
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, user: user}
+	c := &wsConn{srv: s, user: user, guest: authFrom(r.Context()).user.Guest}
 	c.lastRead.Store(time.Now().UnixNano())
 	parked := park.Supported && !s.noPark.Load() && ws.RawSocket(conn) != nil
 	if parked {
@@ -110,6 +110,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 type wsConn struct {
 	srv      *Server
 	user     string
+	guest    bool
 	out      *hub.Outbox
 	lastRead atomic.Int64
 
@@ -666,7 +667,7 @@ func (c *wsConn) takeSub(room string) *hub.Subscription {
 // maxInFlight of one connection's messages wait for commit together (the ack follows each
 // commit), so a single busy sender still benefits from group commit.
 func (c *wsConn) send(f clientFrame) {
-	req, stored, err := c.srv.checkSend(context.Background(), c.user, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID, Kind: f.Kind, Target: f.Target})
+	req, stored, err := c.srv.checkSend(context.Background(), natter.User{Name: c.user, Guest: c.guest}, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID, Kind: f.Kind, Target: f.Target})
 	if err != nil {
 		c.sendError(err, f.ClientID)
 		return

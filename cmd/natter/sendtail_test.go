@@ -129,7 +129,11 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 	for _, tr := range []string{"ws", "sse", "poll"} {
 		t.Run(tr, func(t *testing.T) {
 			url := openNatter(t)
-			send(t, "--url", url, "--name", "ann", "before")
+			ann := client.New(url)
+			if err := ann.Register(t.Context(), "ann", "ann's password"); err != nil {
+				t.Fatal(err)
+			}
+			send(t, "--url", url, "--name", "ann", "--password", "ann's password", "before")
 			ctx, stop := context.WithCancel(t.Context())
 			pr, pw := io.Pipe()
 			done := make(chan error, 1)
@@ -148,14 +152,13 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 				t.Fatalf("first line %q", got)
 			}
 			for i := 2; i <= 4; i++ {
-				send(t, "--url", url, "--name", "ann", fmt.Sprint("live ", i))
+				send(t, "--url", url, "--name", "ann", "--password", "ann's password", fmt.Sprint("live ", i))
 				if got, want := next(), fmt.Sprintf("[%d] ann: live %d", i, i); got != want {
 					t.Fatalf("line %q; want %q", got, want)
 				}
 			}
 			// Edits and deletions say what they change.
-			ann := client.New(url)
-			if err := ann.SignIn(ctx, "ann", ""); err != nil {
+			if err := ann.SignIn(ctx, "ann", "ann's password"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := ann.Edit(ctx, "lobby", 2, "fixed"); err != nil {
