@@ -291,7 +291,8 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 }
 
 // checkTarget checks that an edit's or a deletion's target is a message (not itself an edit or a
-// deletion) of its author in its room: ENOTFOUND, EINVALID or EFORBIDDEN otherwise.
+// deletion) of its author's account in its room, written since the account was made:
+// ENOTFOUND, EINVALID or EFORBIDDEN otherwise.
 func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
@@ -307,6 +308,14 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
 	case m.Author != req.Author:
 		return natter.Errorf(natter.EFORBIDDEN, "message %d is %s's: only its author may %s it", req.Target, m.Author, req.Kind)
+	}
+	// A message older than the account was written by a guest who picked the same name.
+	account, _, err := s.store.UserPasswordHash(ctx, req.Author)
+	if err != nil {
+		return err
+	}
+	if msgs[0].TS.Before(account.CreatedAt) {
+		return natter.Errorf(natter.EFORBIDDEN, "message %d was written before the account %s existed, by a guest of that name: it can't be changed", req.Target, req.Author)
 	}
 	return nil
 }

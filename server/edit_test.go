@@ -98,3 +98,17 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatalf("the log read back: %+v", page.Messages)
 	}
 }
+
+// TestEditGuestMessagesOfALaterAccount: an account registered with a name that guests used before
+// can't change what those guests wrote, only its own.
+func TestEditGuestMessagesOfALaterAccount(t *testing.T) {
+	ts := startServer(t)
+	guest := ts.signIn("dora")
+	before := ts.mustPost(guest, "lobby", "a guest called dora")
+	dora := ts.account("dora")
+	own := ts.mustPost(dora, "lobby", "the account dora")
+	checkError(t, ts.do("POST", "/api/rooms/lobby/messages", dora, map[string]any{"kind": "delete", "target": before.Seq}), http.StatusForbidden, "forbidden")
+	if r := ts.do("POST", "/api/rooms/lobby/messages", dora, map[string]any{"kind": "delete", "target": own.Seq}); r.Status != http.StatusCreated {
+		t.Fatalf("the account deleting its own message: %d %s", r.Status, r.Raw)
+	}
+}
