@@ -54,6 +54,11 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 	if got := bob.seqs(); len(got) != 3 || got[0] != 1 || got[2] != 3 {
 		t.Fatalf("messages shown after the reload %v, want 1, 2, 3 (the edit and the deletion, 4 and 5, change them)", got)
 	}
+	// Up in an empty message box edits one's last message; Escape leaves it as it was.
+	bob.do("press Up in the empty box", chromedp.Focus(chromedp.CSS(`textarea[name=body]`)), pressKey("ArrowUp", 38))
+	bob.waitJS("bob's last message open to edit", `!!document.querySelector('#m3 .edit-box textarea') && document.activeElement === document.querySelector('#m3 .edit-box textarea')`)
+	bob.do("press Escape", pressKey("Escape", 27))
+	bob.waitJS("the edit box closed", `!document.querySelector('#m3 .edit-box') && document.querySelector('#m3 .body').textContent === "bob's own"`)
 	bob.say("after the changes")
 	alice.waitMessage("bob", "after the changes")
 	if id := evalJS[string](alice, `document.querySelector('#messages [data-seq]:last-child').id`); id != "m6" {

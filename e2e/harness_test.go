@@ -389,17 +389,22 @@ func (p *page) say(text string) {
 // pressEnter is the Enter key as a person presses it. SendKeys("\n") also sends a separate char
 // event, which the browser would have dropped after the page cancelled the keydown, and which
 // CDP delivers anyway as a stray new line.
-var pressEnter = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
-		_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
-			Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13,
-		})
-		if err != nil {
-			return err
+var pressEnter = pressKey("Enter", 13)
+
+// pressKey is a key as a person presses it: down, then up, with no char event.
+func pressKey(key string, code int64) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+				Type: typ, Key: key, Code: key, WindowsVirtualKeyCode: code, NativeVirtualKeyCode: code,
+			})
+			if err != nil {
+				return err
+			}
 		}
-	}
-	return nil
-})
+		return nil
+	})
+}
 
 // seqs returns the data-seq of every message shown, in page order.
 func (p *page) seqs() []int64 {

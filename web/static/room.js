@@ -1489,6 +1489,15 @@
   // ---- Composer ----
 
   els.body.addEventListener('keydown', (ev) => {
+    // Up in an empty box edits one's last message, as in other chat apps.
+    if (ev.key === 'ArrowUp' && !els.body.value && !GUEST) {
+      const mine = [...els.list.querySelectorAll(':scope > li.mine[data-seq]:not(.deleted)')].pop();
+      if (mine) {
+        ev.preventDefault();
+        startEdit(mine);
+      }
+      return;
+    }
     if (ev.key !== 'Enter' || ev.shiftKey || ev.altKey || ev.ctrlKey || ev.metaKey) return;
     if (ev.isComposing || ev.keyCode === 229) return; // an IME is composing: Enter picks a word
     ev.preventDefault();
