@@ -93,8 +93,8 @@ func TestUnreadMessages(t *testing.T) {
 	alice.waitJS("no count once read", `!!document.querySelector('#rooms li[data-room=lobby]') && !document.querySelector('.room-unread')`)
 }
 
-// The room list stays current without a reload: counts of new messages appear when the page is
-// shown again, and a room created meanwhile is added in name order.
+// The room list stays current without a reload: counts of new messages and of who is online
+// appear when the page is shown again, and a room created meanwhile is added in name order.
 func TestRoomListStaysCurrent(t *testing.T) {
 	srv := startNatter(t, nil)
 	bob := srv.guest("bob")
@@ -110,8 +110,10 @@ func TestRoomListStaysCurrent(t *testing.T) {
 	bob.send("lobby", "and another")
 	bob.createRoom("aaa", "First")
 	bob.createRoom("zzz", "Last")
+	bob.join("lobby")
 	alice.setVisibility("hidden")
 	alice.setVisibility("visible")
+	alice.waitJS("bob online in the lobby", `(e => e && !e.hidden && e.textContent === ' · 1 online')(document.querySelector('#rooms li[data-room=lobby] .room-online'))`)
 	alice.waitJS("2 new in the lobby", `(e => e && e.textContent.trim() === '2 new' && e.dataset.unread === '2')(document.querySelector('#rooms li[data-room=lobby] .room-unread'))`)
 	alice.waitJS("the lobby's count", `document.querySelector('#rooms li[data-room=lobby] .room-count').textContent === '2 messages'`)
 	order := evalJS[[]string](alice, `[...document.querySelectorAll('#rooms > li[data-room]')].map((li) => li.dataset.room)`)

@@ -212,6 +212,25 @@ func (h *Hub) Online(roomName string) []string {
 	return r.onlineLocked()
 }
 
+// OnlineCount returns how many users Online would list for room, without listing them.
+func (h *Hub) OnlineCount(roomName string) int {
+	r := h.room(roomName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.users)
+	for u := range r.pollers {
+		if r.users[u] == 0 {
+			n++
+		}
+	}
+	for u := range r.remote {
+		if !r.localOnlineLocked(u) {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *room) onlineLocked() []string {
 	online := make([]string, 0, len(r.users)+len(r.pollers)+len(r.remote))
 	for u := range r.users {

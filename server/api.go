@@ -20,12 +20,14 @@ type roomBody struct {
 
 // RoomView is a room as one account sees it: with ReadSeq, how far the account has read it, when
 // it has a read mark in the room's epoch (never for guests), and NewMessages, how many messages
-// came after it (edits and deletions not counted). The API encodes them as read_seq and unread,
-// left out when there is no mark; pages use Unread.
+// came after it (edits and deletions not counted), and how many users are online in it. The API
+// encodes them as read_seq and unread, left out when there is no mark, and online; pages use
+// Unread.
 type RoomView struct {
 	natter.Room
 	ReadSeq     *int64 `json:"read_seq,omitempty"`
 	NewMessages *int64 `json:"unread,omitempty"`
+	Online      int    `json:"online"` // how many users are online in the room (presence)
 }
 
 // Unread is how many messages the account has not read: 0 without a read mark.
@@ -42,6 +44,7 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 	views := make([]RoomView, len(rooms))
 	for i, r := range rooms {
 		views[i].Room = r
+		views[i].Online = s.hub.OnlineCount(r.Name)
 	}
 	if user.Guest {
 		return views

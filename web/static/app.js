@@ -92,6 +92,12 @@
       return e;
     };
     const updateRoom = (li, r) => {
+      const online = li.querySelector('.room-online');
+      if (online) {
+        online.dataset.people = String(r.online || 0);
+        online.textContent = ` · ${r.online || 0} online`;
+        online.hidden = !r.online;
+      }
       const count = li.querySelector('.room-count');
       if (count) count.textContent = `${r.last_seq} ${r.last_seq === 1 ? 'message' : 'messages'}`;
       const unread = r.unread ?? 0;
@@ -112,7 +118,9 @@
       li.dataset.room = r.name;
       const a = document.createElement('a');
       a.href = '/rooms/' + encodeURIComponent(r.name);
-      a.append(span('room-title', r.title || r.name), span('room-name', '#' + r.name), span('room-count', ''));
+      const name = span('room-name', '#' + r.name);
+      name.append(span('room-online', ''));
+      a.append(span('room-title', r.title || r.name), name, span('room-count', ''));
       li.append(a);
       return li;
     };
