@@ -76,3 +76,33 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 		t.Fatalf("a guest's page has %d Edit/Delete boxes, want none", n)
 	}
 }
+
+// The account that created a room may delete anyone's message in it from the page (Delete only,
+// no Edit); everyone sees who deleted it. In a room it did not create it gets neither.
+func TestRoomCreatorDeletesInTheBrowser(t *testing.T) {
+	srv := startNatter(t, nil)
+	bob := srv.guest("bob")
+	alice := newPage(t, newBrowser(t), "alice")
+	alice.signIn(srv.url, "alice", "alice's password", "register")
+	alice.do("create a room",
+		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
+		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
+	)
+	alice.waitJS("the new room", `location.pathname === '/rooms/ops'`)
+	alice.waitLive("ws")
+	bob.send("ops", "buy now")
+	bob.send("lobby", "hello lobby")
+	alice.waitMessage("bob", "buy now")
+	if n := evalJS[int](alice, `document.querySelectorAll('#m1 .own-actions button').length`); n != 1 {
+		t.Fatalf("%d buttons on bob's message for the room's creator, want Delete only", n)
+	}
+	alice.do("delete bob's message", chromedp.Click(chromedp.CSS(`#m1 .own-actions button`)), chromedp.Click(chromedp.CSS(`#m1 .own-actions button`)))
+	alice.waitJS("deleted, by alice", `document.querySelector('#m1 .body').textContent === 'This message was deleted by alice.'`)
+
+	alice.navigate(srv.url + "/rooms/lobby")
+	alice.waitMessage("bob", "hello lobby")
+	if n := evalJS[int](alice, `document.querySelectorAll('#messages .own-actions').length`); n != 0 {
+		t.Fatalf("%d Delete buttons in a room alice did not create, want none", n)
+	}
+}

@@ -294,8 +294,9 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 }
 
 // checkTarget checks that an edit's or a deletion's target is a message (not itself an edit or a
-// deletion) of its author's account in its room, written since the account was made:
-// ENOTFOUND, EINVALID or EFORBIDDEN otherwise.
+// deletion) in its room of its author's account, written since the account was made, or, for a
+// deletion, any message in a room the account created: ENOTFOUND, EINVALID or EFORBIDDEN
+// otherwise.
 func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
@@ -306,21 +307,53 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	if len(msgs) == 0 || msgs[0].Seq != req.Target {
 		return natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to %s", req.Room, req.Target, req.Kind)
 	}
-	switch m := msgs[0]; {
-	case m.Kind != "":
+	m := msgs[0]
+	if m.Kind != "" {
 		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
-	case m.Author != req.Author:
-		return natter.Errorf(natter.EFORBIDDEN, "message %d is %s's: only its author may %s it", req.Target, m.Author, req.Kind)
 	}
-	// A message older than the account was written by a guest who picked the same name.
+	if m.Author != req.Author {
+		// The room's creator may delete anyone's message in it (spam, abuse), not edit it.
+		room, err := s.store.Room(ctx, req.Room)
+		if err != nil {
+			return sendError(req, err)
+		}
+		ok := false
+		if req.Kind == natter.KindDelete {
+			if ok, err = s.moderates(ctx, natter.User{Name: req.Author}, room); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return natter.Errorf(natter.EFORBIDDEN, "message %d is %s's: only its author may %s it (and the room's creator delete it)", req.Target, m.Author, req.Kind)
+		}
+		return nil
+	}
 	account, _, err := s.store.UserPasswordHash(ctx, req.Author)
 	if err != nil {
 		return err
 	}
-	if msgs[0].TS.Before(account.CreatedAt) {
+	// A message older than the account was written by a guest who picked the same name.
+	if m.TS.Before(account.CreatedAt) {
 		return natter.Errorf(natter.EFORBIDDEN, "message %d was written before the account %s existed, by a guest of that name: it can't be changed", req.Target, req.Author)
 	}
 	return nil
+}
+
+// moderates reports whether user may delete anyone's message in room: the account that created
+// it. A room older than the account was created by a guest who picked the same name, and the
+// lobby has no creator.
+func (s *Server) moderates(ctx context.Context, user natter.User, room natter.Room) (bool, error) {
+	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name {
+		return false, nil
+	}
+	account, _, err := s.store.UserPasswordHash(ctx, user.Name)
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !room.CreatedAt.Before(account.CreatedAt), nil
 }
 
 // sendError names the room in a store's not-found error.

@@ -112,3 +112,38 @@ func TestEditGuestMessagesOfALaterAccount(t *testing.T) {
 		t.Fatalf("the account deleting its own message: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestRoomCreatorDeletes: the account that created a room may delete anyone's message in it (not
+// edit it); others may not, in that room or elsewhere; a room a guest created has no such owner,
+// even once an account of the same name exists.
+func TestRoomCreatorDeletes(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, gus := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
+	if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	change := func(tok, room string, body map[string]any) apiResponse {
+		return ts.do("POST", "/api/rooms/"+room+"/messages", tok, body)
+	}
+	spam := ts.mustPost(bob, "ops", "buy now")
+	guests := ts.mustPost(gus, "ops", "a guest's spam")
+	mine := ts.mustPost(alice, "ops", "alice's")
+	checkError(t, change(alice, "ops", map[string]any{"kind": "edit", "target": spam.Seq, "body": "tamed"}), http.StatusForbidden, "forbidden")
+	checkError(t, change(bob, "ops", map[string]any{"kind": "delete", "target": mine.Seq}), http.StatusForbidden, "forbidden")
+	for _, target := range []int64{spam.Seq, guests.Seq} {
+		if r := change(alice, "ops", map[string]any{"kind": "delete", "target": target}); r.Status != http.StatusCreated {
+			t.Fatalf("the creator deleting message %d: %d %s", target, r.Status, r.Raw)
+		}
+	}
+	// The lobby has no creator.
+	lobby := ts.mustPost(bob, "lobby", "in the lobby")
+	checkError(t, change(alice, "lobby", map[string]any{"kind": "delete", "target": lobby.Seq}), http.StatusForbidden, "forbidden")
+
+	// A room created by a guest: the account of that name that came later owns nothing.
+	if r := ts.do("POST", "/api/rooms", ts.signIn("dan"), map[string]string{"name": "dans"}); r.Status != http.StatusCreated {
+		t.Fatalf("create dans: %d %s", r.Status, r.Raw)
+	}
+	other := ts.mustPost(bob, "dans", "bob in dan's room")
+	dan := ts.account("dan")
+	checkError(t, change(dan, "dans", map[string]any{"kind": "delete", "target": other.Seq}), http.StatusForbidden, "forbidden")
+}

@@ -221,6 +221,7 @@ type PageData struct {
 	Room      RoomView     // room page
 	Transport string       // room page: "ws", "sse" or "poll" when ?transport= forces one
 	MaxBody   int          // room page: the most characters a message may have
+	Moderator bool         // room page: User created the room and may delete anyone\'s message in it
 	Status    int          // error page: the HTTP status
 	Message   string       // error page: what went wrong
 }
@@ -408,6 +409,9 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 	views := p.s.roomViews(r.Context(), *user, rooms...)
 	data := PageData{Title: room.Title, User: user, Rooms: views, MaxBody: p.s.limits.MaxBodyChars}
 	data.Room = views[slices.IndexFunc(views, func(v RoomView) bool { return v.Name == room.Name })]
+	if data.Moderator, err = p.s.moderates(r.Context(), *user, room); err != nil {
+		p.s.logger.Warn("room page: who moderates", "room", room.Name, "err", err)
+	}
 	if data.Title == "" {
 		data.Title = room.Name
 	}

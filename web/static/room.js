@@ -16,6 +16,7 @@
   const ROOM = root.dataset.room;
   const ME = root.dataset.user;
   const GUEST = root.dataset.guest === 'true';
+  const MODERATOR = root.dataset.moderator === 'true'; // created the room: may delete any message
   const FORCED = root.dataset.transport || '';
   const MAX_BODY = Number(root.dataset.maxBody) || 4096;
   const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
@@ -220,7 +221,8 @@
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
-    if (m.author === ME && !GUEST) addOwnActions(li); // guests change nothing (the server says why)
+    if (m.author === ME && !GUEST) addOwnActions(li, true); // guests change nothing (the server says why)
+    else if (MODERATOR) addOwnActions(li, false); // Delete only
     applyChanges(li);
     return li;
   }
@@ -233,11 +235,11 @@
   // latest edit gives the text; a deletion is for good.
   const isChange = (m) => m.kind === 'edit' || m.kind === 'delete';
   const edits = new Map(); // target seq -> the latest edit
-  const deleted = new Set(); // target seqs
+  const deleted = new Map(); // target seq -> who deleted it
 
   // recordChange takes in a change and updates its target if it is on the page.
   function recordChange(m) {
-    if (m.kind === 'delete') deleted.add(m.target);
+    if (m.kind === 'delete') deleted.set(m.target, m.author);
     else if (!edits.has(m.target) || edits.get(m.target).seq < m.seq) edits.set(m.target, m);
     applyChanges(log.shown.get(m.target));
   }
@@ -250,7 +252,8 @@
       if (li.classList.contains('deleted')) return;
       li.classList.add('deleted');
       li.classList.remove('mention');
-      body.textContent = 'This message was deleted.';
+      const by = deleted.get(seq);
+      body.textContent = by === li.dataset.author ? 'This message was deleted.' : `This message was deleted by ${by}.`;
       li.querySelector('.own-actions')?.remove();
       li.querySelector('.edited')?.remove();
       return;
@@ -277,7 +280,8 @@
     deliver(data.message);
   }
 
-  function addOwnActions(li) {
+  // addOwnActions gives li Edit (for its author) and Delete.
+  function addOwnActions(li, edit) {
     const box = document.createElement('span');
     box.className = 'msg-actions own-actions';
     const button = (label, fn) => {
@@ -288,7 +292,7 @@
       box.append(b);
       return b;
     };
-    button('Edit', () => startEdit(li));
+    if (edit) button('Edit', () => startEdit(li));
     const del = button('Delete', async () => {
       if (del.dataset.confirm !== 'yes') { // a second click deletes
         del.dataset.confirm = 'yes';
