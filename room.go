@@ -63,6 +63,9 @@ type Room struct {
 	Epoch     string    `json:"epoch,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Changes is how many of the log's entries are edits or deletions (Message.Kind): the room
+	// holds LastSeq - Changes messages. The API shows that count, not this field.
+	Changes int64 `json:"-"`
 }
 
 // RoomStore keeps the rooms.

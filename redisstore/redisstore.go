@@ -447,11 +447,12 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 
 // Room returns one room with its current LastSeq. ENOTFOUND if absent.
 func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
-	var recCmd *redis.StringCmd
-	var seqCmd *redis.StringCmd
+	var recCmd, seqCmd *redis.StringCmd
+	var changesCmd *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		recCmd = p.HGet(ctx, s.key("rooms"), name)
 		seqCmd = p.HGet(ctx, s.key("seq"), name)
+		changesCmd = p.ZCard(ctx, s.key("changes", name))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -469,7 +470,9 @@ func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
 		return natter.Room{}, natter.Internal("redis: room record", err)
 	}
 	seq, _ := seqCmd.Int64() // absent: no message yet
-	return rec.room(name, seq), nil
+	room := rec.room(name, seq)
+	room.Changes = changesCmd.Val()
+	return room, nil
 }
 
 // Rooms lists every room by name.
@@ -492,5 +495,18 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 		rooms = append(rooms, rec.room(name, seq))
 	}
 	sortRooms(rooms)
+	// Each room's count of edits and deletions: its sorted set's size, all in one round trip.
+	changes := make([]*redis.IntCmd, len(rooms))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range rooms {
+			changes[i] = p.ZCard(ctx, s.key("changes", r.Name))
+		}
+		return nil
+	}); err != nil {
+		return nil, unavailable("list rooms", err)
+	}
+	for i := range rooms {
+		rooms[i].Changes = changes[i].Val()
+	}
 	return rooms, nil
 }

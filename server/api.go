@@ -27,7 +27,8 @@ type RoomView struct {
 	natter.Room
 	ReadSeq     *int64 `json:"read_seq,omitempty"`
 	NewMessages *int64 `json:"unread,omitempty"`
-	Online      int    `json:"online"` // how many users are online in the room (presence)
+	Online      int    `json:"online"`   // how many users are online in the room (presence)
+	Messages    int64  `json:"messages"` // how many messages the log holds: edits and deletions left out
 }
 
 // Unread is how many messages the account has not read: 0 without a read mark.
@@ -45,6 +46,7 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 	for i, r := range rooms {
 		views[i].Room = r
 		views[i].Online = s.hub.OnlineCount(r.Name)
+		views[i].Messages = max(r.LastSeq-r.Changes, 0)
 	}
 	if user.Guest {
 		return views
@@ -173,7 +175,7 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, roomBody{Room: RoomView{Room: room}})
+	writeJSON(w, http.StatusCreated, roomBody{Room: s.roomViews(r.Context(), authFrom(r.Context()).user, room)[0]})
 }
 
 func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {

@@ -97,6 +97,11 @@ func TestEditAndDelete(t *testing.T) {
 	if len(page.Messages) != 5 || page.Messages[4].Kind != natter.KindDelete || page.Messages[2].Target != first.Seq {
 		t.Fatalf("the log read back: %+v", page.Messages)
 	}
+	// The room counts its messages, not the changes: 3 of the 5 entries.
+	room := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)
+	if room["messages"] != float64(3) || room["last_seq"] != float64(5) {
+		t.Fatalf("the lobby: %v messages, last_seq %v; want 3 and 5", room["messages"], room["last_seq"])
+	}
 }
 
 // TestEditGuestMessagesOfALaterAccount: an account registered with a name that guests used before

@@ -367,11 +367,14 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
 	if plain < len(created) {
-		stmt := tx.StmtContext(ctx, s.stmts.insertRef)
+		insert, count := tx.StmtContext(ctx, s.stmts.insertRef), tx.StmtContext(ctx, s.stmts.countChange)
 		for i := range created {
 			if m := &created[i]; m.Kind != "" {
-				if _, err := stmt.ExecContext(ctx, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now, m.Kind, m.Target); err != nil {
+				if _, err := insert.ExecContext(ctx, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now, m.Kind, m.Target); err != nil {
 					return nil, fmt.Errorf("insert %s: %w", m.Kind, err)
+				}
+				if _, err := count.ExecContext(ctx, m.Room); err != nil {
+					return nil, fmt.Errorf("count %s: %w", m.Kind, err)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,46 @@ func TestChangesAfterUsesItsIndex(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(plan, "; "), "messages_changes") {
 		t.Fatalf("plan %q does not use messages_changes", plan)
+	}
+}
+
+// TestRoomChangesBackfilled: migration 7 counts the edits and deletions stored before it, and the
+// committer keeps the count from then on.
+func TestRoomChangesBackfilled(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "natter.db")
+	s, err := Open(ctx, Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "ann", Body: "helo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "ann", Body: "hello", Kind: natter.KindEdit, Target: first.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// As a database from before migration 7 would be.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE rooms DROP COLUMN changes; DELETE FROM schema_migrations WHERE version = 7`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = mustOpen(t, Config{Path: path})
+	if r, err := s.Room(ctx, natter.DefaultRoom); err != nil || r.Changes != 1 || r.LastSeq != 2 {
+		t.Fatalf("lobby after the migration: %+v, %v; want 1 change of 2 entries", r, err)
+	}
+	if _, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: natter.DefaultRoom, Author: "ann", Kind: natter.KindDelete, Target: first.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Room(ctx, natter.DefaultRoom); r.Changes != 2 {
+		t.Fatalf("changes %d after a deletion, want 2", r.Changes)
 	}
 }

@@ -79,7 +79,7 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 func scanRoom(r rowScanner) (natter.Room, error) {
 	var room natter.Room
 	var created int64
-	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created); err != nil {
+	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes); err != nil {
 		return natter.Room{}, err
 	}
 	room.CreatedAt = fromNanos(created)

@@ -415,6 +415,7 @@ type statements struct {
 	updateKeysSeq  *sql.Stmt
 	roomLastSeq    *sql.Stmt
 	updateRoomSeq  *sql.Stmt
+	countChange    *sql.Stmt // one more edit or deletion in a room
 	insertRoom     *sql.Stmt
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
@@ -462,6 +463,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.updateKeysSeq, `UPDATE rooms SET keys_seq = max(keys_seq, ?) WHERE name = ?`},
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
+		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
 		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at)
 			VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
@@ -480,8 +482,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
-		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at FROM rooms WHERE name = ?`},
-		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at FROM rooms ORDER BY name`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes FROM rooms WHERE name = ?`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes FROM rooms ORDER BY name`},
 		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
 		{r, &st.readUser, `SELECT name, password_hash, created_at FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions

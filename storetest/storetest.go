@@ -978,8 +978,15 @@ func testEditsAndDeletions(t *testing.T, s natter.Store) {
 	if err != nil || !ok || found.Seq != e.Seq || found.Kind != natter.KindEdit || found.Target != first.Seq {
 		t.Fatalf("FindByClientID of the edit: %+v, %v, %v", found, ok, err)
 	}
-	if r := mustRoom(t, s, "edits"); r.LastSeq != 4 {
-		t.Fatalf("last_seq %d after two messages, an edit and a deletion, want 4", r.LastSeq)
+	if r := mustRoom(t, s, "edits"); r.LastSeq != 4 || r.Changes != 2 {
+		t.Fatalf("last_seq %d and changes %d after two messages, an edit and a deletion, want 4 and 2", r.LastSeq, r.Changes)
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, r := range rooms {
+		if want := map[bool]int64{true: 2, false: 0}[r.Name == "edits"]; r.Changes != want {
+			t.Fatalf("Rooms lists %s with %d changes, want %d", r.Name, r.Changes, want)
+		}
 	}
 	for after, want := range map[int64]int64{0: 2, 1: 2, 2: 1, 3: 0, 4: 0} {
 		if n, err := s.ChangesAfter(ctx, "edits", after); err != nil || n != want {

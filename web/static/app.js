@@ -99,7 +99,8 @@
         online.hidden = !r.online;
       }
       const count = li.querySelector('.room-count');
-      if (count) count.textContent = `${r.last_seq} ${r.last_seq === 1 ? 'message' : 'messages'}`;
+      const n = r.messages ?? r.last_seq;
+      if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
       const unread = r.unread ?? 0;
       let badge = li.querySelector('.room-unread');
       if (!unread) {
