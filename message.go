@@ -146,6 +146,12 @@ type MessageStore interface {
 	// MessagesBefore returns the up to limit messages just before seq before, oldest first. ENOTFOUND
 	// if the room does not exist.
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]Message, error)
+
+	// ChangesSince returns the newest up to limit edits and deletions of room with seq > after,
+	// oldest first, without reading the plain messages between them (a search that starts in the
+	// past learns from them which of the older messages were changed since). ENOTFOUND if the
+	// room does not exist.
+	ChangesSince(ctx context.Context, room string, after int64, limit int) ([]Message, error)
 }
 
 // AsyncAppender is implemented by stores that can queue an append without waiting for its commit,

@@ -380,6 +380,31 @@ func (c *Client) Messages(ctx context.Context, room string, q Query) (Page, erro
 	return page, err
 }
 
+// SearchPage is one answer of Search: the matches newest first, as they were stored, and the
+// latest edit of each that was edited (see natter.SearchResult).
+type SearchPage struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	natter.SearchResult
+}
+
+// Search finds room's messages that contain every word of q (any case; "from:NAME" for one
+// author's), newest first: up to limit (0: the server's default, 20) from before seq before (0:
+// the end of the log). The server reads at most 10,000 entries a request; the page's Before,
+// when not 0, is where to go on. Errors: EINVALID, ENOTFOUND.
+func (c *Client) Search(ctx context.Context, room, q string, before int64, limit int) (SearchPage, error) {
+	v := url.Values{"q": {q}}
+	if before > 0 {
+		v.Set("before", strconv.FormatInt(before, 10))
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var page SearchPage
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/search", query: v, out: &page, idempotent: true})
+	return page, err
+}
+
 // Presence returns who is connected to room.
 func (c *Client) Presence(ctx context.Context, room string) ([]string, error) {
 	var out struct {

@@ -214,9 +214,11 @@ func TestMarkReadAndUnread(t *testing.T) {
 	if err := a.SignIn(ctx, "dora", "dora's password"); err != nil {
 		t.Fatal(err)
 	}
+	// Others' messages: one's own move one's mark (the server's rule), so they are never unread.
+	g := ns.guest(t, "gil")
 	var last natter.Message
 	for _, body := range []string{"a", "b", "c"} {
-		m, err := a.Send(ctx, "lobby", body)
+		m, err := g.Send(ctx, "lobby", body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +246,6 @@ func TestMarkReadAndUnread(t *testing.T) {
 	if u, _ := a.Unread(ctx); u["lobby"] != 0 {
 		t.Fatalf("Unread after marking the last: %v", u)
 	}
-	g := ns.guest(t, "gil")
 	wantCode(t, g.MarkRead(ctx, "lobby", epoch, 1), natter.EFORBIDDEN)
 	if u, err := g.Unread(ctx); err != nil || len(u) != 0 {
 		t.Fatalf("a guest's Unread: %v, %v", u, err)
@@ -337,6 +338,33 @@ func TestEditAndDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, func() error { _, err := g.Delete(ctx, "lobby", mine.Seq); return err }(), natter.EFORBIDDEN)
+}
+
+func TestSearch(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	c := ns.guest(t, "sam")
+	for _, body := range []string{"Lunch at noon?", "no", "lunch moved"} {
+		if _, err := c.Send(ctx, "lobby", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := c.Search(ctx, "lobby", "lunch", 0, 0)
+	if err != nil || p.Room != "lobby" || len(p.Messages) != 2 || p.Messages[0].Seq != 3 || p.Messages[1].Body != "Lunch at noon?" || p.Scanned != 3 || p.Before != 0 {
+		t.Fatalf("Search lunch: %+v, %v", p, err)
+	}
+	p, err = c.Search(ctx, "lobby", "lunch from:sam", 0, 1)
+	if err != nil || len(p.Messages) != 1 || p.Messages[0].Seq != 3 || p.Before != 3 {
+		t.Fatalf("Search with limit 1: %+v, %v", p, err)
+	}
+	p, err = c.Search(ctx, "lobby", "lunch", p.Before, 1)
+	if err != nil || len(p.Messages) != 1 || p.Messages[0].Seq != 1 {
+		t.Fatalf("Search from before 3: %+v, %v", p, err)
+	}
+	_, err = c.Search(ctx, "lobby", "  ", 0, 0)
+	wantCode(t, err, natter.EINVALID)
+	_, err = c.Search(ctx, "nowhere", "x", 0, 0)
+	wantCode(t, err, natter.ENOTFOUND)
 }
 
 func TestSendIsIdempotent(t *testing.T) {

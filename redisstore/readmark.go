@@ -70,3 +70,37 @@ func (s *Store) ChangesAfter(ctx context.Context, room string, after int64) (int
 	}
 	return n, nil
 }
+
+// ChangesSince returns the newest up to limit edits and deletions of room after seq after, oldest
+// first: their seqs from the room's sorted set, then each entry from the log, in one pipeline.
+func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limit int) ([]natter.Message, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = natter.DefaultPageSize
+	}
+	seqs, err := s.rdb.ZRevRangeByScore(ctx, s.key("changes", room), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, unavailable("read changes", err)
+	}
+	msgs := make([]natter.Message, 0, len(seqs))
+	if len(seqs) == 0 {
+		return msgs, nil
+	}
+	cmds := make([]*redis.XMessageSliceCmd, len(seqs))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, seq := range seqs {
+			cmds[i] = p.XRange(ctx, s.key("log", room), seq+"-0", seq+"-0")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("read changes", err)
+	}
+	for i := len(cmds) - 1; i >= 0; i-- {
+		msgs = append(msgs, decodeEntries(room, cmds[i].Val())...)
+	}
+	return msgs, nil
+}

@@ -106,6 +106,7 @@ func (s *Server) handleTyping(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.typing.Add(1)
 	s.hub.Typing(room.Name, authFrom(r.Context()).user.Name)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -145,6 +146,7 @@ func (s *Server) handleSetReadMark(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.readMarks.Add(1)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -239,7 +241,26 @@ func (s *Server) send(ctx context.Context, author natter.User, req natter.Append
 	start := time.Now()
 	msg, created, err := s.store.AppendMessage(ctx, req)
 	s.metrics.sendLatency.observe(time.Since(start))
+	if err == nil {
+		s.stored(author, msg, created)
+	}
 	return msg, created, sendError(req, err)
+}
+
+// stored counts what a send stored and moves its author's read mark to it (ownMarks).
+func (s *Server) stored(author natter.User, msg natter.Message, created bool) {
+	if !created {
+		return
+	}
+	switch msg.Kind {
+	case natter.KindEdit:
+		s.metrics.changes[0].Add(1)
+	case natter.KindDelete:
+		s.metrics.changes[1].Add(1)
+	}
+	if !author.Guest {
+		s.ownMarks.sent(author.Name, msg.Room, msg.Seq)
+	}
 }
 
 // storedLookupTimeout bounds the wait for the store to say whether a refused send is stored.

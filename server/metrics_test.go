@@ -137,3 +137,39 @@ func TestMetricsOff(t *testing.T) {
 		t.Fatalf("GET /metrics with metrics off: %d", r.Status)
 	}
 }
+
+// TestMetricsCountChatFeatures: /metrics counts typing notices (HTTP and WebSocket), read marks
+// set, and edits and deletions by kind, and not what was refused.
+func TestMetricsCountChatFeatures(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.Metrics = true })
+	alice, guest := ts.account("alice"), ts.signIn("gus")
+	msg := ts.mustPost(alice, "lobby", "helo")
+	if r := ts.do("POST", "/api/rooms/lobby/typing", alice, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("typing: %d %s", r.Status, r.Raw)
+	}
+	c := ts.dialWS(guest)
+	c.subscribe("lobby", 0)
+	c.send(map[string]string{"type": "typing", "room": "lobby"})
+	epoch := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)["epoch"].(string)
+	if r := ts.do("PUT", "/api/rooms/lobby/read", alice, map[string]any{"seq": 1, "epoch": epoch}); r.Status != http.StatusNoContent {
+		t.Fatalf("mark: %d %s", r.Status, r.Raw)
+	}
+	checkError(t, ts.do("PUT", "/api/rooms/lobby/read", alice, map[string]any{"seq": 9, "epoch": epoch}), http.StatusBadRequest, "invalid")
+	for _, change := range []map[string]any{{"kind": "edit", "target": msg.Seq, "body": "hello"}, {"kind": "edit", "target": msg.Seq, "body": "hello!"}, {"kind": "delete", "target": msg.Seq}} {
+		if r := ts.do("POST", "/api/rooms/lobby/messages", alice, change); r.Status != http.StatusCreated {
+			t.Fatalf("%v: %d %s", change, r.Status, r.Raw)
+		}
+	}
+	checkError(t, ts.do("POST", "/api/rooms/lobby/messages", guest, map[string]any{"kind": "delete", "target": msg.Seq}), http.StatusForbidden, "forbidden")
+	waitFor(t, "both typing notices counted", func() bool { return scrape(t, ts)["natter_typing_notices_total"] == 2 })
+	m := scrape(t, ts)
+	for name, want := range map[string]float64{
+		"natter_read_marks_total":                     1,
+		`natter_message_changes_total{kind="edit"}`:   2,
+		`natter_message_changes_total{kind="delete"}`: 1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
+}

@@ -194,8 +194,9 @@ type Server struct {
 	pollWrite   atomic.Int64 // nanoseconds: how long a long-poll answer may take to write; tests change it
 	parkFailed  atomic.Bool  // noteParkFailed has logged
 
-	metrics serverMetrics
-	started time.Time
+	metrics  serverMetrics
+	ownMarks *ownMarks // what accounts send moves their read marks
+	started  time.Time
 }
 
 // newOutbox makes the output queue of a hijacked connection.
@@ -320,6 +321,8 @@ func New(cfg Config) (*Server, error) {
 	s.pages = p
 	s.handler = s.routes()
 	go s.keepaliveLoop()
+	s.ownMarks = newOwnMarks()
+	go s.ownMarks.loop(s)
 	return s, nil
 }
 
@@ -349,6 +352,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))
 	mux.HandleFunc("PUT /api/rooms/{room}/read", s.authed(s.handleSetReadMark))
 	mux.HandleFunc("POST /api/rooms/{room}/typing", s.authed(s.handleTyping))
+	mux.HandleFunc("GET /api/rooms/{room}/search", s.authed(s.handleSearch))
 	mux.HandleFunc("GET /api/rooms/{room}/events", s.authedQueryToken(s.handleSSE))
 	mux.HandleFunc("GET /ws", s.authedQueryToken(s.handleWS))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -609,6 +609,7 @@ func (c *wsConn) typing(room string) {
 		c.sendError(natter.Errorf(natter.EINVALID, "subscribe to room %q before typing in it", room), room)
 		return
 	}
+	c.srv.metrics.typing.Add(1)
 	c.srv.hub.Typing(room, c.user)
 }
 
@@ -677,6 +678,7 @@ func (c *wsConn) send(f clientFrame) {
 			c.sendError(sendError(req, err), f.ClientID)
 			return
 		}
+		c.srv.stored(natter.User{Name: c.user, Guest: c.guest}, msg, created)
 		c.answer(appendAckFrame(f.ClientID, msg, created))
 	}
 	if stored != nil {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -239,6 +240,31 @@ const upsertMarkSQL = `INSERT INTO read_marks (user_name, room, epoch, seq, upda
 // index (INDEXED BY: without statistics the planner would rather scan the messages).
 const countChangesSQL = `SELECT count(*) FROM messages INDEXED BY messages_changes
 	WHERE room = ? AND seq > ? AND seq <= ? AND kind != ''`
+
+// readChangesSQL reads a room's newest edits and deletions in a range of seqs, newest first,
+// through the same partial index.
+const readChangesSQL = `SELECT ` + messageColumns + ` FROM messages INDEXED BY messages_changes
+	WHERE room = ? AND seq > ? AND seq <= ? AND kind != '' ORDER BY seq DESC LIMIT ?`
+
+// ChangesSince returns the newest up to limit edits and deletions of room after seq after, oldest
+// first, among those readers may see (natter.MessageStore).
+func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limit int) ([]natter.Message, error) {
+	if limit <= 0 {
+		limit = natter.DefaultPageSize
+	}
+	rows, err := s.stmts.readChanges.QueryContext(ctx, room, after, s.visibleSeq(room), limit)
+	msgs, err := scanMessages(rows, err, limit)
+	if err != nil {
+		return nil, natter.Internal("sqlite: read changes", err)
+	}
+	if len(msgs) == 0 {
+		if err := s.roomExists(ctx, room); err != nil {
+			return nil, err
+		}
+	}
+	slices.Reverse(msgs)
+	return msgs, nil
+}
 
 // ChangesAfter returns how many of room's entries after seq after are edits or deletions, among
 // those readers may see (natter.ReadMarkStore). The partial index messages_changes holds only

@@ -433,6 +433,7 @@ type statements struct {
 	upsertMark     *sql.Stmt
 	readMarks      *sql.Stmt
 	countChanges   *sql.Stmt
+	readChanges    *sql.Stmt
 	prepared       []*sql.Stmt
 }
 
@@ -478,6 +479,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.upsertMark, upsertMarkSQL},
 		{r, &st.readMarks, `SELECT room, epoch, seq FROM read_marks WHERE user_name = ?`},
 		{r, &st.countChanges, countChangesSQL},
+		{r, &st.readChanges, readChangesSQL},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages

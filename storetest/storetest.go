@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"EditsAndDeletions", testEditsAndDeletions},
+		{"ChangesSince", testChangesSince},
+		{"Search", testSearch},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

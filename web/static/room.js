@@ -90,6 +90,13 @@
     hint: $('composer-hint'),
     notify: $('notify'),
     typing: $('typing'),
+    search: $('search'),
+    searchQ: $('search-q'),
+    searchPanel: $('search-panel'),
+    searchStatus: $('search-status'),
+    searchResults: $('search-results'),
+    searchMore: $('search-more'),
+    searchClose: $('search-close'),
   };
 
   // The part of the room's log on the page: every seq from lowest to highest, each shown once.
@@ -565,13 +572,13 @@
     els.logStart.hidden = more;
   }
 
-  async function loadOlder() {
+  async function loadOlder(limit = PAGE_SIZE) {
     if (log.loadingOlder || log.lowest <= 1) return;
     log.loadingOlder = true;
     els.older.disabled = true;
     els.older.textContent = 'Loading older messages…';
     try {
-      const { data } = await api('GET', `${ROOM_API}/messages?before=${log.lowest}&limit=${PAGE_SIZE}`);
+      const { data } = await api('GET', `${ROOM_API}/messages?before=${log.lowest}&limit=${limit}`);
       if (data.epoch !== log.epoch) {
         epochChanged();
         return;
@@ -1488,6 +1495,159 @@
   });
   window.addEventListener('pageshow', (ev) => {
     if (ev.persisted) start(); // back from the back-forward cache
+  });
+
+  // ---- Search ----
+  //
+  // The box in the room's head searches the room's log on the server (GET .../search): every
+  // word, in any case, and from:name; newest first, SEARCH_PAGE matches at a time, each request
+  // reading at most 10,000 messages back ("Search older messages" goes on from there). The
+  // results cover the log; opening one shows it in the log, loading history back to it.
+  const SEARCH_PAGE = 20;
+  const search = { q: '', before: 0, found: 0, scanned: 0, gen: 0 };
+
+  function searchWords(q) {
+    return q.split(/\s+/).filter((w) => w && !/^from:./.test(w)).map((w) => w.toLowerCase());
+  }
+
+  // appendMarked adds text to el with each occurrence of words in a <mark>.
+  function appendMarked(el, text, words) {
+    const lower = text.toLowerCase();
+    if (!words.length || lower.length !== text.length) { // a case fold that changes lengths: no marks
+      el.append(text);
+      return;
+    }
+    let at = 0;
+    for (;;) {
+      let best = -1;
+      let len = 0;
+      for (const w of words) {
+        const i = lower.indexOf(w, at);
+        if (i >= 0 && (best < 0 || i < best || (i === best && w.length > len))) { best = i; len = w.length; }
+      }
+      if (best < 0) break;
+      el.append(text.slice(at, best));
+      const mark = document.createElement('mark');
+      mark.textContent = text.slice(best, best + len);
+      el.append(mark);
+      at = best + len;
+    }
+    el.append(text.slice(at));
+  }
+
+  function searchStatus() {
+    const n = search.found;
+    const what = `“${search.q}”`;
+    const scanned = `${search.scanned.toLocaleString()} message${search.scanned === 1 ? '' : 's'}`;
+    els.searchStatus.textContent = n
+      ? `${n} result${n === 1 ? '' : 's'} for ${what}${search.before ? ` in the latest ${scanned}` : ''}`
+      : `Nothing for ${what} in ${search.before ? 'the latest ' : ''}${scanned}`;
+  }
+
+  async function runSearch(more) {
+    const gen = ++search.gen;
+    if (!more) {
+      search.q = els.searchQ.value.trim();
+      search.before = 0;
+      search.found = 0;
+      search.scanned = 0;
+      els.searchResults.replaceChildren();
+      if (!search.q) {
+        closeSearch();
+        return;
+      }
+    }
+    els.searchPanel.hidden = false;
+    els.searchMore.hidden = true;
+    els.searchStatus.textContent = 'Searching…';
+    const params = new URLSearchParams({ q: search.q, limit: String(SEARCH_PAGE) });
+    if (search.before) params.set('before', String(search.before));
+    let data;
+    try {
+      ({ data } = await api('GET', `${ROOM_API}/search?${params}`));
+    } catch (err) {
+      if (gen !== search.gen) return;
+      if (err.status === 401) { goSignIn(); return; }
+      els.searchStatus.textContent = err.message || 'The search failed.';
+      return;
+    }
+    if (gen !== search.gen) return;
+    const words = searchWords(search.q);
+    const latest = new Map(data.changes.map((c) => [c.target, c]));
+    for (const m of data.messages) {
+      const edit = edits.has(m.seq) ? edits.get(m.seq) : latest.get(m.seq);
+      const li = messageElement(m.author, '', m.ts);
+      li.classList.remove('mine', 'mention');
+      const body = li.querySelector('.body');
+      appendMarked(body, edit ? edit.body : m.body, words);
+      if (edit) {
+        const mark = document.createElement('span');
+        mark.className = 'edited';
+        mark.textContent = '(edited)';
+        li.querySelector('.meta').append(mark);
+      }
+      const a = document.createElement('a');
+      a.className = 'result';
+      a.href = '#m' + m.seq;
+      a.dataset.seq = String(m.seq);
+      a.append(...li.childNodes);
+      li.append(a);
+      els.searchResults.append(li);
+    }
+    search.found += data.messages.length;
+    search.scanned += data.scanned;
+    search.before = data.before || 0;
+    els.searchMore.hidden = !search.before;
+    searchStatus();
+  }
+
+  function closeSearch() {
+    search.gen++;
+    els.searchPanel.hidden = true;
+    els.searchResults.replaceChildren();
+  }
+
+  // jumpTo shows message seq in the log, loading history back to it first.
+  async function jumpTo(seq) {
+    closeSearch();
+    while (!log.shown.get(seq) && log.lowest > seq) {
+      if (log.loadingOlder) { await sleep(50); continue; }
+      const lowest = log.lowest;
+      await loadOlder(Math.min(1000, lowest - seq + 20));
+      if (log.lowest === lowest) break; // nothing came: the page is offline
+    }
+    const li = log.shown.get(seq);
+    if (!li) return;
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('found');
+    setTimeout(() => li.classList.remove('found'), 3000);
+  }
+
+  els.search.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    runSearch(false);
+  });
+  els.searchQ.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.isComposing && ev.keyCode !== 229) {
+      ev.preventDefault(); // as the form would, on the key itself (an IME's Enter picks a word)
+      runSearch(false);
+      return;
+    }
+    if (ev.key === 'Escape') {
+      els.searchQ.value = '';
+      closeSearch();
+    }
+  });
+  els.searchMore.addEventListener('click', () => runSearch(true));
+  els.searchClose.addEventListener('click', () => {
+    closeSearch();
+    els.searchQ.focus();
+  });
+  els.searchResults.addEventListener('click', (ev) => {
+    const a = ev.target.closest('a.result');
+    if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    jumpTo(Number(a.dataset.seq));
   });
 
   // ---- Composer ----

@@ -1,0 +1,140 @@
+package storetest
+
+import (
+	"testing"
+
+	"natter"
+)
+
+// testChangesSince checks that a store reads a room's newest edits and deletions after a seq,
+// oldest first, and nothing else.
+func testChangesSince(t *testing.T, s natter.Store) {
+	room := searchRoom(t, s)
+	for _, c := range []struct {
+		after int64
+		limit int
+		want  []int64
+	}{
+		{0, 10, []int64{4, 6, 9}},
+		{0, 2, []int64{6, 9}},
+		{4, 10, []int64{6, 9}},
+		{6, 10, []int64{9}},
+		{9, 10, nil},
+	} {
+		got, err := s.ChangesSince(t.Context(), room, c.after, c.limit)
+		must(t, err)
+		wantSeqs(t, got, c.want...)
+		for _, m := range got {
+			if m.Kind == "" || m.Target == 0 {
+				t.Fatalf("ChangesSince(%d) returned %+v, not a change", c.after, m)
+			}
+		}
+	}
+	if got, err := s.ChangesSince(t.Context(), natter.DefaultRoom, 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("ChangesSince in a room without changes: %v, %v", got, err)
+	}
+	_, err := s.ChangesSince(t.Context(), "nowhere", 0, 10)
+	wantCode(t, err, natter.ENOTFOUND)
+}
+
+// searchRoom makes the room the search tests read:
+//
+//	1 alice "Hello World" (edited by 9 to "Greetings")
+//	2 bob   "hello there"
+//	3 alice "typo helo"   (edited by 4 to "fixed hello")
+//	5 carol "HELLO again" (deleted by 6)
+//	7 bob   "nothing here"
+//	8 alice "goodbye"
+func searchRoom(t *testing.T, s natter.Store) string {
+	const room = "find"
+	mustCreateRoom(t, s, room)
+	for _, r := range []natter.AppendRequest{
+		{Author: "alice", Body: "Hello World"},
+		{Author: "bob", Body: "hello there"},
+		{Author: "alice", Body: "typo helo"},
+		{Author: "alice", Body: "fixed hello", Kind: natter.KindEdit, Target: 3},
+		{Author: "carol", Body: "HELLO again"},
+		{Author: "carol", Kind: natter.KindDelete, Target: 5},
+		{Author: "bob", Body: "nothing here"},
+		{Author: "alice", Body: "goodbye"},
+		{Author: "alice", Body: "Greetings", Kind: natter.KindEdit, Target: 1},
+	} {
+		r.Room = room
+		mustAppend(t, s, r)
+	}
+	return room
+}
+
+// testSearch checks natter.Search against the store: matches by the latest text, deleted
+// messages never, newest first, continued searches seeing the changes made since, and the
+// limits of matches and of entries read.
+func testSearch(t *testing.T, s natter.Store) {
+	room := searchRoom(t, s)
+	search := func(q string, before int64, limit, scan int) natter.SearchResult {
+		t.Helper()
+		sq, err := natter.ParseSearch(q)
+		must(t, err)
+		res, err := natter.Search(t.Context(), s, natter.SearchRequest{Room: room, Query: sq, Before: before, Limit: limit, Scan: scan})
+		must(t, err)
+		return res
+	}
+	check := func(what string, res natter.SearchResult, seqs []int64, changes []int64, scanned int, next int64) {
+		t.Helper()
+		got := make([]int64, len(res.Messages))
+		for i, m := range res.Messages {
+			got[i] = m.Seq
+			if m.Kind != "" {
+				t.Fatalf("%s: found a change %+v", what, m)
+			}
+		}
+		gotChanges := make([]int64, len(res.Changes))
+		for i, m := range res.Changes {
+			gotChanges[i] = m.Seq
+		}
+		if !equalSeqs(got, seqs) || !equalSeqs(gotChanges, changes) || res.Scanned != scanned || res.Before != next {
+			t.Fatalf("%s: messages %v, changes %v, scanned %d, before %d; want %v, %v, %d, %d", what, got, gotChanges, res.Scanned, res.Before, seqs, changes, scanned, next)
+		}
+	}
+	check("hello", search("hello", 10, 0, 0), []int64{3, 2}, []int64{4}, 9, 0)
+	check("HELLO, case-insensitively", search("HELLO", 10, 0, 0), []int64{3, 2}, []int64{4}, 9, 0)
+	check("two words", search("hello there", 10, 0, 0), []int64{2}, nil, 9, 0)
+	check("from:alice", search("from:alice", 10, 0, 0), []int64{8, 3, 1}, []int64{4, 9}, 9, 0)
+	check("from:@Alice hello", search("from:@Alice hello", 10, 0, 0), []int64{3}, []int64{4}, 9, 0)
+	check("the new text of an edit", search("greetings", 10, 0, 0), []int64{1}, []int64{9}, 9, 0)
+	check("the old text of an edit", search("world", 10, 0, 0), nil, nil, 9, 0)
+	check("a deleted message", search("again", 10, 0, 0), nil, nil, 9, 0)
+	check("the text of a change itself", search("fixed", 10, 0, 0), []int64{3}, []int64{4}, 9, 0)
+
+	// One match at a time: each page says where the next starts, and sees the edit of message 1
+	// (seq 9) that is after where it starts.
+	p1 := search("hello", 10, 1, 0)
+	check("page 1", p1, []int64{3}, []int64{4}, 7, 3)
+	p2 := search("hello", p1.Before, 1, 0)
+	check("page 2", p2, []int64{2}, nil, 1, 2)
+	check("page 3", search("hello", p2.Before, 1, 0), nil, nil, 1, 0)
+	check("greetings from before the edit", search("greetings", 9, 0, 0), []int64{1}, []int64{9}, 8, 0)
+
+	// At most scan entries a request.
+	s1 := search("hello", 10, 0, 4)
+	check("scan 4", s1, nil, nil, 4, 6)
+	check("scan 4 again", search("hello", s1.Before, 0, 4), []int64{3, 2}, []int64{4}, 4, 2)
+	check("scan to the start", search("hello", 2, 0, 4), nil, nil, 1, 0)
+
+	sq, _ := natter.ParseSearch("hello")
+	_, err := natter.Search(t.Context(), s, natter.SearchRequest{Room: "nowhere", Query: sq, Before: 1})
+	wantCode(t, err, natter.ENOTFOUND)
+	_, err = natter.Search(t.Context(), s, natter.SearchRequest{Room: room, Query: sq, Before: 0})
+	wantCode(t, err, natter.EINVALID)
+}
+
+func equalSeqs(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
