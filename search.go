@@ -14,7 +14,7 @@ const (
 	MaxSearchLimit     = 100    // and at most
 	SearchScan         = 10_000 // log entries one request reads at most, walking back
 	searchChanges      = 10_000 // newest changes after the start of a continued search taken into account
-	searchPage         = 1_000  // log entries read at a time
+	searchPage         = 1_000  // log entries read at a time, at most: the first read takes 100, each next 4 times more
 )
 
 // SearchQuery is a parsed search: every word must be in a message's text (case-insensitively, as
@@ -133,8 +133,9 @@ func Search(ctx context.Context, store MessageStore, req SearchRequest) (SearchR
 		}
 	}
 	at := before
-	for res.Scanned < scan {
-		page, err := store.MessagesBefore(ctx, room, at, min(searchPage, scan-res.Scanned))
+	// A search that finds its matches among the newest messages reads few: small reads first.
+	for size := 100; res.Scanned < scan; size = min(size*4, searchPage) {
+		page, err := store.MessagesBefore(ctx, room, at, min(size, scan-res.Scanned))
 		if err != nil {
 			return res, err
 		}

@@ -331,3 +331,30 @@ func TestClusterEdits(t *testing.T) {
 		t.Fatalf("the log read on B: %+v", page.Messages)
 	}
 }
+
+// TestClusterSearch: a search on either node finds what was sent on the other, with the edits
+// made there, and the search limit holds across the nodes; an account's own message moves its
+// read mark, seen from the other node.
+func TestClusterSearch(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.SearchRate, c.Server.SearchBurst = 0.1, 3 })
+	a, b := nodes[0], nodes[1]
+	alice := a.account("alice")
+	aliceOnB := b.signInPassword("alice", "alice's password")
+	first := a.mustPost(alice, "lobby", "release on friday")
+	if r := a.do("POST", "/api/rooms/lobby/messages", alice, map[string]any{"kind": "edit", "target": first.Seq, "body": "release on monday"}); r.Status != http.StatusCreated {
+		t.Fatalf("edit on A: %d %s", r.Status, r.Raw)
+	}
+	p := b.search(aliceOnB, "lobby", "q=monday")
+	if len(p.Messages) != 1 || p.Messages[0].Seq != first.Seq || len(p.Changes) != 1 || p.Changes[0].Body != "release on monday" {
+		t.Fatalf("search on B: %+v", p)
+	}
+	if p := a.search(alice, "lobby", "q=friday"); len(p.Messages) != 0 {
+		t.Fatalf("search on A found the old text: %+v", p)
+	}
+	b.search(aliceOnB, "lobby", "q=release")
+	checkError(t, a.do("GET", "/api/rooms/lobby/search?q=release", alice, nil), http.StatusTooManyRequests, "rate_limited")
+	waitFor(t, "alice's read mark at her edit, seen on B", func() bool {
+		seq, ok := roomReadSeq(t, b, aliceOnB, "lobby")
+		return ok && seq == 2
+	})
+}

@@ -48,6 +48,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.searches.allow(authFrom(r.Context()).user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if before == 0 || before > room.LastSeq+1 {
 		before = room.LastSeq + 1
 	}

@@ -45,7 +45,7 @@ func seqsOf(msgs []natter.Message) []int64 {
 // newest first, by the text they have now (deleted ones never), page by page; bad queries are
 // refused with a clear error, and each search is timed in /metrics.
 func TestSearch(t *testing.T) {
-	ts := startServer(t, func(c *app.Config) { c.Server.Metrics = true })
+	ts := startServer(t, func(c *app.Config) { c.Server.Metrics, c.Server.SearchRate = true, -1 })
 	alice, bob, guest := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
 	first := ts.mustPost(alice, "lobby", "Deploy at noon")
 	ts.mustPost(bob, "lobby", "deploy done?")
@@ -105,6 +105,26 @@ func TestSearch(t *testing.T) {
 	if m[`natter_message_changes_total{kind="edit"}`] != 1 || m[`natter_message_changes_total{kind="delete"}`] != 1 {
 		t.Fatalf("natter_message_changes_total: edit %v, delete %v; want 1 and 1", m[`natter_message_changes_total{kind="edit"}`], m[`natter_message_changes_total{kind="delete"}`])
 	}
+}
+
+// TestSearchRateLimit: each user may search SearchBurst times at once and SearchRate times a
+// second; past that 429 rate_limited with Retry-After, for that user only. Refused searches (a bad
+// query, an unknown room) take nothing from the budget.
+func TestSearchRateLimit(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.SearchRate, c.Server.SearchBurst = 0.5, 2 })
+	ann, ben := ts.signIn("ann"), ts.signIn("ben")
+	for range 3 {
+		checkError(t, ts.do("GET", "/api/rooms/lobby/search?q=", ann, nil), http.StatusBadRequest, "invalid")
+		checkError(t, ts.do("GET", "/api/rooms/nowhere/search?q=x", ann, nil), http.StatusNotFound, "not_found")
+	}
+	ts.search(ann, "lobby", "q=x")
+	ts.search(ann, "lobby", "q=x")
+	r := ts.do("GET", "/api/rooms/lobby/search?q=x", ann, nil)
+	checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if ra := r.Header.Get("Retry-After"); ra == "" || !strings.Contains(r.errorMessage(), "searching too fast: at most 0.5 searches a second (bursts of 2)") {
+		t.Fatalf("refusal: Retry-After %q, %q", ra, r.errorMessage())
+	}
+	ts.search(ben, "lobby", "q=x")
 }
 
 // TestOwnMessagesAreRead: what an account sends, over HTTP or WebSocket, moves its read mark

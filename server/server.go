@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,6 +72,8 @@ const (
 	DefaultMinPassword  = 6
 	DefaultSendRate     = 20 // messages per second per user, sustained
 	DefaultSendBurst    = 100
+	DefaultSearchRate   = 2 // searches per second per user, sustained
+	DefaultSearchBurst  = 10
 	DefaultSignInRate   = 60 // sign-ins and registrations per minute per client address, in bursts of as many
 	maxPasswordBytes    = 1024
 	maxJSONRequestBytes = 1 << 20
@@ -95,6 +98,11 @@ type Config struct {
 	// SendRate turns the limit off. Defaults: 20 messages/s sustained, bursts of 100.
 	SendRate  float64
 	SendBurst int
+	// SearchRate and SearchBurst bound how often one user may search a room (each search reads
+	// up to natter.SearchScan log entries); a negative SearchRate turns the limit off. Defaults:
+	// 2 searches/s sustained, bursts of 10. On a store several nodes share it holds across them.
+	SearchRate  float64
+	SearchBurst int
 	// SignInRate bounds sign-ins and registrations per client address (see TrustedProxies; an
 	// IPv6 client counts by its /64): so many a minute, in bursts of as many. More are refused
 	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit. On a store several
@@ -163,6 +171,8 @@ type Server struct {
 	// lookups bounds the store lookups of refused sends (is this client_id a retry of a stored
 	// message?) to the send rate, so that sending at the limit cannot flood the committer.
 	lookups *rateLimiter
+	// searches bounds each user's searches (Config.SearchRate).
+	searches *rateLimiter
 	// signInFails bounds failed password sign-ins per account (newSignInLimiter).
 	signInFails *rateLimiter
 	// signIns bounds sign-ins and registrations per client address (newAddrSignInLimiter).
@@ -248,6 +258,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = DefaultSendBurst
 	}
+	if cfg.SearchRate == 0 {
+		cfg.SearchRate = DefaultSearchRate
+	}
+	if cfg.SearchBurst <= 0 {
+		cfg.SearchBurst = DefaultSearchBurst
+	}
 	if cfg.SignInRate == 0 {
 		cfg.SignInRate = DefaultSignInRate
 	}
@@ -298,12 +314,17 @@ func New(cfg Config) (*Server, error) {
 	s.pollWrite.Store(int64(pollWriteTimeout))
 	s.limiter = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
 	s.lookups = newRateLimiter(cfg.SendRate, cfg.SendBurst, cfg.Now)
+	s.searches = newRateLimiter(cfg.SearchRate, cfg.SearchBurst, cfg.Now)
+	s.searches.refusal = func(_ string, wait time.Duration) string {
+		return fmt.Sprintf("searching too fast: at most %g searches a second (bursts of %d); retry in %s", cfg.SearchRate, cfg.SearchBurst, wait.Round(time.Millisecond))
+	}
 	s.signInFails = newSignInLimiter(cfg.Now)
 	s.signIns = newAddrSignInLimiter(cfg.SignInRate, cfg.Now)
 	if shared, ok := cfg.Store.(natter.SharedLimiter); ok {
 		// Several nodes on one store: the sign-in limits hold across them, not on each.
 		s.signInFails.shared, s.signInFails.scope = shared, "signin-fails"
 		s.signIns.shared, s.signIns.scope = shared, "signins"
+		s.searches.shared, s.searches.scope = shared, "searches"
 	}
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {

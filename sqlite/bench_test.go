@@ -158,3 +158,45 @@ func pumpAppends(b *testing.B, s *Store, n int, ids clientIDs) {
 		inflight <- struct{}{}
 	}
 }
+
+// BenchmarkSearch measures one search request's worst case on SQLite: a word found nowhere, so
+// it reads all natter.SearchScan entries of a room's log (with an edit or a deletion every 50
+// messages), and one that stops at the 20th match.
+func BenchmarkSearch(b *testing.B) {
+	ctx := context.Background()
+	s := mustOpen(b, Config{})
+	pumpAppends(b, s, natter.SearchScan+1000, none)
+	for seq := int64(1); seq <= natter.SearchScan; seq += 50 {
+		req := natter.AppendRequest{Room: natter.DefaultRoom, Author: "user" + strconv.FormatInt((seq-1)%100, 10), Kind: natter.KindEdit, Target: seq, Body: "the quick brown fox, edited"}
+		if seq%100 == 0 {
+			req.Kind, req.Body = natter.KindDelete, ""
+		}
+		if _, _, err := s.AppendMessage(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	room, err := s.Room(ctx, natter.DefaultRoom)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, q string }{{"nothing", "zebra"}, {"20_matches", "fox"}} {
+		b.Run(c.name, func(b *testing.B) {
+			q, err := natter.ParseSearch(c.q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			var scanned int
+			for b.Loop() {
+				res, err := natter.Search(ctx, s, natter.SearchRequest{Room: room.Name, Query: q, Before: room.LastSeq + 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				scanned = res.Scanned
+			}
+			b.ReportMetric(float64(scanned), "entries/op")
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "CPU-us/op")
+		})
+	}
+}

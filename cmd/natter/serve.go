@@ -66,6 +66,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxPage      = fs.Int("max-page", natter.DefaultMaxPageSize, "most messages one read returns")
 		sendRate     = fs.Float64("send-rate", server.DefaultSendRate, "messages per second one user may send, sustained (negative: no limit)")
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
+		searchRate   = fs.Float64("search-rate", server.DefaultSearchRate, "room searches per second one user may make, sustained (negative: no limit)")
+		searchBurst  = fs.Int("search-burst", server.DefaultSearchBurst, "room searches one user may make in a burst")
 		signInRate   = fs.Float64("signin-rate", server.DefaultSignInRate, "sign-ins and registrations per minute from one client address, in bursts of as many (negative: no limit)")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
@@ -138,6 +140,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			MinPasswordChars: *minPassword,
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,
+			SearchRate:       *searchRate,
+			SearchBurst:      *searchBurst,
 			SignInRate:       *signInRate,
 			TrustedProxies:   proxies,
 			QueueBytes:       *queueBytes,
