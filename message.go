@@ -24,6 +24,7 @@ type Message struct {
 	TS       time.Time `json:"ts"`
 	Kind     string    `json:"kind,omitempty"`
 	Target   int64     `json:"target,omitempty"`
+	ReplyTo  int64     `json:"reply_to,omitempty"`
 }
 
 // The kinds of log entries that change an earlier message (Message.Kind).
@@ -40,6 +41,7 @@ type AppendRequest struct {
 	ClientID string // optional; makes the append idempotent per (Room, Author, ClientID)
 	Kind     string // "" (a message), KindEdit or KindDelete
 	Target   int64  // with Kind: the seq of the message it changes
+	ReplyTo  int64  // a message (no Kind) may answer an earlier message of its room: its seq
 }
 
 // Default limits, documented in the README. A zero field of Limits means its default.
@@ -79,8 +81,9 @@ func (l Limits) WithDefaults() Limits {
 
 // ValidateAppend checks a request against the contract before anything is stored: a known-good room
 // name, a body of 1 to maxBodyChars characters of valid UTF-8 (none for a deletion), a client_id
-// of at most 64 characters, and a kind with its target (a seq >= 1) or neither. It returns
-// EINVALID or ETOOLARGE. Whether the target exists and is the author's is the server's to check.
+// of at most 64 characters, a kind with its target (a seq >= 1) or neither, and a reply_to only
+// on a message (a seq >= 1). It returns
+// EINVALID or ETOOLARGE. Whether the target (or the message answered) exists and is the author's is the server's to check.
 func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 	if maxBodyChars <= 0 {
 		maxBodyChars = DefaultMaxBodyChars
@@ -99,6 +102,9 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 		}
 	default:
 		return Errorf(EINVALID, `kind %q is not one of "edit" and "delete"`, req.Kind)
+	}
+	if req.ReplyTo < 0 || (req.ReplyTo != 0 && req.Kind != "") {
+		return Errorf(EINVALID, "reply_to must be the seq (>= 1) of an earlier message, and only a message (not an edit or a deletion) answers one")
 	}
 	if !utf8.ValidString(req.Body) {
 		return Errorf(EINVALID, "message body is not valid UTF-8")

@@ -33,6 +33,12 @@ func (m Message) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, m.Body)
 	dst = append(dst, `,"ts":"`...)
 	dst = m.TS.UTC().AppendFormat(dst, TimeFormat)
+	if m.ReplyTo != 0 {
+		dst = append(dst, `","reply_to":`...)
+		dst = strconv.AppendInt(dst, m.ReplyTo, 10)
+		dst = append(dst, '}')
+		return dst
+	}
 	if m.Kind != "" {
 		dst = append(dst, `","kind":`...)
 		dst = appendJSONString(dst, m.Kind)

@@ -64,8 +64,21 @@ func TestEditJSON(t *testing.T) {
 		}
 	}
 	plain, _ := json.Marshal(natter.Message{Room: "r", Seq: 1, Author: "a", Body: "b"})
-	if bytes.Contains(plain, []byte("kind")) || bytes.Contains(plain, []byte("target")) {
-		t.Fatalf("a message has no kind or target: %s", plain)
+	if bytes.Contains(plain, []byte("kind")) || bytes.Contains(plain, []byte("target")) || bytes.Contains(plain, []byte("reply_to")) {
+		t.Fatalf("a message has no kind, target or reply_to: %s", plain)
+	}
+}
+
+// TestReplyJSON: a reply carries reply_to, after ts, and reads back.
+func TestReplyJSON(t *testing.T) {
+	m := natter.Message{Room: "r", Seq: 3, ID: "x", Author: "a", Body: "yes", ReplyTo: 2}
+	data, err := json.Marshal(m)
+	if err != nil || !json.Valid(data) || !bytes.HasSuffix(data, []byte(`Z","reply_to":2}`)) {
+		t.Fatalf("%+v: %s %v", m, data, err)
+	}
+	var back natter.Message
+	if err := json.Unmarshal(data, &back); err != nil || back.ReplyTo != 2 || back.Kind != "" || back.Body != "yes" {
+		t.Fatalf("round trip of %s gave %+v, %v", data, back, err)
 	}
 }
 

@@ -306,12 +306,21 @@ func (c *Client) Delete(ctx context.Context, room string, seq int64) (natter.Mes
 	return msg, err
 }
 
+// Reply sends body to room as an answer to the message seq of that room (natter.Message.ReplyTo),
+// with a fresh client_id, so retries are safe. Errors: Send's, and ENOTFOUND when room has no
+// message seq.
+func (c *Client) Reply(ctx context.Context, room string, seq int64, body string) (natter.Message, error) {
+	msg, _, err := c.append(ctx, room, sendBody{Body: body, ClientID: NewClientID(), ReplyTo: seq})
+	return msg, err
+}
+
 // sendBody is a POST .../messages body.
 type sendBody struct {
 	Body     string `json:"body"`
 	ClientID string `json:"client_id,omitempty"`
 	Kind     string `json:"kind,omitempty"`
 	Target   int64  `json:"target,omitempty"`
+	ReplyTo  int64  `json:"reply_to,omitempty"`
 }
 
 func (c *Client) append(ctx context.Context, room string, in sendBody) (msg natter.Message, created bool, err error) {

@@ -361,6 +361,12 @@ func TestSearch(t *testing.T) {
 	if err != nil || len(p.Messages) != 1 || p.Messages[0].Seq != 1 {
 		t.Fatalf("Search from before 3: %+v, %v", p, err)
 	}
+	r, err := c.Reply(ctx, "lobby", 1, "lunch at one")
+	if err != nil || r.ReplyTo != 1 || r.Seq != 4 {
+		t.Fatalf("Reply: %+v, %v", r, err)
+	}
+	_, err = c.Reply(ctx, "lobby", 99, "to nothing")
+	wantCode(t, err, natter.ENOTFOUND)
 	_, err = c.Search(ctx, "lobby", "  ", 0, 0)
 	wantCode(t, err, natter.EINVALID)
 	_, err = c.Search(ctx, "nowhere", "x", 0, 0)

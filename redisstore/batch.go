@@ -33,7 +33,7 @@ type call struct {
 }
 
 // findScript finds the message (room, author, client_id) stored, with AppendMessage's answers:
-// {"notfound"} (no room), {"none"}, or {"dup", seq, id, ts, body, kind, target}.
+// {"notfound"} (no room), {"none"}, or {"dup", seq, id, ts, body, kind, target, reply_to}.
 var findScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 local seq = redis.call('HGET', KEYS[2], ARGV[2] .. '\0' .. ARGV[3])
@@ -42,7 +42,7 @@ local e = redis.call('XRANGE', KEYS[3], seq .. '-0', seq .. '-0')
 local f = e[1][2]
 local m = {}
 for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0'}`)
+return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0', m.reply or '0'}`)
 
 // enqueue queues c for the batcher, or refuses: the store is closed, or c's context ended.
 func (s *Store) enqueue(c *call) error {
@@ -201,7 +201,7 @@ func (s *Store) pipeline(calls []*call) []scriptResult {
 		} else {
 			cmds[i] = appendScript.EvalSha(context.Background(), pipe,
 				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room)},
-				r.Room, r.Author, r.ClientID, r.Body, c.id, r.Kind, strconv.FormatInt(r.Target, 10))
+				r.Room, r.Author, r.ClientID, r.Body, c.id, r.Kind, strconv.FormatInt(r.Target, 10), strconv.FormatInt(r.ReplyTo, 10))
 		}
 	}
 	pipe.Exec(context.Background()) // each command carries its own error
@@ -234,10 +234,11 @@ func answer(c *call, res []string) (natter.Message, bool, error) {
 		return natter.Message{}, false, nil
 	case len(res) >= 4 && (res[0] == "new" || res[0] == "dup"):
 		seq, _ := strconv.ParseInt(res[1], 10, 64)
-		m := natter.Message{Room: r.Room, Seq: seq, ID: res[2], ClientID: r.ClientID, Author: r.Author, Body: r.Body, TS: parseTS(res[3]), Kind: r.Kind, Target: r.Target}
-		if res[0] == "dup" && len(res) >= 7 {
+		m := natter.Message{Room: r.Room, Seq: seq, ID: res[2], ClientID: r.ClientID, Author: r.Author, Body: r.Body, TS: parseTS(res[3]), Kind: r.Kind, Target: r.Target, ReplyTo: r.ReplyTo}
+		if res[0] == "dup" && len(res) >= 8 {
 			m.Body, m.Kind = res[4], res[5]
 			m.Target, _ = strconv.ParseInt(res[6], 10, 64)
+			m.ReplyTo, _ = strconv.ParseInt(res[7], 10, 64)
 		}
 		return m, res[0] == "new" || (c.lookup && res[0] == "dup"), nil
 	}

@@ -17,10 +17,11 @@ import (
 //
 // KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel,
 // the room's sorted set of edits and deletions (their seqs, for ChangesAfter).
-// ARGV: room, author, client_id ("" for none), body, id, kind ("" for a plain message), target.
-// It returns {"notfound"}, {"dup", seq, id, ts, body, kind, target} or {"new", seq, id, ts}; ts is
-// Redis's clock in nanoseconds, as a string (Lua numbers are doubles, which would round it). An
-// edit's or a deletion's entry has the fields kind and target too.
+// ARGV: room, author, client_id ("" for none), body, id, kind ("" for a plain message), target,
+// reply_to ("0" for none).
+// It returns {"notfound"}, {"dup", seq, id, ts, body, kind, target, reply_to} or {"new", seq, id,
+// ts}; ts is Redis's clock in nanoseconds, as a string (Lua numbers are doubles, which would round
+// it). An edit's or a deletion's entry has the fields kind and target too, a reply's reply.
 var appendScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 local key = ''
@@ -32,20 +33,22 @@ if ARGV[3] ~= '' then
     local f = e[1][2]
     local m = {}
     for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-    return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0'}
+    return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0', m.reply or '0'}
   end
 end
 local seq = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local t = redis.call('TIME')
 local ts = t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
-if ARGV[6] == '' then
+if ARGV[6] == '' and ARGV[8] == '0' then
   redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts)
+elseif ARGV[6] == '' then
+  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts, 'reply', ARGV[8])
 else
   redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts, 'kind', ARGV[6], 'target', ARGV[7])
   redis.call('ZADD', KEYS[6], seq, seq)
 end
 if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
-redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts, kind = ARGV[6], target = ARGV[7]}))
+redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts, kind = ARGV[6], target = ARGV[7], reply = ARGV[8]}))
 return {'new', tostring(seq), ARGV[5], ts}`)
 
 func parseTS(s string) time.Time {
@@ -76,7 +79,8 @@ func decodeEntries(room string, entries []redis.XMessage) []natter.Message {
 		seq, _ := strconv.ParseInt(seqStr, 10, 64)
 		str := func(k string) string { v, _ := e.Values[k].(string); return v }
 		target, _ := strconv.ParseInt(str("target"), 10, 64)
-		msgs = append(msgs, natter.Message{Room: room, Seq: seq, ID: str("id"), ClientID: str("cid"), Author: str("author"), Body: str("body"), TS: parseTS(str("ts")), Kind: str("kind"), Target: target})
+		reply, _ := strconv.ParseInt(str("reply"), 10, 64)
+		msgs = append(msgs, natter.Message{Room: room, Seq: seq, ID: str("id"), ClientID: str("cid"), Author: str("author"), Body: str("body"), TS: parseTS(str("ts")), Kind: str("kind"), Target: target, ReplyTo: reply})
 	}
 	return msgs
 }
@@ -137,6 +141,7 @@ type published struct {
 	TS     string `json:"ts"`
 	Kind   string `json:"kind"`
 	Target string `json:"target"`
+	Reply  string `json:"reply"`
 }
 
 // deliverLoop hands every node's commits to OnCommit, in seq order per room without a gap, until
@@ -201,7 +206,8 @@ func (s *Store) deliverLoop(ctx context.Context) {
 			}
 			seq, _ := strconv.ParseInt(p.Seq, 10, 64)
 			target, _ := strconv.ParseInt(p.Target, 10, 64)
-			s.deliver(ctx, natter.Message{Room: p.Room, Seq: seq, ID: p.ID, ClientID: p.CID, Author: p.Author, Body: p.Body, TS: parseTS(p.TS), Kind: p.Kind, Target: target})
+			reply, _ := strconv.ParseInt(p.Reply, 10, 64)
+			s.deliver(ctx, natter.Message{Room: p.Room, Seq: seq, ID: p.ID, ClientID: p.CID, Author: p.Author, Body: p.Body, TS: parseTS(p.TS), Kind: p.Kind, Target: target, ReplyTo: reply})
 		}
 	}
 }

@@ -195,8 +195,9 @@ func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {
 type sendRequest struct {
 	Body     string `json:"body"`
 	ClientID string `json:"client_id"`
-	Kind     string `json:"kind"`   // "edit" or "delete" to change an earlier message
-	Target   int64  `json:"target"` // the seq of that message
+	Kind     string `json:"kind"`     // "edit" or "delete" to change an earlier message
+	Target   int64  `json:"target"`   // the seq of that message
+	ReplyTo  int64  `json:"reply_to"` // the seq of the message this one answers
 }
 
 type messageBody struct {
@@ -217,7 +218,7 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID, Kind: req.Kind, Target: req.Target})
+	msg, created, err := s.send(r.Context(), authFrom(r.Context()).user, natter.AppendRequest{Room: name, Body: req.Body, ClientID: req.ClientID, Kind: req.Kind, Target: req.Target, ReplyTo: req.ReplyTo})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -293,8 +294,11 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 		}()
 	}
 	if limitErr == nil {
-		if req.Kind != "" {
+		switch {
+		case req.Kind != "":
 			return req, nil, s.checkTarget(ctx, req)
+		case req.ReplyTo != 0:
+			return req, nil, s.checkReply(ctx, req)
 		}
 		return req, nil, nil
 	}
@@ -358,6 +362,24 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	// A message older than the account was written by a guest who picked the same name.
 	if m.TS.Before(account.CreatedAt) {
 		return natter.Errorf(natter.EFORBIDDEN, "message %d was written before the account %s existed, by a guest of that name: it can't be changed", req.Target, req.Author)
+	}
+	return nil
+}
+
+// checkReply checks that the message a reply answers is a message (not an edit or a deletion) of
+// its room: ENOTFOUND or EINVALID otherwise.
+func (s *Server) checkReply(ctx context.Context, req natter.AppendRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
+	defer cancel()
+	msgs, err := s.store.MessagesAfter(ctx, req.Room, req.ReplyTo-1, 1)
+	if err != nil {
+		return sendError(req, err)
+	}
+	if len(msgs) == 0 || msgs[0].Seq != req.ReplyTo {
+		return natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to reply to", req.Room, req.ReplyTo)
+	}
+	if m := msgs[0]; m.Kind != "" {
+		return natter.Errorf(natter.EINVALID, "entry %d is a change (%s) of message %d, not a message: reply to that one", req.ReplyTo, m.Kind, m.Target)
 	}
 	return nil
 }

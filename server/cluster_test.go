@@ -358,3 +358,29 @@ func TestClusterSearch(t *testing.T) {
 		return ok && seq == 2
 	})
 }
+
+// TestClusterReplies: a reply sent on one node reaches the other node's subscribers with its
+// reply_to (through Redis's channel) and reads back with it there (from the stream).
+func TestClusterReplies(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ann, ben := a.signIn("ann"), b.signIn("ben")
+	wsB := b.dialWS(ben)
+	wsB.subscribe("lobby", 0)
+	q := a.mustPost(ann, "lobby", "who is in?")
+	if r := a.do("POST", "/api/rooms/lobby/messages", ann, map[string]any{"body": "me", "reply_to": q.Seq}); r.Status != http.StatusCreated {
+		t.Fatalf("reply on A: %d %s", r.Status, r.Raw)
+	}
+	var got []string
+	for len(got) < 2 {
+		if f := wsB.nextExcept("presence", "join", "leave"); f.Type == "message" {
+			got = append(got, string(f.Message))
+		}
+	}
+	if strings.Contains(got[0], "reply_to") || !strings.Contains(got[1], `"reply_to":1}`) {
+		t.Fatalf("delivered on B: %s", got)
+	}
+	if page := b.read(ben, "/api/rooms/lobby/messages?after=0"); len(page.Messages) != 2 || page.Messages[1].ReplyTo != q.Seq {
+		t.Fatalf("read on B: %+v", page.Messages)
+	}
+}

@@ -158,6 +158,7 @@ type clientFrame struct {
 	ClientID string          `json:"client_id"`
 	Kind     string          `json:"kind"`
 	Target   int64           `json:"target"`
+	ReplyTo  int64           `json:"reply_to"`
 }
 
 type errorFrame struct {
@@ -668,7 +669,7 @@ func (c *wsConn) takeSub(room string) *hub.Subscription {
 // maxInFlight of one connection's messages wait for commit together (the ack follows each
 // commit), so a single busy sender still benefits from group commit.
 func (c *wsConn) send(f clientFrame) {
-	req, stored, err := c.srv.checkSend(context.Background(), natter.User{Name: c.user, Guest: c.guest}, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID, Kind: f.Kind, Target: f.Target})
+	req, stored, err := c.srv.checkSend(context.Background(), natter.User{Name: c.user, Guest: c.guest}, natter.AppendRequest{Room: f.Room, Body: f.Body, ClientID: f.ClientID, Kind: f.Kind, Target: f.Target, ReplyTo: f.ReplyTo})
 	if err != nil {
 		c.sendError(err, f.ClientID)
 		return

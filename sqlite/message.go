@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -342,6 +343,7 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 			TS:       fromNanos(now),
 			Kind:     req.Kind,
 			Target:   req.Target,
+			ReplyTo:  req.ReplyTo,
 		}
 		if req.ClientID != "" {
 			if _, taken := sc.newKeys[c.key]; !taken {
@@ -356,8 +358,8 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	plain := 0
 	for i := range created {
 		m := &created[i]
-		if m.Kind != "" {
-			continue // below: edits and deletions are few
+		if m.Kind != "" || m.ReplyTo != 0 {
+			continue // below: edits, deletions and replies are few
 		}
 		args = append(args, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now)
 		plain++
@@ -369,13 +371,18 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	if plain < len(created) {
 		insert, count := tx.StmtContext(ctx, s.stmts.insertRef), tx.StmtContext(ctx, s.stmts.countChange)
 		for i := range created {
-			if m := &created[i]; m.Kind != "" {
-				if _, err := insert.ExecContext(ctx, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now, m.Kind, m.Target); err != nil {
-					return nil, fmt.Errorf("insert %s: %w", m.Kind, err)
-				}
-				if _, err := count.ExecContext(ctx, m.Room); err != nil {
-					return nil, fmt.Errorf("count %s: %w", m.Kind, err)
-				}
+			m := &created[i]
+			if m.Kind == "" && m.ReplyTo == 0 {
+				continue
+			}
+			if _, err := insert.ExecContext(ctx, m.Room, m.Seq, m.ID, m.ClientID, m.Author, m.Body, now, m.Kind, m.Target, m.ReplyTo); err != nil {
+				return nil, fmt.Errorf("insert %s: %w", cmp.Or(m.Kind, "reply"), err)
+			}
+			if m.Kind == "" {
+				continue
+			}
+			if _, err := count.ExecContext(ctx, m.Room); err != nil {
+				return nil, fmt.Errorf("count %s: %w", m.Kind, err)
 			}
 		}
 	}
@@ -503,7 +510,7 @@ func (s *Store) scanProbe(ctx context.Context, stmt *sql.Stmt, args []any, keyed
 	for rows.Next() {
 		var key, ts int64
 		var m natter.Message
-		if err := rows.Scan(&key, &m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target); err != nil {
+		if err := rows.Scan(&key, &m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target, &m.ReplyTo); err != nil {
 			return err
 		}
 		m.TS = fromNanos(ts)
@@ -524,7 +531,7 @@ type rowScanner interface {
 func scanMessage(r rowScanner) (natter.Message, error) {
 	var m natter.Message
 	var ts int64
-	if err := r.Scan(&m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target); err != nil {
+	if err := r.Scan(&m.Room, &m.Seq, &m.ID, &m.ClientID, &m.Author, &m.Body, &ts, &m.Kind, &m.Target, &m.ReplyTo); err != nil {
 		return natter.Message{}, err
 	}
 	m.TS = fromNanos(ts)

@@ -411,7 +411,7 @@ type statements struct {
 	insertKeys     rowStmts
 	probeKeys      rowStmts
 	messageAt      *sql.Stmt
-	insertRef      *sql.Stmt // one edit or deletion
+	insertRef      *sql.Stmt // one edit, deletion or reply
 	updateKeysSeq  *sql.Stmt
 	roomLastSeq    *sql.Stmt
 	updateRoomSeq  *sql.Stmt
@@ -437,16 +437,17 @@ type statements struct {
 	prepared       []*sql.Stmt
 }
 
-// insertColumns are what a plain message sets; an edit or a deletion sets kind and target too.
+// insertColumns are what a plain message sets; an edit or a deletion sets kind and target too,
+// and a reply reply_to.
 const (
 	insertColumns  = `room, seq, id, client_id, author, body, ts`
-	messageColumns = insertColumns + `, kind, target`
+	messageColumns = insertColumns + `, kind, target, reply_to`
 )
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 	st.insertMessages = rowStmts{head: `INSERT INTO messages (` + insertColumns + `) VALUES `, row: `(?, ?, ?, ?, ?, ?, ?)`}
 	st.insertKeys = rowStmts{head: `INSERT OR IGNORE INTO client_keys (key, room, seq) VALUES `, row: `(?, ?, ?)`}
-	st.probeKeys = rowStmts{head: `SELECT k.key, m.room, m.seq, m.id, m.client_id, m.author, m.body, m.ts, m.kind, m.target
+	st.probeKeys = rowStmts{head: `SELECT k.key, m.room, m.seq, m.id, m.client_id, m.author, m.body, m.ts, m.kind, m.target, m.reply_to
 		FROM client_keys k JOIN messages m ON m.room = k.room AND m.seq = k.seq
 		WHERE k.key IN (`, row: `?`, tail: `)`}
 	for _, rs := range []*rowStmts{&st.insertMessages, &st.insertKeys, &st.probeKeys} {
@@ -460,7 +461,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		query string
 	}{
 		{w, &st.messageAt, `SELECT ` + messageColumns + ` FROM messages WHERE room = ? AND seq = ?`},
-		{w, &st.insertRef, `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{w, &st.insertRef, `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{w, &st.updateKeysSeq, `UPDATE rooms SET keys_seq = max(keys_seq, ?) WHERE name = ?`},
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},

@@ -138,3 +138,38 @@ func equalSeqs(a, b []int64) bool {
 	}
 	return true
 }
+
+// testReplies checks that a message answering another keeps its reply_to wherever it is read
+// back (pages both ways, a repeat of its client_id, FindByClientID), and is a message, not a
+// change.
+func testReplies(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	mustCreateRoom(t, s, "replies")
+	q := mustAppend(t, s, natter.AppendRequest{Room: "replies", Author: "alice", Body: "lunch?"})
+	req := natter.AppendRequest{Room: "replies", Author: "bob", Body: "yes", ClientID: "c-reply", ReplyTo: q.Seq}
+	r := mustAppend(t, s, req)
+	plain := mustAppend(t, s, natter.AppendRequest{Room: "replies", Author: "carol", Body: "me too"})
+	if r.ReplyTo != q.Seq || r.Kind != "" || plain.ReplyTo != 0 {
+		t.Fatalf("appended a reply %+v and a message %+v", r, plain)
+	}
+	for _, page := range [][]natter.Message{mustAfter(t, s, "replies", 0, 10), mustBefore(t, s, "replies", plain.Seq+1, 10)} {
+		wantSeqs(t, page, 1, 2, 3)
+		if page[1].ReplyTo != q.Seq || page[0].ReplyTo != 0 || page[2].ReplyTo != 0 || !sameMessage(page[1], r) {
+			t.Fatalf("read back %+v", page)
+		}
+	}
+	again, created, err := s.AppendMessage(ctx, req)
+	if err != nil || created || again.Seq != r.Seq || again.ReplyTo != q.Seq {
+		t.Fatalf("a repeat of the reply's client_id: %+v, created %v, %v", again, created, err)
+	}
+	found, ok, err := s.FindByClientID(ctx, req)
+	if err != nil || !ok || found.Seq != r.Seq || found.ReplyTo != q.Seq {
+		t.Fatalf("FindByClientID of the reply: %+v, %v, %v", found, ok, err)
+	}
+	if room := mustRoom(t, s, "replies"); room.Changes != 0 {
+		t.Fatalf("a reply counted as a change: %d", room.Changes)
+	}
+	if n, err := s.ChangesAfter(ctx, "replies", 0); err != nil || n != 0 {
+		t.Fatalf("ChangesAfter counts a reply: %d, %v", n, err)
+	}
+}

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"EditsAndDeletions", testEditsAndDeletions},
 		{"ChangesSince", testChangesSince},
 		{"Search", testSearch},
+		{"Replies", testReplies},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

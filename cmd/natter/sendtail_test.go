@@ -157,7 +157,7 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 					t.Fatalf("line %q; want %q", got, want)
 				}
 			}
-			// Edits and deletions say what they change.
+			// Edits and deletions say what they change, replies what they answer.
 			if err := ann.SignIn(ctx, "ann", "ann's password"); err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,10 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 			if _, err := ann.Delete(ctx, "lobby", 3); err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]"} {
+			if _, err := ann.Reply(ctx, "lobby", 4, "answered"); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]", "[7] ann (to [4]): answered"} {
 				if got := next(); got != want {
 					t.Fatalf("line %q; want %q", got, want)
 				}

@@ -55,6 +55,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			case natter.KindDelete:
 				fmt.Fprintf(stdout, "[%d] %s deleted [%d]\n", m.Seq, m.Author, m.Target)
 			default:
+				if m.ReplyTo != 0 {
+					fmt.Fprintf(stdout, "[%d] %s (to [%d]): %s\n", m.Seq, m.Author, m.ReplyTo, m.Body)
+					return
+				}
 				fmt.Fprintf(stdout, "[%d] %s: %s\n", m.Seq, m.Author, m.Body)
 			}
 		},
