@@ -124,30 +124,33 @@ func (s *Server) handleSetReadMark(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	user := authFrom(r.Context()).user
-	if user.Guest {
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: read marks are kept for accounts only", user.Name))
-		return
-	}
-	if req.Seq == nil || req.Epoch == "" {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, `a read mark needs "seq" (the last message read) and "epoch" (the room's)`))
-		return
-	}
-	name := r.PathValue("room")
-	if !natter.ValidRoomName(name) {
-		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no room named %q", name))
-		return
-	}
-	err := s.store.SetReadMark(r.Context(), user.Name, natter.ReadMark{Room: name, Epoch: req.Epoch, Seq: *req.Seq})
-	if natter.ErrorCode(err) == natter.ENOTFOUND {
-		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
-	}
-	if err != nil {
+	if err := s.setReadMark(r.Context(), authFrom(r.Context()).user, r.PathValue("room"), req.Epoch, req.Seq); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.metrics.readMarks.Add(1)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setReadMark moves user's read mark in room forward, for PUT .../read and the WebSocket read
+// frame: EFORBIDDEN for a guest, EINVALID without seq or epoch, ENOTFOUND, and the store's.
+func (s *Server) setReadMark(ctx context.Context, user natter.User, room, epoch string, seq *int64) error {
+	if user.Guest {
+		return natter.Errorf(natter.EFORBIDDEN, "%s is a guest: read marks are kept for accounts only", user.Name)
+	}
+	if seq == nil || epoch == "" {
+		return natter.Errorf(natter.EINVALID, `a read mark needs "seq" (the last message read) and "epoch" (the room's)`)
+	}
+	if !natter.ValidRoomName(room) {
+		return natter.Errorf(natter.ENOTFOUND, "no room named %q", room)
+	}
+	err := s.store.SetReadMark(ctx, user.Name, natter.ReadMark{Room: room, Epoch: epoch, Seq: *seq})
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", room)
+	}
+	if err == nil {
+		s.metrics.readMarks.Add(1)
+	}
+	return err
 }
 
 type createRoomRequest struct {

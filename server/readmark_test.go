@@ -119,3 +119,43 @@ func TestReadMarks(t *testing.T) {
 		t.Fatalf("the rooms page counts unread messages after alice read them all:\n%s", html)
 	}
 }
+
+// TestReadMarkOverWebSocket: a read frame moves the account's mark as PUT .../read does, with no
+// answer; a refused one is answered by an error frame with ref "read", and the connection goes on.
+func TestReadMarkOverWebSocket(t *testing.T) {
+	ts := startServer(t)
+	alice, guest := ts.account("alice"), ts.signIn("gus")
+	ts.fill(guest, "lobby", 4)
+	epoch := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)["epoch"].(string)
+	c := ts.dialWS(alice)
+	c.send(map[string]any{"type": "read", "room": "lobby", "epoch": epoch, "seq": 3})
+	c.send(map[string]any{"type": "ping"})
+	if f := c.next(); f.Type != "pong" {
+		t.Fatalf("after a read frame: %s, want no answer (then the pong)", f)
+	}
+	if seq, ok := roomReadSeq(t, ts, alice, "lobby"); !ok || seq != 3 {
+		t.Fatalf("read_seq %d (%v) after the frame, want 3", seq, ok)
+	}
+	for _, c2 := range []struct {
+		frame map[string]any
+		code  string
+	}{
+		{map[string]any{"type": "read", "room": "lobby", "epoch": epoch, "seq": 9}, "invalid"},
+		{map[string]any{"type": "read", "room": "lobby", "epoch": epoch}, "invalid"},
+		{map[string]any{"type": "read", "room": "lobby", "epoch": "other", "seq": 4}, "conflict"},
+		{map[string]any{"type": "read", "room": "nowhere", "epoch": epoch, "seq": 1}, "not_found"},
+	} {
+		c.send(c2.frame)
+		if f := c.next(); f.Type != "error" || f.Code != c2.code || f.Ref == nil || *f.Ref != "read" {
+			t.Fatalf("%v: %s, want an error %s with ref read", c2.frame, f, c2.code)
+		}
+	}
+	g := ts.dialWS(guest)
+	g.send(map[string]any{"type": "read", "room": "lobby", "epoch": epoch, "seq": 1})
+	if f := g.next(); f.Type != "error" || f.Code != "forbidden" || f.Ref == nil || *f.Ref != "read" {
+		t.Fatalf("a guest's read frame: %s", f)
+	}
+	if seq, _ := roomReadSeq(t, ts, alice, "lobby"); seq != 3 {
+		t.Fatalf("read_seq %d after refused frames, want 3", seq)
+	}
+}

@@ -159,6 +159,8 @@ type clientFrame struct {
 	Kind     string          `json:"kind"`
 	Target   int64           `json:"target"`
 	ReplyTo  int64           `json:"reply_to"`
+	Epoch    string          `json:"epoch"` // read
+	Seq      *int64          `json:"seq"`   // read
 }
 
 type errorFrame struct {
@@ -593,10 +595,22 @@ func (c *wsConn) handleFrame(payload []byte) {
 		c.send(f)
 	case "typing":
 		c.typing(f.Room)
+	case "read":
+		c.markRead(f)
 	case "ping":
 		c.answer(hub.EncodeEvent("pong", map[string]string{"type": "pong"}).WS)
 	default:
-		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe, send, typing or ping", f.Type), f.ClientID)
+		c.sendError(natter.Errorf(natter.EINVALID, "unknown frame type %q: use subscribe, unsubscribe, send, typing, read or ping", f.Type), f.ClientID)
+	}
+}
+
+// markRead moves the account's read mark in a room, as PUT /api/rooms/{room}/read does, without
+// a request of its own. No answer when it is stored; an error frame whose ref is "read" otherwise.
+func (c *wsConn) markRead(f clientFrame) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.srv.setReadMark(ctx, natter.User{Name: c.user, Guest: c.guest}, f.Room, f.Epoch, f.Seq); err != nil {
+		c.sendError(err, "read")
 	}
 }
 
