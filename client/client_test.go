@@ -246,6 +246,27 @@ func TestMarkReadAndUnread(t *testing.T) {
 	if u, _ := a.Unread(ctx); u["lobby"] != 0 {
 		t.Fatalf("Unread after marking the last: %v", u)
 	}
+	// Over a WebSocket: no answer when stored, an error frame with ref "read" when refused.
+	if _, err := g.Send(ctx, "lobby", "d"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.DialWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.MarkRead(ctx, "lobby", epoch, last.Seq+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.MarkRead(ctx, "lobby", "another epoch", 1); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := w.ReadFrame(ctx); err != nil || f.Type != "error" || f.Ref != "read" || f.Code != natter.ECONFLICT {
+		t.Fatalf("a refused read frame: %+v, %v", f, err)
+	}
+	if u, _ := a.Unread(ctx); u["lobby"] != 0 {
+		t.Fatalf("Unread after marking over the WebSocket: %v", u)
+	}
 	wantCode(t, g.MarkRead(ctx, "lobby", epoch, 1), natter.EFORBIDDEN)
 	if u, err := g.Unread(ctx); err != nil || len(u) != 0 {
 		t.Fatalf("a guest's Unread: %v, %v", u, err)

@@ -171,6 +171,18 @@ func (w *WSConn) Typing(ctx context.Context, room string) error {
 	}{"typing", room})
 }
 
+// MarkRead moves this account's read mark in room to seq (of the room's epoch), as
+// Client.MarkRead does, on this connection. No frame answers it when it is stored; an error
+// frame whose Ref is "read" answers a refusal.
+func (w *WSConn) MarkRead(ctx context.Context, room, epoch string, seq int64) error {
+	return w.writeJSON(ctx, struct {
+		Type  string `json:"type"`
+		Room  string `json:"room"`
+		Epoch string `json:"epoch"`
+		Seq   int64  `json:"seq"`
+	}{"read", room, epoch, seq})
+}
+
 // Send asks the server to store a message; an ack frame (or an error frame whose Ref is clientID)
 // answers it. Use a fresh clientID (NewClientID) per message and the same one for a retry.
 func (w *WSConn) Send(ctx context.Context, room, body, clientID string) error {
