@@ -170,11 +170,19 @@
   // appendText adds text to el, making http and https links clickable through created <a>
   // elements; everything else stays a text node.
   const LINK = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+  const LINK_END = '.,;:!?)]}';
+  // trimEnd drops the characters in chars from the end of s. A loop, not /[...]+$/, which tries
+  // every start and takes quadratic time on a long run of dots.
+  function trimEnd(s, chars) {
+    let n = s.length;
+    while (n > 0 && chars.includes(s[n - 1])) n--;
+    return s.slice(0, n);
+  }
   function appendText(el, text) {
     let last = 0;
     for (const match of text.matchAll(LINK)) {
       // Trailing punctuation usually ends the sentence, not the link.
-      const raw = match[0].replace(/[.,;:!?)\]}]+$/, '');
+      const raw = trimEnd(match[0], LINK_END);
       let url = null;
       try { url = new URL(raw); } catch { url = null; }
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
@@ -188,6 +196,207 @@
       last = match.index + raw.length;
     }
     el.append(text.slice(last));
+  }
+
+  // appendFormatted adds a message body to el with the light formatting chat users expect. A
+  // line ``` (or ```lang, the word ignored) up to the next line ``` is a code block: <pre><code>
+  // with the lines between exactly as typed. On the other lines `code` is <code>, **bold**
+  // <strong>, *italic* and _italic_ <em>, and links are links (appendText). The rules are
+  // CommonMark's, cut down: a run of n backticks opens code that the next run of exactly n
+  // closes; * and _ count only where they hug text (its "flanking" rules), so 2 * 3 * 4 stays as
+  // it is, and _ never inside a word (snake_case_name); nothing reaches past the end of its line,
+  // nothing counts inside code or a link, and whatever does not pair up stays literal text.
+  // Created elements and text nodes only, never HTML; the time taken is linear in the text's
+  // length. The body as typed is kept for editing (bodyText).
+  const bodySource = new WeakMap(); // a .body element -> the text it shows, as typed
+  const bodyText = (el) => bodySource.get(el) ?? el.textContent;
+
+  // A fence is ``` alone on its line, perhaps followed by a language word.
+  function isFence(line) {
+    const t = line.trim();
+    return t.startsWith('```') && /^[\w+#.-]*$/.test(t.slice(3).trimStart());
+  }
+
+  function appendFormatted(el, text) {
+    bodySource.set(el, text);
+    const lines = text.split('\n');
+    let run = []; // lines since the last code block
+    const flush = () => {
+      run.forEach((line, i) => {
+        if (i) el.append('\n');
+        appendInline(el, line);
+      });
+      run = [];
+    };
+    // A fence opens a block only if a line ``` follows. close is where the search for that line
+    // goes on: it never goes back, and once it has failed no later fence can open a block.
+    let close = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (close >= 0 && isFence(lines[i])) {
+        close = Math.max(close, i + 1);
+        while (close < lines.length && lines[close].trim() !== '```') close++;
+        if (close < lines.length) {
+          flush();
+          const pre = document.createElement('pre');
+          const code = document.createElement('code');
+          code.textContent = lines.slice(i + 1, close).join('\n');
+          pre.append(code);
+          el.append(pre);
+          i = close++;
+          continue;
+        }
+        close = -1;
+      }
+      run.push(lines[i]);
+    }
+    flush();
+  }
+
+  // pairs says whether the runs o and d may open and close one emphasis: CommonMark's "rule of
+  // 3", so that *a**b**c* nests rather than pairing * with **.
+  const pairs = (o, d) => !((o.open && o.close) || (d.open && d.close)) ||
+    (o.len + d.len) % 3 !== 0 || (o.len % 3 === 0 && d.len % 3 === 0);
+  const SPECIAL = /[`*_]/g;
+
+  // appendInline adds one line outside code blocks to el: code spans, emphasis and links.
+  function appendInline(el, s) {
+    if (!/[`*_]/.test(s)) {
+      appendText(el, s);
+      return;
+    }
+    // Where the links are: no marker inside one counts (a path's a_b_c), one right after does.
+    const links = [];
+    for (const m of s.matchAll(LINK)) links.push([m.index, m.index + trimEnd(m[0], LINK_END + '*_').length]);
+    // The runs of backticks (where each starts), and by length, each with the first not passed.
+    const ticks = [];
+    const sameLength = new Map();
+    for (const m of s.matchAll(/`+/g)) {
+      if (!sameLength.has(m[0].length)) sameLength.set(m[0].length, { runs: [], next: 0 });
+      sameLength.get(m[0].length).runs.push(ticks.length);
+      ticks.push(m.index);
+    }
+
+    // 1. Cut the line into text (strings), code ({ code }) and runs of * or _ that may open or
+    // close emphasis ({ ch, len, n: how many are not used yet, open, close, opens, closes }).
+    const items = [];
+    const text = (t) => {
+      if (typeof items[items.length - 1] === 'string') items[items.length - 1] += t;
+      else items.push(t);
+    };
+    let link = 0;
+    let tick = 0;
+    for (let i = 0; i < s.length;) {
+      while (link < links.length && links[link][0] < i) link++;
+      if (link < links.length && links[link][0] === i) {
+        text(s.slice(i, links[link][1]));
+        i = links[link][1];
+        continue;
+      }
+      const c = s[i];
+      let j = i;
+      if (c === '`') {
+        while (s[j] === '`') j++;
+        while (ticks[tick] < i) tick++;
+        const same = sameLength.get(j - i);
+        while (same.next < same.runs.length && same.runs[same.next] <= tick) same.next++;
+        if (same.next === same.runs.length) { // nothing closes it
+          text(s.slice(i, j));
+          i = j;
+          continue;
+        }
+        const end = ticks[same.runs[same.next++]];
+        let code = s.slice(j, end);
+        if (code[0] === ' ' && code[code.length - 1] === ' ' && /[^ ]/.test(code)) code = code.slice(1, -1);
+        items.push({ code });
+        i = end + (j - i);
+      } else if (c === '*' || c === '_') {
+        while (s[j] === c) j++;
+        const spaceBefore = i === 0 || /\s/.test(s[i - 1]);
+        const spaceAfter = j === s.length || /\s/.test(s[j]);
+        const punctBefore = /[\p{P}\p{S}]$/u.test(s.slice(Math.max(0, i - 2), i));
+        const punctAfter = /^[\p{P}\p{S}]/u.test(s.slice(j, j + 2));
+        const left = !spaceAfter && (!punctAfter || spaceBefore || punctBefore);
+        const right = !spaceBefore && (!punctBefore || spaceAfter || punctAfter);
+        const open = c === '*' ? left : left && (!right || punctBefore);
+        const close = c === '*' ? right : right && (!left || punctAfter);
+        const len = j - i;
+        // * is italic, ** bold, *** both; _ is italic only (__init__ stays as it is).
+        if ((open || close) && len <= (c === '*' ? 3 : 1)) items.push({ ch: c, len, n: len, open, close, opens: [], closes: [] });
+        else text(s.slice(i, j));
+        i = j;
+      } else {
+        SPECIAL.lastIndex = i;
+        const m = SPECIAL.exec(s);
+        let end = m ? m.index : s.length;
+        if (link < links.length && links[link][0] < end) end = links[link][0];
+        text(s.slice(i, end));
+        i = end;
+      }
+    }
+
+    // 2. Pair the runs (CommonMark's "process emphasis"): each closer takes the nearest opener of
+    // its character it pairs with, and the openers between them can no longer open. floor keeps,
+    // for each kind of closer, below which openers a search has already failed.
+    const openers = { '*': [], '_': [] }; // indexes into items, innermost last
+    const floor = new Map();
+    items.forEach((d, x) => {
+      if (!d.ch) return;
+      if (d.close) {
+        const stack = openers[d.ch];
+        const kind = d.ch + d.open + (d.len % 3);
+        while (d.n) {
+          const bottom = floor.get(kind) ?? -1;
+          let at = stack.length - 1;
+          while (at >= 0 && stack[at] > bottom && !pairs(items[stack[at]], d)) at--;
+          if (at < 0 || stack[at] <= bottom) {
+            floor.set(kind, x - 1);
+            break;
+          }
+          const oi = stack[at];
+          const o = items[oi];
+          stack.length = at + 1;
+          const other = openers[d.ch === '*' ? '_' : '*'];
+          while (other.length && other[other.length - 1] > oi) other.pop();
+          const tag = o.n >= 2 && d.n >= 2 ? 'strong' : 'em';
+          o.opens.push(tag); // innermost first
+          d.closes.push(tag);
+          o.n -= tag === 'strong' ? 2 : 1;
+          d.n -= tag === 'strong' ? 2 : 1;
+          if (!o.n) stack.pop();
+        }
+      }
+      if (d.n && d.open) openers[d.ch].push(x);
+    });
+
+    // 3. Build the elements. A run closes first (with its left end), then what is left of it is
+    // text, then it opens (with its right end). Text between is one appendText, for the links.
+    const nest = [el]; // the element being filled, innermost last
+    let literal = '';
+    const put = () => {
+      if (literal) appendText(nest[nest.length - 1], literal);
+      literal = '';
+    };
+    for (const it of items) {
+      if (typeof it === 'string') {
+        literal += it;
+      } else if (it.code !== undefined) {
+        put();
+        const code = document.createElement('code');
+        code.textContent = it.code;
+        nest[nest.length - 1].append(code);
+      } else {
+        if (it.closes.length) put();
+        for (let k = 0; k < it.closes.length; k++) nest.pop();
+        literal += it.ch.repeat(it.n);
+        if (it.opens.length) put();
+        for (let k = it.opens.length - 1; k >= 0; k--) {
+          const e = document.createElement(it.opens[k]);
+          nest[nest.length - 1].append(e);
+          nest.push(e);
+        }
+      }
+    }
+    put();
   }
 
   // A message of someone else that names the reader (@name, in any case) is marked: li.mention.
@@ -217,9 +426,9 @@
         li.dataset.day = dayKey(d);
       }
     }
-    const p = document.createElement('p');
+    const p = document.createElement('div');
     p.className = 'body';
-    appendText(p, body);
+    appendFormatted(p, body);
     li.append(meta, p);
     return li;
   }
@@ -269,7 +478,7 @@
     if (!e || li.dataset.edit === String(e.seq)) return;
     li.dataset.edit = String(e.seq);
     body.replaceChildren();
-    appendText(body, e.body);
+    appendFormatted(body, e.body);
     if (li.dataset.author !== ME) li.classList.toggle('mention', MENTION.test(e.body));
     if (!li.querySelector('.edited')) {
       const mark = document.createElement('span');
@@ -325,7 +534,7 @@
     const box = document.createElement('textarea');
     box.name = 'edit';
     box.rows = 2;
-    box.value = edits.has(seq) ? edits.get(seq).body : body.textContent;
+    box.value = edits.has(seq) ? edits.get(seq).body : bodyText(body);
     box.setAttribute('aria-label', 'Edit your message');
     const save = document.createElement('button');
     save.type = 'submit';
@@ -354,7 +563,7 @@
       ev.preventDefault();
       const text = box.value.replace(/\s+$/, '');
       if (!text.trim()) { showError(err, 'An edit needs some text; use Delete to take the message back.'); return; }
-      if (text === body.textContent) { close(); return; }
+      if (text === bodyText(body)) { close(); return; }
       save.disabled = true;
       try {
         await sendChange(li, { kind: 'edit', body: text });
