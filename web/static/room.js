@@ -97,6 +97,8 @@
     searchResults: $('search-results'),
     searchMore: $('search-more'),
     searchClose: $('search-close'),
+    replying: $('replying'),
+    replyCancel: $('reply-cancel'),
   };
 
   // The part of the room's log on the page: every seq from lowest to highest, each shown once.
@@ -437,11 +439,97 @@
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
+    if (m.reply_to) addQuote(li, m.reply_to);
+    const tools = document.createElement('span');
+    tools.className = 'msg-tools';
+    const reply = document.createElement('span');
+    reply.className = 'msg-actions reply-actions';
+    const rb = document.createElement('button');
+    rb.type = 'button';
+    rb.textContent = 'Reply';
+    rb.addEventListener('click', () => startReply(li));
+    reply.append(rb);
+    li.append(tools);
     if (m.author === ME && !GUEST) addOwnActions(li, true); // guests change nothing (the server says why)
     else if (MODERATOR) addOwnActions(li, false); // Delete only
+    // Reply last: shown on a touch screen only once the message is tapped or focused, it must not
+    // move Edit and Delete under the finger.
+    tools.append(reply);
     applyChanges(li);
     return li;
   }
+
+  // ---- Replies ----
+  //
+  // A message may answer an earlier one (reply_to): it shows that message's author and first
+  // words above its own, as a button that shows the message in the log (loading history back
+  // to it). The quote follows the message's edits and deletion, and fills in once history
+  // brings a message that was not on the page. Reply on a message starts one in the composer.
+  const QUOTE_CHARS = 120;
+  let replyTo = null; // the li being answered in the composer, or null
+
+  function addQuote(li, seq) {
+    const q = document.createElement('button');
+    q.type = 'button';
+    q.className = 'quote';
+    q.dataset.replyTo = String(seq);
+    const who = document.createElement('span');
+    who.className = 'quote-author';
+    const text = document.createElement('span');
+    text.className = 'quote-text';
+    q.append(who, text);
+    q.addEventListener('click', () => jumpTo(seq));
+    li.querySelector('.meta').after(q);
+    fillQuote(q);
+  }
+
+  // quoteOf gives the author and first words of the message li, as a quote shows them.
+  function quoteOf(li) {
+    if (li.classList.contains('deleted')) return { author: li.dataset.author, text: 'This message was deleted.' };
+    const t = bodyText(li.querySelector('.body')).replace(/\s+/g, ' ').trim();
+    return { author: li.dataset.author, text: [...t].length > QUOTE_CHARS ? [...t].slice(0, QUOTE_CHARS).join('') + '…' : t };
+  }
+
+  function fillQuote(q) {
+    const target = log.shown.get(Number(q.dataset.replyTo));
+    const { author, text } = target ? quoteOf(target) : { author: '', text: 'an earlier message' };
+    q.querySelector('.quote-author').textContent = author;
+    q.querySelector('.quote-text').textContent = text;
+    q.classList.toggle('unresolved', !target);
+    q.setAttribute('aria-label', target ? `In reply to ${author}: ${text}. Show that message.` : 'In reply to an earlier message. Show it.');
+  }
+
+  // refreshQuotes fills in the quotes of seq (every unresolved one without seq).
+  function refreshQuotes(seq) {
+    const sel = seq ? `.quote[data-reply-to="${seq}"]` : '.quote.unresolved';
+    document.querySelectorAll(`#messages ${sel}, #pending ${sel}`).forEach(fillQuote);
+  }
+
+  function startReply(li) {
+    const atBottom = nearBottom();
+    replyTo = li;
+    if (tapped) tapped = void tapped.classList.remove('tapped');
+    const { author, text } = quoteOf(li);
+    els.replying.querySelector('.replying-author').textContent = author;
+    els.replying.querySelector('.replying-text').textContent = text;
+    els.replying.hidden = false;
+    if (atBottom) scrollToBottom(); // the bar takes room from the log
+    els.body.focus();
+  }
+
+  function cancelReply() {
+    replyTo = null;
+    els.replying.hidden = true;
+  }
+
+  // Without hover (a touch screen), Reply shows on the message last tapped (app.css).
+  let tapped = null;
+  els.list.addEventListener('click', (ev) => {
+    const li = ev.target.closest('li.msg[data-seq]');
+    if (!li || ev.target.closest('button, a, textarea, pre') || !matchMedia('(hover: none)').matches) return;
+    if (tapped && tapped !== li) tapped.classList.remove('tapped');
+    tapped = li.classList.toggle('tapped') ? li : null;
+  });
 
   // ---- Edits and deletions ----
   //
@@ -471,7 +559,10 @@
       const by = deleted.get(seq);
       body.textContent = by === li.dataset.author ? 'This message was deleted.' : `This message was deleted by ${by}.`;
       li.querySelector('.own-actions')?.remove();
+      li.querySelector('.reply-actions')?.remove();
       li.querySelector('.edited')?.remove();
+      if (replyTo === li) cancelReply();
+      refreshQuotes(seq);
       return;
     }
     const e = edits.get(seq);
@@ -479,6 +570,7 @@
     li.dataset.edit = String(e.seq);
     body.replaceChildren();
     appendFormatted(body, e.body);
+    refreshQuotes(seq);
     if (li.dataset.author !== ME) li.classList.toggle('mention', MENTION.test(e.body));
     if (!li.querySelector('.edited')) {
       const mark = document.createElement('span');
@@ -522,7 +614,7 @@
         showError(els.composerError, err.message);
       }
     });
-    li.append(box);
+    (li.querySelector('.msg-tools') || li).append(box);
   }
 
   function startEdit(li) {
@@ -822,6 +914,7 @@
       s.scrollTop = s.scrollHeight - fromBottom;
       els.list.removeAttribute('aria-busy');
       log.lowest = msgs[0].seq;
+      refreshQuotes(); // replies to these can show them now
     } catch (err) {
       if (err.status === 401) goSignIn();
     } finally {
@@ -906,6 +999,9 @@
     const seq = lastSeen;
     const before = markSent;
     markSent = seq;
+    // While live on a WebSocket the mark goes as a frame; a page being left uses a request that
+    // outlives it (keepalive), and SSE and long-polling pages always do.
+    if (!leaving && current && current.mark && current.mark(seq, markEpoch)) return;
     fetch(ROOM_API + '/read', {
       method: 'PUT',
       credentials: 'same-origin',
@@ -1063,6 +1159,7 @@
 
   function pendingElement(item) {
     const li = messageElement(ME, item.body, null);
+    if (item.replyTo) addQuote(li, item.replyTo);
     li.classList.add('pending');
     li.dataset.clientId = item.clientId;
     const status = document.createElement('span');
@@ -1081,8 +1178,8 @@
     }
   }
 
-  function queueMessage(body) {
-    const item = { clientId: newClientID(), body, sentOn: null, seq: 0, failed: false };
+  function queueMessage(body, reply) {
+    const item = { clientId: newClientID(), body, replyTo: reply || 0, sentOn: null, seq: 0, failed: false };
     item.el = pendingElement(item);
     outbox.push(item);
     els.pending.append(item.el);
@@ -1197,7 +1294,7 @@
           const ctrl = new AbortController();
           const stall = setTimeout(() => { stuck(); ctrl.abort(); }, SEND_TIMEOUT);
           try {
-            const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId },
+            const { data } = await api('POST', `${ROOM_API}/messages`, { body: item.body, client_id: item.clientId, ...(item.replyTo && { reply_to: item.replyTo }) },
               { signal: ctrl.signal });
             acked(item.clientId, data.message.seq);
           } catch (err) {
@@ -1313,6 +1410,12 @@
     return {
       get live() { return live && !done; },
       typing() { if (live && !done) send({ type: 'typing', room: ROOM }); },
+      // A read mark on the open socket rather than a request of its own (no answer when stored).
+      mark(seq, epoch) {
+        if (!live || done) return false;
+        send({ type: 'read', room: ROOM, epoch, seq });
+        return true;
+      },
       // One message in flight at a time: had a later one gone out behind it, a refused message
       // (rate_limited) could be stored after it on the retry. Each ack sends the next. A socket
       // that leaves a send unanswered for SEND_TIMEOUT is broken, though it may still pass pings.
@@ -1322,7 +1425,7 @@
         if (!waiting.length || waiting.some((i) => i.sentOn === ws)) return;
         const item = waiting[0];
         item.sentOn = ws;
-        send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId });
+        send({ type: 'send', room: ROOM, body: item.body, client_id: item.clientId, ...(item.replyTo && { reply_to: item.replyTo }) });
         clearTimeout(sendTimer);
         sendTimer = setTimeout(() => {
           if (item.sentOn === ws && !item.seq && outbox.includes(item)) finish({ unanswered: true });
@@ -1861,7 +1964,15 @@
 
   // ---- Composer ----
 
+  els.replyCancel.addEventListener('click', () => {
+    cancelReply();
+    els.body.focus();
+  });
   els.body.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && replyTo) {
+      cancelReply();
+      return;
+    }
     // Up in an empty box edits one's last message, as in other chat apps.
     if (ev.key === 'ArrowUp' && !els.body.value && !GUEST) {
       const mine = [...els.list.querySelectorAll(':scope > li.mine[data-seq]:not(.deleted)')].pop();
@@ -1886,7 +1997,8 @@
       return;
     }
     showError(els.composerError, '');
-    queueMessage(body);
+    queueMessage(body, replyTo ? Number(replyTo.dataset.seq) : 0);
+    cancelReply();
     els.body.value = '';
     els.body.dispatchEvent(new Event('input'));
     els.body.focus();
