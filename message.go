@@ -2,7 +2,9 @@ package natter
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -13,7 +15,9 @@ import (
 // message Target of the same author instead: an edit gives it Body as its new text (the edit with
 // the highest seq wins), a deletion takes it away (for good: later edits change nothing). The log
 // itself never changes: an edit or a deletion is a new entry, delivered, resumed from and paged
-// like any message.
+// like any message. An entry of Kind KindReact puts the reaction Body (an emoji) of its author on
+// message Target, one of KindUnreact takes it off again: for each author, reaction and message,
+// the later entry wins.
 type Message struct {
 	Room     string    `json:"room"`
 	Seq      int64     `json:"seq"`
@@ -29,9 +33,17 @@ type Message struct {
 
 // The kinds of log entries that change an earlier message (Message.Kind).
 const (
-	KindEdit   = "edit"
-	KindDelete = "delete"
+	KindEdit    = "edit"
+	KindDelete  = "delete"
+	KindReact   = "react"
+	KindUnreact = "unreact"
+	// MaxReactionChars bounds a reaction's Body: an emoji, perhaps of several code points (a
+	// flag, a family, a skin tone), or a short word.
+	MaxReactionChars = 16
 )
+
+// IsReaction reports whether kind puts a reaction on a message or takes one off.
+func IsReaction(kind string) bool { return kind == KindReact || kind == KindUnreact }
 
 // AppendRequest asks a store to add a message to the end of a room's log.
 type AppendRequest struct {
@@ -39,7 +51,7 @@ type AppendRequest struct {
 	Author   string
 	Body     string
 	ClientID string // optional; makes the append idempotent per (Room, Author, ClientID)
-	Kind     string // "" (a message), KindEdit or KindDelete
+	Kind     string // "" (a message), KindEdit, KindDelete, KindReact or KindUnreact
 	Target   int64  // with Kind: the seq of the message it changes
 	ReplyTo  int64  // a message (no Kind) may answer an earlier message of its room: its seq
 }
@@ -96,12 +108,12 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 		if req.Target != 0 {
 			return Errorf(EINVALID, `a target needs a kind ("edit" or "delete")`)
 		}
-	case KindEdit, KindDelete:
+	case KindEdit, KindDelete, KindReact, KindUnreact:
 		if req.Target < 1 {
 			return Errorf(EINVALID, "%s needs a target: the seq of the message it changes", req.Kind)
 		}
 	default:
-		return Errorf(EINVALID, `kind %q is not one of "edit" and "delete"`, req.Kind)
+		return Errorf(EINVALID, `kind %q is not one of "edit", "delete", "react" and "unreact"`, req.Kind)
 	}
 	if req.ReplyTo < 0 || (req.ReplyTo != 0 && req.Kind != "") {
 		return Errorf(EINVALID, "reply_to must be the seq (>= 1) of an earlier message, and only a message (not an edit or a deletion) answers one")
@@ -115,6 +127,11 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 		}
 	} else if req.Body == "" {
 		return Errorf(EINVALID, "message body is empty")
+	}
+	if IsReaction(req.Kind) {
+		if n := utf8.RuneCountInString(req.Body); n > MaxReactionChars || strings.IndexFunc(req.Body, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return Errorf(EINVALID, "a reaction is 1 to %d characters without spaces (an emoji), not %q", MaxReactionChars, req.Body)
+		}
 	}
 	if n := utf8.RuneCountInString(req.Body); n > maxBodyChars {
 		return Errorf(ETOOLARGE, "message body has %d characters; the limit is %d", n, maxBodyChars)

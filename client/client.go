@@ -306,6 +306,18 @@ func (c *Client) Delete(ctx context.Context, room string, seq int64) (natter.Mes
 	return msg, err
 }
 
+// React puts this user's reaction emoji (natter.MaxReactionChars at most, no spaces) on the
+// message seq of room, or with off takes it back: it appends a change of Kind natter.KindReact
+// or natter.KindUnreact and returns it. Retries are safe. Errors: EINVALID, ENOTFOUND.
+func (c *Client) React(ctx context.Context, room string, seq int64, emoji string, off bool) (natter.Message, error) {
+	kind := natter.KindReact
+	if off {
+		kind = natter.KindUnreact
+	}
+	msg, _, err := c.append(ctx, room, sendBody{Body: emoji, ClientID: NewClientID(), Kind: kind, Target: seq})
+	return msg, err
+}
+
 // Reply sends body to room as an answer to the message seq of that room (natter.Message.ReplyTo),
 // with a fresh client_id, so retries are safe. Errors: Send's, and ENOTFOUND when room has no
 // message seq.

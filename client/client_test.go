@@ -388,6 +388,16 @@ func TestSearch(t *testing.T) {
 	}
 	_, err = c.Reply(ctx, "lobby", 99, "to nothing")
 	wantCode(t, err, natter.ENOTFOUND)
+	on, err := c.React(ctx, "lobby", 1, "🍕", false)
+	if err != nil || on.Kind != natter.KindReact || on.Target != 1 || on.Body != "🍕" {
+		t.Fatalf("React: %+v, %v", on, err)
+	}
+	off, err := c.React(ctx, "lobby", 1, "🍕", true)
+	if err != nil || off.Kind != natter.KindUnreact || off.Seq != on.Seq+1 {
+		t.Fatalf("React off: %+v, %v", off, err)
+	}
+	_, err = c.React(ctx, "lobby", 1, "no spaces", false)
+	wantCode(t, err, natter.EINVALID)
 	_, err = c.Search(ctx, "lobby", "  ", 0, 0)
 	wantCode(t, err, natter.EINVALID)
 	_, err = c.Search(ctx, "nowhere", "x", 0, 0)

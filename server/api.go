@@ -261,6 +261,8 @@ func (s *Server) stored(author natter.User, msg natter.Message, created bool) {
 		s.metrics.changes[0].Add(1)
 	case natter.KindDelete:
 		s.metrics.changes[1].Add(1)
+	case natter.KindReact, natter.KindUnreact:
+		s.metrics.changes[2].Add(1)
 	}
 	if !author.Guest {
 		s.ownMarks.sent(author.Name, msg.Room, msg.Seq)
@@ -283,7 +285,7 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
 		return req, nil, err
 	}
-	if req.Kind != "" && user.Guest {
+	if req.Kind != "" && !natter.IsReaction(req.Kind) && user.Guest {
 		// Anyone may sign in as a guest of a name nobody registered, later or at the same time:
 		// a guest name says nothing about who wrote the messages to change.
 		return req, nil, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: only accounts may %s messages (a guest name is anyone's who picks it)", author, req.Kind)
@@ -323,10 +325,10 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 	return req, &msg, nil
 }
 
-// checkTarget checks that an edit's or a deletion's target is a message (not itself an edit or a
-// deletion) in its room of its author's account, written since the account was made, or, for a
-// deletion, any message in a room the account created: ENOTFOUND, EINVALID or EFORBIDDEN
-// otherwise.
+// checkTarget checks that a change's target is a message (not itself a change) in its room and,
+// for an edit or a deletion, its author's account's, written since the account was made, or, for
+// a deletion, any message in a room the account created: ENOTFOUND, EINVALID or EFORBIDDEN
+// otherwise. Anyone may react to any message.
 func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
@@ -340,6 +342,9 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	m := msgs[0]
 	if m.Kind != "" {
 		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
+	}
+	if natter.IsReaction(req.Kind) {
+		return nil // anyone may react to any message
 	}
 	if m.Author != req.Author {
 		// The room's creator may delete anyone's message in it (spam, abuse), not edit it.

@@ -28,7 +28,7 @@ type serverMetrics struct {
 	refused     [3]atomic.Int64             // connections refused at MaxConns (0), MaxUserConns (1) and MaxAddrConns (2)
 	rateLimited atomic.Int64                // sends refused by the send rate limit
 	sendLatency histogram                   // a send's hand-off to the store to the store's answer
-	changes     [2]atomic.Int64             // edits (0) and deletions (1) stored
+	changes     [3]atomic.Int64             // edits (0), deletions (1) and reactions put on or taken off (2) stored
 	readMarks   atomic.Int64                // read marks set through the API
 	typing      atomic.Int64                // typing notices taken (each may be passed on or not)
 	searches    histogram                   // how long each search took
@@ -145,9 +145,10 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	m.one("natter_sends_rate_limited_total", "counter", "Sends refused by the per-user send rate limit.", float64(sm.rateLimited.Load()))
 	m.histogram("natter_send_duration_seconds", "From a send's hand-off to the store to its answer: the wait for the committer, the commit and, with --sync FULL, the WAL's fsync.", &sm.sendLatency)
 
-	m.head("natter_message_changes_total", "counter", "Edits and deletions stored, by kind.")
+	m.head("natter_message_changes_total", "counter", "Edits, deletions and reactions (on or off) stored, by kind.")
 	m.value("natter_message_changes_total", `kind="edit"`, float64(sm.changes[0].Load()))
 	m.value("natter_message_changes_total", `kind="delete"`, float64(sm.changes[1].Load()))
+	m.value("natter_message_changes_total", `kind="reaction"`, float64(sm.changes[2].Load()))
 	m.one("natter_read_marks_total", "counter", "Read marks set by accounts (PUT /api/rooms/{room}/read).", float64(sm.readMarks.Load()))
 	m.one("natter_typing_notices_total", "counter", "Typing notices received (WebSocket typing frames and POST /api/rooms/{room}/typing).", float64(sm.typing.Load()))
 	m.histogram("natter_search_duration_seconds", "How long each room search took (GET /api/rooms/{room}/search), reading up to 10,000 log entries.", &sm.searches)

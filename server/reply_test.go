@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"natter/app"
 	"net/http"
 	"strings"
 	"testing"
@@ -51,5 +52,48 @@ func TestReplies(t *testing.T) {
 	}
 	if n := ts.lastSeq(alice, "lobby"); n != 4 {
 		t.Fatalf("last_seq %d after refused replies, want 4", n)
+	}
+}
+
+// TestReactions: anyone, guests too, may put a reaction (an emoji) on a message and take it off;
+// each is a change of the message, delivered and stored like an edit. A reaction on nothing, on
+// a change, with spaces or too long, or without its emoji, is refused and stores nothing.
+func TestReactions(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.Metrics = true })
+	alice, gus := ts.account("alice"), ts.signIn("gus")
+	watch := ts.dialWS(alice)
+	watch.subscribe("lobby", 0)
+	m := ts.mustPost(alice, "lobby", "ship it?")
+	if r := ts.do("POST", "/api/rooms/lobby/messages", gus, map[string]any{"kind": "react", "target": m.Seq, "body": "🚢"}); r.Status != http.StatusCreated || !strings.Contains(string(r.Raw), `"kind":"react","target":1`) {
+		t.Fatalf("a guest's reaction: %d %s", r.Status, r.Raw)
+	}
+	c := ts.dialWS(gus)
+	c.send(map[string]any{"type": "send", "room": "lobby", "kind": "unreact", "target": m.Seq, "body": "🚢", "client_id": "c-off"})
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "ack" || f.Seq == nil || *f.Seq != 3 {
+		t.Fatalf("unreact over WebSocket: %s", f)
+	}
+	for i, want := range []string{`"body":"ship it?"`, `"kind":"react"`, `"kind":"unreact"`} {
+		if f := watch.nextExcept("presence", "join", "leave"); f.Type != "message" || !strings.Contains(string(f.Message), want) {
+			t.Fatalf("delivered %d: %s, want %s", i, f, want)
+		}
+	}
+	for _, body := range []map[string]any{
+		{"kind": "react", "target": 99, "body": "👍"},
+		{"kind": "react", "target": 2, "body": "👍"},
+		{"kind": "react", "target": m.Seq, "body": "two words"},
+		{"kind": "react", "target": m.Seq, "body": strings.Repeat("👍", 17)},
+		{"kind": "react", "target": m.Seq},
+		{"kind": "unreact", "body": "👍"},
+	} {
+		r := ts.do("POST", "/api/rooms/lobby/messages", gus, body)
+		if r.Status != http.StatusNotFound && r.Status != http.StatusBadRequest {
+			t.Fatalf("%v: %d %s, want 400 or 404", body, r.Status, r.Raw)
+		}
+	}
+	if n := ts.lastSeq(alice, "lobby"); n != 3 {
+		t.Fatalf("last_seq %d after refused reactions, want 3", n)
+	}
+	if v := scrape(t, ts)[`natter_message_changes_total{kind="reaction"}`]; v != 2 {
+		t.Fatalf(`natter_message_changes_total{kind="reaction"} = %v, want 2`, v)
 	}
 }

@@ -173,3 +173,24 @@ func testReplies(t *testing.T, s natter.Store) {
 		t.Fatalf("ChangesAfter counts a reply: %d, %v", n, err)
 	}
 }
+
+// testReactions checks that reactions put on and taken off are stored as changes of their
+// message, read back with their kind, target and emoji, and counted as changes (not messages).
+func testReactions(t *testing.T, s natter.Store) {
+	mustCreateRoom(t, s, "reactions")
+	m := mustAppend(t, s, natter.AppendRequest{Room: "reactions", Author: "alice", Body: "ship it?"})
+	on := mustAppend(t, s, natter.AppendRequest{Room: "reactions", Author: "bob", Kind: natter.KindReact, Target: m.Seq, Body: "👍🏽"})
+	off := mustAppend(t, s, natter.AppendRequest{Room: "reactions", Author: "bob", Kind: natter.KindUnreact, Target: m.Seq, Body: "👍🏽", ClientID: "c-off"})
+	page := mustAfter(t, s, "reactions", 0, 10)
+	wantSeqs(t, page, 1, 2, 3)
+	if !sameMessage(page[1], on) || page[1].Kind != natter.KindReact || page[1].Target != m.Seq || page[1].Body != "👍🏽" ||
+		!sameMessage(page[2], off) || page[2].Kind != natter.KindUnreact {
+		t.Fatalf("read back %+v", page)
+	}
+	if r := mustRoom(t, s, "reactions"); r.LastSeq != 3 || r.Changes != 2 {
+		t.Fatalf("last_seq %d, changes %d; want 3 and 2", r.LastSeq, r.Changes)
+	}
+	if n, err := s.ChangesAfter(t.Context(), "reactions", 1); err != nil || n != 2 {
+		t.Fatalf("ChangesAfter(1) = %d, %v; want 2", n, err)
+	}
+}

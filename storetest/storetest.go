@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ChangesSince", testChangesSince},
 		{"Search", testSearch},
 		{"Replies", testReplies},
+		{"Reactions", testReactions},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

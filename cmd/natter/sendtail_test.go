@@ -170,7 +170,13 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 			if _, err := ann.Reply(ctx, "lobby", 4, "answered"); err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]", "[7] ann (to [4]): answered"} {
+			if _, err := ann.React(ctx, "lobby", 4, "👍", false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ann.React(ctx, "lobby", 4, "👍", true); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]", "[7] ann (to [4]): answered", "[8] ann reacted 👍 to [4]", "[9] ann took back 👍 on [4]"} {
 				if got := next(); got != want {
 					t.Fatalf("line %q; want %q", got, want)
 				}

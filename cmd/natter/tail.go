@@ -54,6 +54,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(stdout, "[%d] %s edited [%d]: %s\n", m.Seq, m.Author, m.Target, m.Body)
 			case natter.KindDelete:
 				fmt.Fprintf(stdout, "[%d] %s deleted [%d]\n", m.Seq, m.Author, m.Target)
+			case natter.KindReact:
+				fmt.Fprintf(stdout, "[%d] %s reacted %s to [%d]\n", m.Seq, m.Author, m.Body, m.Target)
+			case natter.KindUnreact:
+				fmt.Fprintf(stdout, "[%d] %s took back %s on [%d]\n", m.Seq, m.Author, m.Body, m.Target)
 			default:
 				if m.ReplyTo != 0 {
 					fmt.Fprintf(stdout, "[%d] %s (to [%d]): %s\n", m.Seq, m.Author, m.ReplyTo, m.Body)
