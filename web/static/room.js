@@ -454,7 +454,15 @@
     else if (MODERATOR) addOwnActions(li, false); // Delete only
     // Reply last: shown on a touch screen only once the message is tapped or focused, it must not
     // move Edit and Delete under the finger.
-    tools.append(reply);
+    const reactBox = document.createElement('span');
+    reactBox.className = 'msg-actions react-actions';
+    const reactButton = document.createElement('button');
+    reactButton.type = 'button';
+    reactButton.textContent = 'React';
+    reactButton.setAttribute('aria-label', 'Add a reaction');
+    reactButton.addEventListener('click', () => togglePalette(li));
+    reactBox.append(reactButton);
+    tools.append(reply, reactBox);
     applyChanges(li);
     return li;
   }
@@ -537,15 +545,97 @@
   // message: it changes the message it targets, wherever that is on the page or when it gets
   // there (history loads backwards, so a change is always seen no later than its target). The
   // latest edit gives the text; a deletion is for good.
-  const isChange = (m) => m.kind === 'edit' || m.kind === 'delete';
+  const isChange = (m) => m.kind === 'edit' || m.kind === 'delete' || m.kind === 'react' || m.kind === 'unreact';
   const edits = new Map(); // target seq -> the latest edit
   const deleted = new Map(); // target seq -> who deleted it
+  // target seq -> Map of "emoji\nauthor" -> {seq, on}: the latest react or unreact of each author
+  // and emoji (history arrives out of order, so the seq decides).
+  const reactions = new Map();
 
   // recordChange takes in a change and updates its target if it is on the page.
   function recordChange(m) {
     if (m.kind === 'delete') deleted.set(m.target, m.author);
-    else if (!edits.has(m.target) || edits.get(m.target).seq < m.seq) edits.set(m.target, m);
+    else if (m.kind === 'react' || m.kind === 'unreact') {
+      if (!reactions.has(m.target)) reactions.set(m.target, new Map());
+      const r = reactions.get(m.target);
+      const key = m.body + '\n' + m.author;
+      if ((r.get(key)?.seq ?? 0) < m.seq) r.set(key, { seq: m.seq, on: m.kind === 'react' });
+    } else if (!edits.has(m.target) || edits.get(m.target).seq < m.seq) edits.set(m.target, m);
     applyChanges(log.shown.get(m.target));
+  }
+
+  // ---- Reactions ----
+  //
+  // Under a message, one button per emoji with how many put it there (pressed when one of them
+  // is the reader); a click puts the reader's on or takes it off. React (in the message's
+  // buttons) offers a few common ones.
+  const PALETTE = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '🙏'];
+
+  function renderReactions(li, seq) {
+    const counts = new Map(); // emoji -> authors, in the order first put on
+    for (const [key, v] of reactions.get(seq) || []) {
+      if (!v.on) continue;
+      const [emoji, author] = key.split('\n');
+      if (!counts.has(emoji)) counts.set(emoji, []);
+      counts.get(emoji).push(author);
+    }
+    let row = li.querySelector(':scope > .reactions');
+    if (!counts.size) {
+      row?.remove();
+      return;
+    }
+    if (!row) {
+      row = document.createElement('div');
+      row.className = 'reactions';
+      li.querySelector('.body').after(row);
+    }
+    row.replaceChildren(...[...counts].map(([emoji, authors]) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'reaction';
+      b.dataset.emoji = emoji;
+      const mine = authors.includes(ME);
+      b.setAttribute('aria-pressed', String(mine));
+      b.title = authors.join(', ');
+      b.setAttribute('aria-label', `${emoji} ${authors.length}: ${authors.join(', ')}${mine ? '. Take yours off' : '. Add yours'}`);
+      const count = document.createElement('span');
+      count.className = 'count';
+      count.textContent = String(authors.length);
+      b.append(emoji, count);
+      b.addEventListener('click', () => react(li, emoji, !mine));
+      return b;
+    }));
+  }
+
+  async function react(li, emoji, on) {
+    try {
+      await sendChange(li, { kind: on ? 'react' : 'unreact', body: emoji });
+    } catch (err) {
+      showError(els.composerError, err.message);
+    }
+  }
+
+  function togglePalette(li) {
+    const open = li.querySelector('.react-palette');
+    document.querySelectorAll('#messages .react-palette').forEach((p) => p.remove());
+    if (open) return;
+    const box = document.createElement('div');
+    box.className = 'react-palette';
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', 'Add a reaction');
+    for (const emoji of PALETTE) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = emoji;
+      b.addEventListener('click', () => {
+        box.remove();
+        react(li, emoji, true);
+      });
+      box.append(b);
+    }
+    box.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { box.remove(); li.querySelector('.react-actions button')?.focus(); } });
+    (li.querySelector(':scope > .reactions') || li.querySelector('.body')).after(box);
+    box.querySelector('button').focus();
   }
 
   function applyChanges(li) {
@@ -560,11 +650,15 @@
       body.textContent = by === li.dataset.author ? 'This message was deleted.' : `This message was deleted by ${by}.`;
       li.querySelector('.own-actions')?.remove();
       li.querySelector('.reply-actions')?.remove();
+      li.querySelector('.react-actions')?.remove();
+      li.querySelector(':scope > .reactions')?.remove();
+      li.querySelector('.react-palette')?.remove();
       li.querySelector('.edited')?.remove();
       if (replyTo === li) cancelReply();
       refreshQuotes(seq);
       return;
     }
+    renderReactions(li, seq);
     const e = edits.get(seq);
     if (!e || li.dataset.edit === String(e.seq)) return;
     li.dataset.edit = String(e.seq);
