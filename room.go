@@ -77,4 +77,7 @@ type RoomStore interface {
 	Room(ctx context.Context, name string) (Room, error)
 	// Rooms lists every room by name.
 	Rooms(ctx context.Context) ([]Room, error)
+	// SetRoomTitle gives a room a new title (empty: its name) and returns the room. Errors:
+	// EINVALID (a bad title), ENOTFOUND.
+	SetRoomTitle(ctx context.Context, name, title string) (Room, error)
 }

@@ -50,3 +50,50 @@ func TestReactionsInTheBrowser(t *testing.T) {
 	alice.waitLive("ws")
 	alice.waitJS("the same after a reload", chip(1, true))
 }
+
+// The account that created a room renames it from the room's head: Rename, type, Enter; the
+// heading and the page's title change at once, and the room list shows the new title. Others
+// have no Rename.
+func TestRenameInTheBrowser(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	alice.signIn(srv.url, "alice", "alice's password", "register")
+	alice.do("create a room",
+		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
+		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
+	)
+	alice.waitJS("the new room", `location.pathname === '/rooms/ops'`)
+	alice.waitLive("ws")
+	bob := newPage(t, browser, "bob")
+	bob.navigate(srv.url + "/")
+	bob.signIn(srv.url, "bob", "", "guest")
+	bob.waitJS("ops on bob's room list", `document.querySelector('#rooms li[data-room="ops"] .room-title')?.textContent.trim() === 'ops'`)
+	alice.do("rename it",
+		chromedp.Click(chromedp.CSS(`#rename`)),
+		evalVoid(`document.getElementById('rename-title').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#rename-title`), "Operations & on-call"),
+		pressEnter,
+	)
+	alice.waitJS("the new title", `document.getElementById('room-title').textContent === 'Operations & on-call' &&
+		!document.getElementById('room-title').hidden && document.getElementById('rename-form').hidden &&
+		document.title.startsWith('Operations & on-call')`)
+	alice.do("a title too long",
+		chromedp.Click(chromedp.CSS(`#rename`)),
+		evalVoid(`document.getElementById('rename-title').removeAttribute('maxlength'); document.getElementById('rename-title').value = 'x'.repeat(201)`),
+		pressKey("Enter", 13),
+	)
+	alice.waitJS("the refusal", `!document.getElementById('rename-error').hidden && /the limit is 200/.test(document.getElementById('rename-error').textContent)`)
+	alice.do("cancel", pressKey("Escape", 27))
+	alice.waitJS("the title kept", `document.getElementById('room-title').textContent === 'Operations & on-call' && document.getElementById('rename-form').hidden`)
+
+	bob.setVisibility("hidden")
+	bob.setVisibility("visible") // the list refreshes when shown
+	bob.waitJS("the new title on bob's room list, without a reload", `document.querySelector('#rooms li[data-room="ops"] .room-title')?.textContent.trim() === 'Operations & on-call'`)
+	bob.navigate(srv.url + "/rooms/ops")
+	bob.waitLive("ws")
+	if evalJS[bool](bob, `!!document.getElementById('rename')`) {
+		t.Fatal("bob, who did not create the room, has Rename")
+	}
+}

@@ -445,6 +445,47 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	return rec.room(room.Name, 0), nil
 }
 
+// SetRoomTitle gives a room a new title (natter.RoomStore): its record is read and written back
+// in one transaction (WATCH), tried again if another node changed it meanwhile.
+func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Room, error) {
+	valid, err := natter.ValidateRoom(natter.Room{Name: name, Title: title})
+	if err != nil {
+		return natter.Room{}, err
+	}
+	key := s.key("rooms")
+	for range 10 {
+		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			data, err := tx.HGet(ctx, key, name).Result()
+			if err != nil {
+				return err
+			}
+			var rec roomRecord
+			if err := json.Unmarshal([]byte(data), &rec); err != nil {
+				return natter.Internal("redis: room record", err)
+			}
+			rec.Title = valid.Title
+			out, _ := json.Marshal(rec)
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.HSet(ctx, key, name, out)
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, redis.Nil):
+		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	case natter.ErrorCode(err) == natter.EINTERNAL:
+		return natter.Room{}, err
+	case err != nil:
+		return natter.Room{}, unavailable("set room title", err)
+	}
+	return s.Room(ctx, name)
+}
+
 // Room returns one room with its current LastSeq. ENOTFOUND if absent.
 func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
 	var recCmd, seqCmd *redis.StringCmd

@@ -183,6 +183,42 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, roomBody{Room: s.roomViews(r.Context(), authFrom(r.Context()).user, room)[0]})
 }
 
+// handleRenameRoom gives a room a new title: only the account that created it may (as it may
+// delete any message in it); 200 with the room.
+func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Title *string `json:"title"`
+	}
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Title == nil {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, `give the room's new "title" (empty: its name)`))
+		return
+	}
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user := authFrom(r.Context()).user
+	ok, err := s.moderates(r.Context(), user, room)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q may rename it", room.Name))
+		return
+	}
+	if room, err = s.store.SetRoomTitle(r.Context(), room.Name, *req.Title); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), user, room)[0]})
+}
+
 func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {
 	name := r.PathValue("room")
 	if !natter.ValidRoomName(name) {

@@ -97,3 +97,27 @@ func TestReactions(t *testing.T) {
 		t.Fatalf(`natter_message_changes_total{kind="reaction"} = %v, want 2`, v)
 	}
 }
+
+// TestRenameRoom: the account that created a room may give it a new title (PATCH
+// /api/rooms/{room}); anyone else, a guest, a bad title or an unknown room is refused and changes
+// nothing.
+func TestRenameRoom(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, gus := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
+	if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": "ops", "title": "Ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Raw)
+	}
+	r := ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Operations"})
+	if r.Status != http.StatusOK || r.Body["room"].(map[string]any)["title"] != "Operations" {
+		t.Fatalf("rename: %d %s", r.Status, r.Raw)
+	}
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", bob, map[string]string{"title": "Bob's"}), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", gus, map[string]string{"title": "Gus's"}), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("PATCH", "/api/rooms/lobby", alice, map[string]string{"title": "Mine"}), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": strings.Repeat("x", 201)}), http.StatusBadRequest, "invalid")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{}), http.StatusBadRequest, "invalid")
+	checkError(t, ts.do("PATCH", "/api/rooms/nowhere", alice, map[string]string{"title": "x"}), http.StatusNotFound, "not_found")
+	if got := ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any)["title"]; got != "Operations" {
+		t.Fatalf("title after refused renames: %v", got)
+	}
+}

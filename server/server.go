@@ -368,6 +368,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms", s.authed(s.handleListRooms))
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
+	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
 	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed(s.handleReadMessages))
 	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))

@@ -54,6 +54,27 @@ func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
 	return r, nil
 }
 
+// SetRoomTitle gives a room a new title (natter.RoomStore).
+func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Room, error) {
+	valid, err := natter.ValidateRoom(natter.Room{Name: name, Title: title})
+	if err != nil {
+		return natter.Room{}, err
+	}
+	res, err := s.stmts.updateTitle.ExecContext(ctx, valid.Title, name)
+	if err != nil {
+		return natter.Room{}, natter.Internal("sqlite: set room title", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return natter.Room{}, natter.Internal("sqlite: set room title", err)
+	} else if n == 0 {
+		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	}
+	if err := s.syncWrite(); err != nil {
+		return natter.Room{}, err
+	}
+	return s.Room(ctx, name)
+}
+
 // Rooms lists every room by name.
 func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 	rows, err := s.stmts.readRooms.QueryContext(ctx)

@@ -417,6 +417,7 @@ type statements struct {
 	updateRoomSeq  *sql.Stmt
 	countChange    *sql.Stmt // one more edit or deletion in a room
 	insertRoom     *sql.Stmt
+	updateTitle    *sql.Stmt
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
 	deleteSession  *sql.Stmt
@@ -468,6 +469,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
 		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at)
 			VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},
 		{w, &st.insertSession, `INSERT INTO sessions (token_hash, user_name, guest, created_at, expires_at)

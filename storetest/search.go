@@ -194,3 +194,25 @@ func testReactions(t *testing.T, s natter.Store) {
 		t.Fatalf("ChangesAfter(1) = %d, %v; want 2", n, err)
 	}
 }
+
+// testSetRoomTitle checks that a room's title can change (empty: its name), and nothing else of
+// it; a bad title or an unknown room changes nothing.
+func testSetRoomTitle(t *testing.T, s natter.Store) {
+	before := mustCreateRoom(t, s, "renamed")
+	mustAppend(t, s, natter.AppendRequest{Room: "renamed", Author: "alice", Body: "hi"})
+	r, err := s.SetRoomTitle(t.Context(), "renamed", "Renamed ✓")
+	must(t, err)
+	if r.Title != "Renamed ✓" || r.Epoch != before.Epoch || r.LastSeq != 1 || !r.CreatedAt.Equal(before.CreatedAt) || r.CreatedBy != before.CreatedBy {
+		t.Fatalf("renamed %+v from %+v", r, before)
+	}
+	if got := mustRoom(t, s, "renamed"); got.Title != "Renamed ✓" {
+		t.Fatalf("read back title %q", got.Title)
+	}
+	_, err = s.SetRoomTitle(t.Context(), "renamed", string(make([]rune, natter.MaxRoomTitleChars+1)))
+	wantCode(t, err, natter.EINVALID)
+	_, err = s.SetRoomTitle(t.Context(), "nowhere", "x")
+	wantCode(t, err, natter.ENOTFOUND)
+	if r, err := s.SetRoomTitle(t.Context(), "renamed", ""); err != nil || r.Title != "renamed" {
+		t.Fatalf("an empty title: %+v, %v; want the name", r, err)
+	}
+}

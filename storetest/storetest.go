@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Search", testSearch},
 		{"Replies", testReplies},
 		{"Reactions", testReactions},
+		{"SetRoomTitle", testSetRoomTitle},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

@@ -92,6 +92,8 @@
       return e;
     };
     const updateRoom = (li, r) => {
+      const title = li.querySelector('.room-title');
+      if (title && title.textContent !== (r.title || r.name)) title.textContent = r.title || r.name; // renamed
       const online = li.querySelector('.room-online');
       if (online) {
         online.dataset.people = String(r.online || 0);

@@ -1046,7 +1046,7 @@
   // the page is hidden, whose title meanwhile counts the messages of others: "(3) Lobby".
   const MARK_EVERY = 5000; // a busy room of 10,000 readers: 2,000 marks a second
   const INITIAL_READ = root.dataset.readSeq === undefined ? null : Number(root.dataset.readSeq);
-  const TITLE = document.title;
+  let TITLE = document.title; // the page's own title (a rename changes it)
   let firstLoad = true;
   let markEpoch = root.dataset.epoch || null; // the epoch markSent and lastSeen are in
   let markSent = INITIAL_READ ?? -1; // the mark the server has (or has been sent); -1: none
@@ -2055,6 +2055,51 @@
     ev.preventDefault();
     jumpTo(Number(a.dataset.seq));
   });
+
+  // ---- Renaming (the room's creator) ----
+
+  const renameButton = $('rename');
+  if (renameButton) {
+    const form = $('rename-form');
+    const input = $('rename-title');
+    const heading = $('room-title');
+    const close = () => {
+      form.hidden = true;
+      heading.hidden = false;
+      renameButton.hidden = false;
+      showError($('rename-error'), '');
+    };
+    renameButton.addEventListener('click', () => {
+      input.value = heading.textContent;
+      heading.hidden = true;
+      renameButton.hidden = true;
+      form.hidden = false;
+      input.focus();
+      input.select();
+    });
+    $('rename-cancel').addEventListener('click', close);
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') close();
+      if (ev.key === 'Enter' && !ev.isComposing) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const { data } = await api('PATCH', ROOM_API, { title: input.value.trim() });
+        const old = heading.textContent;
+        heading.textContent = data.room.title || ROOM;
+        TITLE = TITLE.replace(old, heading.textContent);
+        document.title = document.title.replace(old, heading.textContent);
+        close();
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError($('rename-error'), err.message);
+      }
+    });
+  }
 
   // ---- Composer ----
 
