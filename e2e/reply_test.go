@@ -81,6 +81,13 @@ func TestRepliesInTheBrowser(t *testing.T) {
 			q.querySelector('.quote-text').textContent === 'the **plan** is ready';
 	})()`)
 	p.waitSeqs(1, 153)
+
+	// An answer to one of the reader's messages is marked as a mention; others' answers are not.
+	writer.call("POST", "/api/rooms/lobby/messages", map[string]any{"body": "thanks", "reply_to": 152}, nil)
+	p.waitJS("the answer to alice marked", `(m => m && m.classList.contains('mention'))(document.getElementById('m154'))`)
+	if evalJS[bool](p, `document.getElementById('m153').classList.contains('mention')`) {
+		t.Fatal("an answer to the writer's own message is marked as a mention of alice")
+	}
 }
 
 // A page live on a WebSocket moves its read mark with a frame on the socket, not a request:

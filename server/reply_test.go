@@ -117,6 +117,9 @@ func TestRenameRoom(t *testing.T) {
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": strings.Repeat("x", 201)}), http.StatusBadRequest, "invalid")
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{}), http.StatusBadRequest, "invalid")
 	checkError(t, ts.do("PATCH", "/api/rooms/nowhere", alice, map[string]string{"title": "x"}), http.StatusNotFound, "not_found")
+	login := ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "alice's password"})
+	cookie := cookieHeader(sessionCookie(t, login))
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", "", map[string]string{"title": "Evil"}, "Cookie", cookie, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "forbidden")
 	if got := ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any)["title"]; got != "Operations" {
 		t.Fatalf("title after refused renames: %v", got)
 	}

@@ -439,7 +439,11 @@
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
-    if (m.reply_to) addQuote(li, m.reply_to);
+    if (m.reply_to) {
+      addQuote(li, m.reply_to);
+      // An answer to one of the reader's messages calls the reader as a mention does.
+      if (m.author !== ME && log.shown.get(m.reply_to)?.dataset.author === ME) li.classList.add('mention');
+    }
     const tools = document.createElement('span');
     tools.className = 'msg-tools';
     const reply = document.createElement('span');
