@@ -3,6 +3,7 @@
 //	natter serve   run the server (web UI, API, WebSocket, SSE and long-polling on one port)
 //	natter send    send one message
 //	natter tail    print a room's messages as they arrive
+//	natter search  find a room's messages by their words
 //	natter bench   drive a running natter and measure it
 //	natter backup  copy a running natter's database
 //	natter restore put a backup in place of a stopped natter's database
@@ -26,6 +27,7 @@ usage:
   natter serve [flags]        run the server (natter serve -h for flags)
   natter send [flags] TEXT    send one message (TEXT "-": each line of standard input)
   natter tail [flags]         print a room's messages as they arrive
+  natter search [flags] WORDS find a room's messages by their words, newest first
   natter bench SCENARIO ...   measure a running natter (natter bench -h)
   natter backup FILE          copy a running natter's database to FILE (--data-dir)
   natter restore FILE         put a backup in place of a stopped natter's database (--data-dir)
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSend(ctx, rest, stdout, stderr)
 	case "tail":
 		return runTail(ctx, rest, stdout, stderr)
+	case "search":
+		return runSearch(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "backup":

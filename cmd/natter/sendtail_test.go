@@ -189,3 +189,47 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchCommand: natter search prints the matches newest first with their latest text, says
+// where older ones begin, and with --all goes through the whole log.
+func TestSearchCommand(t *testing.T) {
+	url := openNatter(t)
+	ctx := t.Context()
+	ann := client.New(url)
+	if err := ann.Register(ctx, "ann", "ann's password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.SignIn(ctx, "ann", "ann's password"); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"deploy at noon", "lunch", "deploy done", "DEPLOY again"} {
+		if _, err := ann.Send(ctx, "lobby", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ann.Edit(ctx, "lobby", 1, "deploy at one"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := runSearch(ctx, append([]string{"--url", url, "--name", "sam"}, args...), &out, &errOut); err != nil {
+			t.Fatalf("natter search %q: %v (stderr %s)", args, err, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	if out, _ := run("deploy"); out != "[4] ann: DEPLOY again\n[3] ann: deploy done\n[1] ann: deploy at one (edited)\n" {
+		t.Fatalf("printed %q", out)
+	}
+	out, note := run("--limit", "1", "deploy")
+	if out != "[4] ann: DEPLOY again\n" || !strings.Contains(note, "older ones with --before 4") {
+		t.Fatalf("one page: %q, note %q", out, note)
+	}
+	if out, _ := run("--limit", "1", "--all", "deploy"); out != "[4] ann: DEPLOY again\n[3] ann: deploy done\n[1] ann: deploy at one (edited)\n" {
+		t.Fatalf("--all printed %q", out)
+	}
+	var errOut bytes.Buffer
+	if err := runSearch(ctx, []string{"--url", url, "--name", "sam"}, io.Discard, &errOut); err == nil {
+		t.Fatal("a search without words ran")
+	}
+}
