@@ -45,6 +45,9 @@ func ValidateRoom(room Room) (Room, error) {
 	if room.Title == "" {
 		room.Title = room.Name
 	}
+	if room.Private && room.CreatedBy == "" {
+		return Room{}, Errorf(EINVALID, "a private room needs its creator, its first member")
+	}
 	if !utf8.ValidString(room.Title) {
 		return Room{}, Errorf(EINVALID, "room title is not valid UTF-8")
 	}
@@ -63,6 +66,9 @@ type Room struct {
 	Epoch     string    `json:"epoch,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Private rooms are seen only by their members: accounts, the creator first, each added by
+	// a member. Set at creation, for good.
+	Private bool `json:"private,omitempty"`
 	// Changes is how many of the log's entries are edits or deletions (Message.Kind): the room
 	// holds LastSeq - Changes messages. The API shows that count, not this field.
 	Changes int64 `json:"-"`
@@ -70,9 +76,18 @@ type Room struct {
 
 // RoomStore keeps the rooms.
 type RoomStore interface {
-	// CreateRoom stores a new room with a fresh epoch and LastSeq 0. Errors: EINVALID (bad name or
-	// title), ECONFLICT (exists).
+	// CreateRoom stores a new room with a fresh epoch and LastSeq 0; a private one has its
+	// creator (CreatedBy, required) as its first member. Errors: EINVALID (bad name or title, a
+	// private room without a creator), ECONFLICT (exists).
 	CreateRoom(ctx context.Context, room Room) (Room, error)
+	// AddMember makes user (an account: the caller checks) a member of room; again is no error.
+	// ENOTFOUND if room does not exist.
+	AddMember(ctx context.Context, room, user, addedBy string) error
+	// IsMember reports whether user is a member of room (false for a public room's users: public
+	// rooms have no members).
+	IsMember(ctx context.Context, room, user string) (bool, error)
+	// Members lists room's members by name.
+	Members(ctx context.Context, room string) ([]string, error)
 	// Room returns one room with its current LastSeq. ENOTFOUND if absent.
 	Room(ctx context.Context, name string) (Room, error)
 	// Rooms lists every room by name.

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -419,10 +420,49 @@ type roomRecord struct {
 	Epoch     string `json:"epoch"`
 	CreatedBy string `json:"created_by,omitempty"`
 	CreatedAt int64  `json:"created_at"`
+	Private   bool   `json:"private,omitempty"`
 }
 
 func (r roomRecord) room(name string, lastSeq int64) natter.Room {
-	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq}
+	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq, Private: r.Private}
+}
+
+// createRoomScript stores a room's record if the name is free and, for a private room, its
+// creator as its first member, in one step. KEYS: the rooms hash, the room's members set. ARGV:
+// name, record, first member ("" for none). It returns 1, or 0 if the room exists.
+var createRoomScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+return 1`)
+
+// AddMember makes user a member of room (natter.RoomStore): a set per room, PREFIX:members:ROOM.
+func (s *Store) AddMember(ctx context.Context, room, user, addedBy string) error {
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	if err := s.rdb.SAdd(ctx, s.key("members", room), user).Err(); err != nil {
+		return unavailable("add member", err)
+	}
+	return nil
+}
+
+// IsMember reports whether user is a member of room (natter.RoomStore).
+func (s *Store) IsMember(ctx context.Context, room, user string) (bool, error) {
+	ok, err := s.rdb.SIsMember(ctx, s.key("members", room), user).Result()
+	if err != nil {
+		return false, unavailable("is member", err)
+	}
+	return ok, nil
+}
+
+// Members lists room's members by name (natter.RoomStore).
+func (s *Store) Members(ctx context.Context, room string) ([]string, error) {
+	names, err := s.rdb.SMembers(ctx, s.key("members", room)).Result()
+	if err != nil {
+		return nil, unavailable("members", err)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // CreateRoom stores a new room with a fresh epoch. EINVALID, ECONFLICT.
@@ -433,13 +473,17 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	rec := roomRecord{Title: room.Title, Epoch: hex.EncodeToString(b[:]), CreatedBy: room.CreatedBy, CreatedAt: s.now().UnixNano()}
+	rec := roomRecord{Title: room.Title, Epoch: hex.EncodeToString(b[:]), CreatedBy: room.CreatedBy, CreatedAt: s.now().UnixNano(), Private: room.Private}
 	data, _ := json.Marshal(rec)
-	ok, err := s.rdb.HSetNX(ctx, s.key("rooms"), room.Name, data).Result()
+	first := ""
+	if room.Private {
+		first = room.CreatedBy
+	}
+	ok, err := createRoomScript.Run(ctx, s.rdb, []string{s.key("rooms"), s.key("members", room.Name)}, room.Name, data, first).Int()
 	if err != nil {
 		return natter.Room{}, unavailable("create room", err)
 	}
-	if !ok {
+	if ok == 0 {
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
 	}
 	return rec.room(room.Name, 0), nil

@@ -86,7 +86,8 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, roomsBody{Rooms: s.roomViews(r.Context(), authFrom(r.Context()).user, rooms...)})
+	user := authFrom(r.Context()).user
+	writeJSON(w, http.StatusOK, roomsBody{Rooms: s.roomViews(r.Context(), user, s.visibleRooms(r.Context(), user, rooms)...)})
 }
 
 func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
@@ -143,6 +144,9 @@ func (s *Server) setReadMark(ctx context.Context, user natter.User, room, epoch 
 	if !natter.ValidRoomName(room) {
 		return natter.Errorf(natter.ENOTFOUND, "no room named %q", room)
 	}
+	if err := s.checkRoomName(ctx, user, room); err != nil {
+		return err
+	}
 	err := s.store.SetReadMark(ctx, user.Name, natter.ReadMark{Room: room, Epoch: epoch, Seq: *seq})
 	if natter.ErrorCode(err) == natter.ENOTFOUND {
 		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", room)
@@ -154,8 +158,9 @@ func (s *Server) setReadMark(ctx context.Context, user natter.User, room, epoch 
 }
 
 type createRoomRequest struct {
-	Name  string `json:"name"`
-	Title string `json:"title"`
+	Name    string `json:"name"`
+	Title   string `json:"title"`
+	Private bool   `json:"private"`
 }
 
 func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +177,12 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room title must be valid UTF-8 of at most %d characters", natter.MaxRoomTitleChars))
 		return
 	}
-	room, err := s.store.CreateRoom(r.Context(), natter.Room{Name: req.Name, Title: req.Title, CreatedBy: authFrom(r.Context()).user.Name})
+	user := authFrom(r.Context()).user
+	if req.Private && user.Guest {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: only accounts create private rooms (their members are accounts)", user.Name))
+		return
+	}
+	room, err := s.store.CreateRoom(r.Context(), natter.Room{Name: req.Name, Title: req.Title, CreatedBy: user.Name, Private: req.Private})
 	if err != nil {
 		if natter.ErrorCode(err) == natter.ECONFLICT {
 			err = natter.Errorf(natter.ECONFLICT, "a room named %q exists", req.Name)
@@ -219,16 +229,32 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), user, room)[0]})
 }
 
+// roomFromPath reads the room the path names, as the request's user may see it: ENOTFOUND for a
+// room that does not exist and for a private room the user is not a member of.
 func (s *Server) roomFromPath(r *http.Request) (natter.Room, error) {
-	name := r.PathValue("room")
+	return s.roomFor(r.Context(), r.PathValue("room"), authFrom(r.Context()).user)
+}
+
+func (s *Server) roomFor(ctx context.Context, name string, user natter.User) (natter.Room, error) {
+	notFound := natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
 	if !natter.ValidRoomName(name) {
-		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+		return natter.Room{}, notFound
 	}
-	room, err := s.store.Room(r.Context(), name)
+	room, err := s.store.Room(ctx, name)
 	if natter.ErrorCode(err) == natter.ENOTFOUND {
-		err = natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+		return natter.Room{}, notFound
 	}
-	return room, err
+	if err != nil {
+		return natter.Room{}, err
+	}
+	ok, err := s.canSee(ctx, user, room)
+	if err != nil {
+		return natter.Room{}, err
+	}
+	if !ok {
+		return natter.Room{}, notFound
+	}
+	return room, nil
 }
 
 type sendRequest struct {
@@ -317,6 +343,9 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 	req.Author = author
 	if !natter.ValidRoomName(req.Room) {
 		return req, nil, natter.Errorf(natter.ENOTFOUND, "no room named %q", req.Room)
+	}
+	if err := s.checkRoomName(ctx, user, req.Room); err != nil {
+		return req, nil, err
 	}
 	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
 		return req, nil, err

@@ -384,3 +384,28 @@ func TestClusterReplies(t *testing.T) {
 		t.Fatalf("read on B: %+v", page.Messages)
 	}
 }
+
+// TestClusterPrivateRooms: a private room made on one node is private on the other, and a
+// member added on either is one on both.
+func TestClusterPrivateRooms(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	carol := a.account("carol")
+	bobOnB := b.account("bob")
+	if r := a.do("POST", "/api/rooms", carol, map[string]any{"name": "secret", "private": true}); r.Status != http.StatusCreated {
+		t.Fatalf("create on A: %d %s", r.Status, r.Raw)
+	}
+	a.mustPost(carol, "secret", "the plan")
+	checkError(t, b.do("GET", "/api/rooms/secret/messages?after=0", bobOnB, nil), http.StatusNotFound, "not_found")
+	carolOnB := b.signInPassword("carol", "carol's password")
+	if r := b.do("PUT", "/api/rooms/secret/members/bob", carolOnB, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("add bob on B: %d %s", r.Status, r.Raw)
+	}
+	bobOnA := a.signInPassword("bob", "bob's password")
+	if page := a.read(bobOnA, "/api/rooms/secret/messages?after=0"); len(page.Messages) != 1 {
+		t.Fatalf("bob on A: %+v", page.Messages)
+	}
+	if page := b.read(bobOnB, "/api/rooms/secret/messages?after=0"); len(page.Messages) != 1 {
+		t.Fatalf("bob on B: %+v", page.Messages)
+	}
+}

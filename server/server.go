@@ -206,6 +206,7 @@ type Server struct {
 
 	metrics  serverMetrics
 	ownMarks *ownMarks // what accounts send moves their read marks
+	access   roomAccess
 	started  time.Time
 }
 
@@ -369,6 +370,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
+	mux.HandleFunc("GET /api/rooms/{room}/members", s.authed(s.handleMembers))
+	mux.HandleFunc("PUT /api/rooms/{room}/members/{user}", s.authed(s.handleAddMember))
 	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed(s.handleReadMessages))
 	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))

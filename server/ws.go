@@ -641,12 +641,16 @@ func (c *wsConn) subscribe(f clientFrame) {
 		}
 		req.HasAfter = true
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.srv.checkRoomName(ctx, natter.User{Name: c.user, Guest: c.guest}, f.Room); err != nil {
+		c.sendError(err, f.Room)
+		return
+	}
 	// A second subscribe to the same room restarts it from the new position.
 	if old := c.takeSub(f.Room); old != nil {
 		old.Unsubscribe()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	sub, _, err := c.srv.hub.Subscribe(ctx, req)
 	if err != nil {
 		if natter.ErrorCode(err) == natter.ENOTFOUND {

@@ -120,7 +120,8 @@ func TestRoomChangesBackfilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`ALTER TABLE rooms DROP COLUMN changes; DELETE FROM schema_migrations WHERE version = 7`); err != nil {
+	if _, err := db.Exec(`ALTER TABLE rooms DROP COLUMN changes; ALTER TABLE messages DROP COLUMN reply_to;
+		ALTER TABLE rooms DROP COLUMN private; DROP TABLE room_members; DELETE FROM schema_migrations WHERE version >= 7`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

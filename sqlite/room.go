@@ -20,7 +20,12 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 		return natter.Room{}, natter.Internal("sqlite: new epoch", err)
 	}
 	created := toNanos(s.now())
-	res, err := s.stmts.insertRoom.ExecContext(ctx, room.Name, room.Title, epoch, room.CreatedBy, created)
+	tx, err := s.writeDB.BeginTx(ctx, nil)
+	if err != nil {
+		return natter.Room{}, natter.Internal("sqlite: create room", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.StmtContext(ctx, s.stmts.insertRoom).ExecContext(ctx, room.Name, room.Title, epoch, room.CreatedBy, created, room.Private)
 	if err != nil {
 		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	}
@@ -28,6 +33,14 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	} else if n == 0 {
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
+	}
+	if room.Private {
+		if _, err := tx.StmtContext(ctx, s.stmts.insertMember).ExecContext(ctx, room.Name, room.CreatedBy, room.CreatedBy, created); err != nil {
+			return natter.Room{}, natter.Internal("sqlite: create room", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	}
 	if err := s.syncWrite(); err != nil {
 		return natter.Room{}, err
@@ -38,7 +51,53 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 		Epoch:     epoch,
 		CreatedBy: room.CreatedBy,
 		CreatedAt: fromNanos(created),
+		Private:   room.Private,
 	}, nil
+}
+
+// AddMember makes user a member of room (natter.RoomStore).
+func (s *Store) AddMember(ctx context.Context, room, user, addedBy string) error {
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	if _, err := s.stmts.insertMember.ExecContext(ctx, room, user, addedBy, toNanos(s.now())); err != nil {
+		return natter.Internal("sqlite: add member", err)
+	}
+	return s.syncWrite()
+}
+
+// IsMember reports whether user is a member of room (natter.RoomStore).
+func (s *Store) IsMember(ctx context.Context, room, user string) (bool, error) {
+	var one int
+	err := s.stmts.readMember.QueryRowContext(ctx, room, user).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, natter.Internal("sqlite: is member", err)
+	}
+	return true, nil
+}
+
+// Members lists room's members by name (natter.RoomStore).
+func (s *Store) Members(ctx context.Context, room string) ([]string, error) {
+	rows, err := s.stmts.readMembers.QueryContext(ctx, room)
+	if err != nil {
+		return nil, natter.Internal("sqlite: members", err)
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, natter.Internal("sqlite: members", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: members", err)
+	}
+	return names, nil
 }
 
 // Room returns one room with its current LastSeq. ENOTFOUND if absent.
@@ -100,7 +159,7 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 func scanRoom(r rowScanner) (natter.Room, error) {
 	var room natter.Room
 	var created int64
-	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes); err != nil {
+	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes, &room.Private); err != nil {
 		return natter.Room{}, err
 	}
 	room.CreatedAt = fromNanos(created)

@@ -418,6 +418,9 @@ type statements struct {
 	countChange    *sql.Stmt // one more edit or deletion in a room
 	insertRoom     *sql.Stmt
 	updateTitle    *sql.Stmt
+	insertMember   *sql.Stmt
+	readMember     *sql.Stmt
+	readMembers    *sql.Stmt
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
 	deleteSession  *sql.Stmt
@@ -467,8 +470,12 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
 		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
-		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at)
-			VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at, private)
+			VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.insertMember, `INSERT INTO room_members (room, user_name, added_by, added_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`},
+		{r, &st.readMember, `SELECT 1 FROM room_members WHERE room = ? AND user_name = ?`},
+		{r, &st.readMembers, `SELECT user_name FROM room_members WHERE room = ? ORDER BY user_name`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},
@@ -487,8 +494,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
-		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes FROM rooms WHERE name = ?`},
-		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes FROM rooms ORDER BY name`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private FROM rooms WHERE name = ?`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private FROM rooms ORDER BY name`},
 		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
 		{r, &st.readUser, `SELECT name, password_hash, created_at FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions

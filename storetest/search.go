@@ -216,3 +216,52 @@ func testSetRoomTitle(t *testing.T, s natter.Store) {
 		t.Fatalf("an empty title: %+v, %v; want the name", r, err)
 	}
 }
+
+// testPrivateRooms checks that a private room keeps its privacy and its members: the creator
+// first, others as added (again is no error), in name order; public rooms have none.
+func testPrivateRooms(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	r, err := s.CreateRoom(ctx, natter.Room{Name: "secret", Title: "Secret", CreatedBy: "carol", Private: true})
+	must(t, err)
+	if !r.Private {
+		t.Fatalf("created %+v, not private", r)
+	}
+	if got := mustRoom(t, s, "secret"); !got.Private || got.CreatedBy != "carol" {
+		t.Fatalf("read back %+v", got)
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, room := range rooms {
+		if room.Private != (room.Name == "secret") {
+			t.Fatalf("Rooms lists %s with private %v", room.Name, room.Private)
+		}
+	}
+	members := func(room string) []string {
+		t.Helper()
+		m, err := s.Members(ctx, room)
+		must(t, err)
+		return m
+	}
+	if m := members("secret"); len(m) != 1 || m[0] != "carol" {
+		t.Fatalf("members %v, want the creator", m)
+	}
+	must(t, s.AddMember(ctx, "secret", "alice", "carol"))
+	must(t, s.AddMember(ctx, "secret", "alice", "carol"))
+	if m := members("secret"); len(m) != 2 || m[0] != "alice" || m[1] != "carol" {
+		t.Fatalf("members %v, want alice and carol", m)
+	}
+	for user, want := range map[string]bool{"alice": true, "carol": true, "bob": false} {
+		if ok, err := s.IsMember(ctx, "secret", user); err != nil || ok != want {
+			t.Fatalf("IsMember(%s) = %v, %v; want %v", user, ok, err, want)
+		}
+	}
+	if ok, err := s.IsMember(ctx, natter.DefaultRoom, "alice"); err != nil || ok {
+		t.Fatalf("IsMember of the lobby = %v, %v", ok, err)
+	}
+	if m := members(natter.DefaultRoom); len(m) != 0 {
+		t.Fatalf("the lobby has members %v", m)
+	}
+	wantCode(t, s.AddMember(ctx, "nowhere", "alice", "carol"), natter.ENOTFOUND)
+	_, err = s.CreateRoom(ctx, natter.Room{Name: "orphan", Private: true})
+	wantCode(t, err, natter.EINVALID)
+}

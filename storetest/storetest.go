@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Replies", testReplies},
 		{"Reactions", testReactions},
 		{"SetRoomTitle", testSetRoomTitle},
+		{"PrivateRooms", testPrivateRooms},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

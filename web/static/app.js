@@ -122,6 +122,7 @@
       const a = document.createElement('a');
       a.href = '/rooms/' + encodeURIComponent(r.name);
       const name = span('room-name', '#' + r.name);
+      if (r.private) name.prepend(span('room-private', 'private'), ' ');
       name.append(span('room-online', ''));
       a.append(span('room-title', r.title || r.name), name, span('room-count', ''));
       li.append(a);
@@ -228,7 +229,7 @@
       const button = create.querySelector('button[type=submit]');
       button.disabled = true;
       try {
-        await api('POST', '/api/rooms', { name, title });
+        await api('POST', '/api/rooms', { name, title, private: !!create.elements.private?.checked });
         location.assign('/rooms/' + encodeURIComponent(name));
       } catch (err) {
         if (err.status === 401) { location.assign(signInPath()); return; }

@@ -2105,6 +2105,46 @@
     });
   }
 
+  // ---- Members (a private room) ----
+
+  const membersEl = $('members');
+  if (membersEl) {
+    const form = $('add-member');
+    const errEl = $('member-error');
+    const show = (names) => {
+      membersEl.replaceChildren(...names.map((n) => {
+        const li = document.createElement('li');
+        li.dataset.user = n;
+        li.textContent = n === ME ? `${n} (you)` : n;
+        return li;
+      }));
+      $('members-count').textContent = String(names.length);
+    };
+    const load = async () => {
+      try {
+        const { data } = await api('GET', `${ROOM_API}/members`);
+        show(data.members);
+      } catch (err) {
+        if (err.status === 401) goSignIn();
+      }
+    };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const name = form.elements.name.value.trim();
+      if (!name) return;
+      try {
+        await api('PUT', `${ROOM_API}/members/${encodeURIComponent(name)}`);
+        form.elements.name.value = '';
+        showError(errEl, '');
+        load();
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError(errEl, err.message);
+      }
+    });
+    load();
+  }
+
   // ---- Composer ----
 
   els.replyCancel.addEventListener('click', () => {

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"natter"
+)
+
+// Private rooms are seen only by their members: to anyone else every request about one answers
+// as for a room that does not exist (404 "no room named ..."), and room lists leave it out.
+// Privacy is set when a room is created and members are only ever added, so a node remembers
+// both once it has read them (whether a room is private; that a user is a member); a user who is
+// not a member is asked of the store each time, since a member may add them meanwhile.
+type roomAccess struct {
+	private sync.Map // room name -> bool
+	members sync.Map // room + "\x00" + user -> struct{}
+}
+
+// canSee reports whether user may see room.
+func (s *Server) canSee(ctx context.Context, user natter.User, room natter.Room) (bool, error) {
+	s.access.private.Store(room.Name, room.Private)
+	if !room.Private {
+		return true, nil
+	}
+	return s.isMember(ctx, user, room.Name)
+}
+
+func (s *Server) isMember(ctx context.Context, user natter.User, room string) (bool, error) {
+	if user.Guest || user.Name == "" {
+		return false, nil // members are accounts
+	}
+	key := room + "\x00" + user.Name
+	if _, ok := s.access.members.Load(key); ok {
+		return true, nil
+	}
+	ok, err := s.store.IsMember(ctx, room, user.Name)
+	if ok {
+		s.access.members.Store(key, struct{}{})
+	}
+	return ok, err
+}
+
+// checkRoomName answers ENOTFOUND when user may not see the room named name (nil when it does
+// not exist: the caller's own path says so). It reads the room only the first time this node
+// meets it, so that a send to a public room costs no store read.
+func (s *Server) checkRoomName(ctx context.Context, user natter.User, name string) error {
+	private, known := s.access.private.Load(name)
+	if !known {
+		room, err := s.store.Room(ctx, name)
+		if natter.ErrorCode(err) == natter.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.access.private.Store(name, room.Private)
+		private = room.Private
+	}
+	if !private.(bool) {
+		return nil
+	}
+	ok, err := s.isMember(ctx, user, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+	}
+	return nil
+}
+
+// visibleRooms returns the rooms of rooms that user may see, in order. A room whose membership
+// can't be read is left out (and logged).
+func (s *Server) visibleRooms(ctx context.Context, user natter.User, rooms []natter.Room) []natter.Room {
+	out := rooms[:0:0]
+	for _, r := range rooms {
+		ok, err := s.canSee(ctx, user, r)
+		if err != nil {
+			s.logger.Warn("room list: read a private room's members", "room", r.Name, "err", err)
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type membersBody struct {
+	Room    string   `json:"room"`
+	Private bool     `json:"private"`
+	Members []string `json:"members"`
+}
+
+// handleMembers lists a private room's members (to its members: others get 404); a public room
+// has none.
+func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	members := []string{}
+	if room.Private {
+		if members, err = s.store.Members(r.Context(), room.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, membersBody{Room: room.Name, Private: room.Private, Members: members})
+}
+
+// handleAddMember lets a member of a private room add an account to it: 204 (also when it is a
+// member already).
+func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !room.Private {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room %q is public: everyone sees it, it has no members", room.Name))
+		return
+	}
+	name := r.PathValue("user")
+	if _, _, err := s.store.UserPasswordHash(r.Context(), name); err != nil {
+		if natter.ErrorCode(err) == natter.ENOTFOUND {
+			err = natter.Errorf(natter.ENOTFOUND, "no account named %q: members of a private room are accounts", name)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.AddMember(r.Context(), room.Name, name, authFrom(r.Context()).user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

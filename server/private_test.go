@@ -1,0 +1,157 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestPrivateRooms: a private room is seen only by its members. To anyone else (another
+// account, a guest) every request about it, over every transport, answers as for a room that
+// does not exist, stores nothing, and room lists leave it out; once a member adds an account,
+// it sees the room like any other.
+func TestPrivateRooms(t *testing.T) {
+	ts := startServer(t)
+	carol, bob, gus := ts.account("carol"), ts.account("bob"), ts.signIn("gus")
+	checkError(t, ts.do("POST", "/api/rooms", gus, map[string]any{"name": "guests", "private": true}), http.StatusForbidden, "forbidden")
+	r := ts.do("POST", "/api/rooms", carol, map[string]any{"name": "secret", "title": "Secret", "private": true})
+	if r.Status != http.StatusCreated || r.Body["room"].(map[string]any)["private"] != true {
+		t.Fatalf("create: %d %s", r.Status, r.Raw)
+	}
+	ts.mustPost(carol, "secret", "the plan")
+	epoch := r.Body["room"].(map[string]any)["epoch"].(string)
+
+	listed := func(tok string) bool {
+		t.Helper()
+		for _, x := range ts.do("GET", "/api/rooms", tok, nil).Body["rooms"].([]any) {
+			if x.(map[string]any)["name"] == "secret" {
+				return true
+			}
+		}
+		return false
+	}
+	shut := func(tok, who string) {
+		t.Helper()
+		before := ts.lastSeq(carol, "secret")
+		if listed(tok) {
+			t.Fatalf("%s's room list has the private room", who)
+		}
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/rooms/secret"},
+			{"GET", "/api/rooms/secret/messages?after=0"},
+			{"GET", "/api/rooms/secret/messages?after=1&wait=1"},
+			{"GET", "/api/rooms/secret/messages?before=2"},
+			{"GET", "/api/rooms/secret/search?q=plan"},
+			{"GET", "/api/rooms/secret/presence"},
+			{"GET", "/api/rooms/secret/members"},
+			{"GET", "/api/rooms/secret/events"},
+			{"POST", "/api/rooms/secret/typing"},
+			{"PUT", "/api/rooms/secret/members/" + who},
+			{"PATCH", "/api/rooms/secret"},
+		} {
+			var body any
+			if c.method == "PATCH" {
+				body = map[string]string{"title": "mine"}
+			}
+			res := ts.do(c.method, c.path, tok, body)
+			checkError(t, res, http.StatusNotFound, "not_found")
+			if msg := res.errorMessage(); msg != `no room named "secret"` {
+				t.Fatalf("%s %s for %s: %q, want the answer for a room that does not exist", c.method, c.path, who, msg)
+			}
+		}
+		checkError(t, ts.do("POST", "/api/rooms/secret/messages", tok, map[string]string{"body": "let me in"}), http.StatusNotFound, "not_found")
+		// A guest's mark is refused anywhere, for being a guest: that says nothing of the room.
+		markStatus, markCode := http.StatusNotFound, "not_found"
+		if who == "gus" {
+			markStatus, markCode = http.StatusForbidden, "forbidden"
+		}
+		checkError(t, ts.do("PUT", "/api/rooms/secret/read", tok, map[string]any{"seq": 1, "epoch": epoch}), markStatus, markCode)
+		c := ts.dialWS(tok)
+		c.send(map[string]any{"type": "subscribe", "room": "secret", "after": 0})
+		if f := c.next(); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "secret" {
+			t.Fatalf("%s subscribing over WebSocket: %s", who, f)
+		}
+		c.send(map[string]any{"type": "send", "room": "secret", "body": "let me in", "client_id": "c-in"})
+		if f := c.next(); f.Type != "error" || f.Code != "not_found" {
+			t.Fatalf("%s sending over WebSocket: %s", who, f)
+		}
+		c.send(map[string]any{"type": "read", "room": "secret", "epoch": epoch, "seq": 1})
+		if f := c.next(); f.Type != "error" || f.Code != markCode {
+			t.Fatalf("%s marking over WebSocket: %s", who, f)
+		}
+		if n := ts.lastSeq(carol, "secret"); n != before {
+			t.Fatalf("last_seq %d after %s's attempts, want %d", n, who, before)
+		}
+	}
+	shut(bob, "bob")
+	shut(gus, "gus")
+
+	checkError(t, ts.do("PUT", "/api/rooms/secret/members/nobody", carol, nil), http.StatusNotFound, "not_found")
+	checkError(t, ts.do("PUT", "/api/rooms/secret/members/gus", carol, nil), http.StatusNotFound, "not_found")
+	checkError(t, ts.do("PUT", "/api/rooms/lobby/members/bob", carol, nil), http.StatusBadRequest, "invalid")
+	if r := ts.do("PUT", "/api/rooms/secret/members/bob", carol, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("add bob: %d %s", r.Status, r.Raw)
+	}
+	var members struct {
+		Private bool
+		Members []string
+	}
+	json.Unmarshal(ts.do("GET", "/api/rooms/secret/members", bob, nil).Raw, &members)
+	if !members.Private || !slices.Equal(members.Members, []string{"bob", "carol"}) {
+		t.Fatalf("members %+v", members)
+	}
+	if !listed(bob) {
+		t.Fatal("bob, a member now, does not see the room in his list")
+	}
+	c := ts.dialWS(bob)
+	c.subscribe("secret", 0)
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "message" || !strings.Contains(string(f.Message), "the plan") {
+		t.Fatalf("bob's subscription: %s", f)
+	}
+	ts.mustPost(bob, "secret", "bob was added")
+	if page := ts.search(bob, "secret", "q=plan"); len(page.Messages) != 1 {
+		t.Fatalf("bob's search: %+v", page)
+	}
+	shut(gus, "gus") // still
+}
+
+// TestPrivateRoomPages: the rooms page and a room page show a private room to its members only;
+// to anyone else its page is the not-found page.
+func TestPrivateRoomPages(t *testing.T) {
+	ts := startServer(t)
+	carol, bob := ts.account("carol"), ts.account("bob")
+	if r := ts.do("POST", "/api/rooms", carol, map[string]any{"name": "secret", "private": true}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Raw)
+	}
+	page := func(tok, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.AddCookie(&http.Cookie{Name: "natter_session", Value: tok})
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, html := page(carol, "/rooms/secret"); code != http.StatusOK || !strings.Contains(html, `data-room="secret"`) {
+		t.Fatalf("carol's room page: %d", code)
+	}
+	if _, html := page(carol, "/"); !strings.Contains(html, `data-room="secret"`) {
+		t.Fatal("carol's rooms page lacks her private room")
+	}
+	if code, _ := page(bob, "/rooms/secret"); code != http.StatusNotFound {
+		t.Fatalf("bob's page of the private room: %d, want 404", code)
+	}
+	if _, html := page(bob, "/"); strings.Contains(html, `data-room="secret"`) {
+		t.Fatal("bob's rooms page lists the private room")
+	}
+	if _, html := page(bob, "/rooms/lobby"); strings.Contains(html, `data-room="secret"`) {
+		t.Fatal("the rooms beside bob's lobby list the private room")
+	}
+}
