@@ -215,15 +215,43 @@ func (c *Client) Rooms(ctx context.Context) ([]natter.Room, error) {
 
 // CreateRoom creates a room. Errors: EINVALID (name or title), ECONFLICT (it exists).
 func (c *Client) CreateRoom(ctx context.Context, name, title string) (natter.Room, error) {
+	return c.createRoom(ctx, name, title, false)
+}
+
+// CreatePrivateRoom creates a room only its members see, this account the first (AddMember adds
+// more). Errors: CreateRoom's, and EFORBIDDEN for a guest.
+func (c *Client) CreatePrivateRoom(ctx context.Context, name, title string) (natter.Room, error) {
+	return c.createRoom(ctx, name, title, true)
+}
+
+func (c *Client) createRoom(ctx context.Context, name, title string, private bool) (natter.Room, error) {
 	var out struct {
 		Room natter.Room `json:"room"`
 	}
 	in := struct {
-		Name  string `json:"name"`
-		Title string `json:"title"`
-	}{name, title}
+		Name    string `json:"name"`
+		Title   string `json:"title"`
+		Private bool   `json:"private,omitempty"`
+	}{name, title, private}
 	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/rooms", in: in, out: &out})
 	return out.Room, err
+}
+
+// AddMember makes the account user a member of the private room (this client's user must be
+// one). Errors: ENOTFOUND (no such room to this user, or no such account), EINVALID (a public
+// room).
+func (c *Client) AddMember(ctx context.Context, room, user string) error {
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/rooms/" + url.PathEscape(room) + "/members/" + url.PathEscape(user), idempotent: true})
+	return err
+}
+
+// Members lists a private room's members (none for a public room).
+func (c *Client) Members(ctx context.Context, room string) ([]string, error) {
+	var out struct {
+		Members []string `json:"members"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/members", out: &out, idempotent: true})
+	return out.Members, err
 }
 
 // MarkRead moves the account's read mark in room up to seq, in the room's epoch (natter keeps

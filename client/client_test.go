@@ -404,6 +404,40 @@ func TestSearch(t *testing.T) {
 	wantCode(t, err, natter.ENOTFOUND)
 }
 
+func TestPrivateRoom(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	accounts := make([]*client.Client, 2)
+	for i, name := range []string{"ann", "ben"} {
+		accounts[i] = client.New(ns.URL)
+		if err := accounts[i].Register(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+		if err := accounts[i].SignIn(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ann, ben := accounts[0], accounts[1]
+	r, err := ann.CreatePrivateRoom(ctx, "plans", "Plans")
+	if err != nil || !r.Private {
+		t.Fatalf("CreatePrivateRoom: %+v, %v", r, err)
+	}
+	_, err = ben.Messages(ctx, "plans", client.Query{})
+	wantCode(t, err, natter.ENOTFOUND)
+	wantCode(t, ben.AddMember(ctx, "plans", "ben"), natter.ENOTFOUND)
+	if err := ann.AddMember(ctx, "plans", "ben"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ben.Members(ctx, "plans"); err != nil || len(m) != 2 || m[0] != "ann" || m[1] != "ben" {
+		t.Fatalf("Members: %v, %v", m, err)
+	}
+	if _, err := ben.Send(ctx, "plans", "in"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ns.guest(t, "gil").CreatePrivateRoom(ctx, "guests", "")
+	wantCode(t, err, natter.EFORBIDDEN)
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)
