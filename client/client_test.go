@@ -76,6 +76,21 @@ func (ns *natterServer) restart() {
 }
 
 // guest returns a client signed in as a guest. Short backoffs keep reconnect tests quick.
+// account registers name (password "NAME's password") and returns a client signed in as it.
+func (ns *natterServer) account(t testing.TB, name string) *client.Client {
+	t.Helper()
+	c := client.New(ns.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := c.Register(ctx, name, name+"'s password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignIn(ctx, name, name+"'s password"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (ns *natterServer) guest(t testing.TB, name string) *client.Client {
 	t.Helper()
 	c := client.New(ns.URL, client.WithRetry(0, 5*time.Millisecond, 100*time.Millisecond))
@@ -328,17 +343,7 @@ func TestTyping(t *testing.T) {
 func TestEditAndDelete(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)
-	accounts := make([]*client.Client, 2)
-	for i, name := range []string{"ann", "ben"} {
-		accounts[i] = client.New(ns.URL)
-		if err := accounts[i].Register(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-		if err := accounts[i].SignIn(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, b := accounts[0], accounts[1]
+	a, b := ns.account(t, "ann"), ns.account(t, "ben")
 	m, err := a.Send(ctx, "lobby", "helo")
 	if err != nil {
 		t.Fatal(err)
@@ -407,17 +412,7 @@ func TestSearch(t *testing.T) {
 func TestPrivateRoom(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)
-	accounts := make([]*client.Client, 2)
-	for i, name := range []string{"ann", "ben"} {
-		accounts[i] = client.New(ns.URL)
-		if err := accounts[i].Register(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-		if err := accounts[i].SignIn(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ann, ben := accounts[0], accounts[1]
+	ann, ben := ns.account(t, "ann"), ns.account(t, "ben")
 	r, err := ann.CreatePrivateRoom(ctx, "plans", "Plans")
 	if err != nil || !r.Private {
 		t.Fatalf("CreatePrivateRoom: %+v, %v", r, err)

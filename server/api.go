@@ -397,14 +397,10 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
-	msgs, err := s.store.MessagesAfter(ctx, req.Room, req.Target-1, 1)
+	m, err := s.entryAt(ctx, req, req.Target, req.Kind)
 	if err != nil {
-		return sendError(req, err)
+		return err
 	}
-	if len(msgs) == 0 || msgs[0].Seq != req.Target {
-		return natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to %s", req.Room, req.Target, req.Kind)
-	}
-	m := msgs[0]
 	if m.Kind != "" {
 		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
 	}
@@ -439,19 +435,29 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	return nil
 }
 
+// entryAt reads the entry seq of req's room, which req would do (verb) to: ENOTFOUND if there is
+// none.
+func (s *Server) entryAt(ctx context.Context, req natter.AppendRequest, seq int64, verb string) (natter.Message, error) {
+	msgs, err := s.store.MessagesAfter(ctx, req.Room, seq-1, 1)
+	if err != nil {
+		return natter.Message{}, sendError(req, err)
+	}
+	if len(msgs) == 0 || msgs[0].Seq != seq {
+		return natter.Message{}, natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to %s", req.Room, seq, verb)
+	}
+	return msgs[0], nil
+}
+
 // checkReply checks that the message a reply answers is a message (not an edit or a deletion) of
 // its room: ENOTFOUND or EINVALID otherwise.
 func (s *Server) checkReply(ctx context.Context, req natter.AppendRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
-	msgs, err := s.store.MessagesAfter(ctx, req.Room, req.ReplyTo-1, 1)
+	m, err := s.entryAt(ctx, req, req.ReplyTo, "reply to")
 	if err != nil {
-		return sendError(req, err)
+		return err
 	}
-	if len(msgs) == 0 || msgs[0].Seq != req.ReplyTo {
-		return natter.Errorf(natter.ENOTFOUND, "room %q has no message %d to reply to", req.Room, req.ReplyTo)
-	}
-	if m := msgs[0]; m.Kind != "" {
+	if m.Kind != "" {
 		return natter.Errorf(natter.EINVALID, "entry %d is a change (%s) of message %d, not a message: reply to that one", req.ReplyTo, m.Kind, m.Target)
 	}
 	return nil
