@@ -79,6 +79,11 @@ func TestTwoPeopleChat(t *testing.T) {
 	alice.waitJS("the phone layout", `window.innerWidth === 390`)
 	alice.do("scroll to the newest message", chromedp.Evaluate[chromedp.Void](`document.getElementById('scroller').scrollTop = 1e9`))
 	alice.screenshot("room-phone")
+	// The room's title keeps its room in the head beside Search and the connection (it was
+	// squeezed to nothing once they came).
+	if w := evalJS[float64](alice, `document.getElementById('room-title').getBoundingClientRect().width`); w < 40 {
+		t.Errorf("the room's title is %.0f px wide on a phone", w)
+	}
 	alice.colorScheme("dark")
 	alice.screenshot("room-phone-dark")
 	alice.viewport(1280, 800, false)

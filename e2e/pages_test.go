@@ -254,6 +254,9 @@ func TestRoomOnAPhone(t *testing.T) {
 	}).map(e => e.textContent)`); len(bad) > 0 {
 		t.Errorf("broken across lines: %q", bad)
 	}
+	if w := evalJS[float64](p, `document.getElementById('room-title').getBoundingClientRect().width`); w < 40 {
+		t.Errorf("the room's title is %.0f px wide on a phone", w)
+	}
 	if !evalJS[bool](p, `[...document.querySelectorAll('#pending button, #conn, #room-title')].every(e => {
 		const r = e.getBoundingClientRect();
 		return r.left >= 0 && r.right <= window.innerWidth;
