@@ -83,6 +83,10 @@ type RoomStore interface {
 	// AddMember makes user (an account: the caller checks) a member of room; again is no error.
 	// ENOTFOUND if room does not exist.
 	AddMember(ctx context.Context, room, user, addedBy string) error
+	// RemoveMember takes user out of room's members (not being one is no error); on a store that
+	// several nodes share, every node hears of it (natter on Redis: OnRevoke). ENOTFOUND if room
+	// does not exist.
+	RemoveMember(ctx context.Context, room, user string) error
 	// IsMember reports whether user is a member of room (false for a public room's users: public
 	// rooms have no members).
 	IsMember(ctx context.Context, room, user string) (bool, error)

@@ -102,7 +102,11 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 			Prefix:   cfg.RedisPrefix,
 			OnCommit: onCommit,
 			OnRevoke: func(r redisstore.Revocation) {
-				if srv := srvReady.Load(); srv != nil {
+				switch srv := srvReady.Load(); {
+				case srv == nil:
+				case r.Room != "":
+					srv.MemberRemoved(r.Room, r.User)
+				default:
 					srv.Revoked(r.TokenHash, r.User, r.Keep, r.At)
 				}
 			},

@@ -245,6 +245,14 @@ func (c *Client) AddMember(ctx context.Context, room, user string) error {
 	return err
 }
 
+// RemoveMember takes user out of the private room: the room's creator removes anyone else, any
+// member may remove itself (leave). Errors: EFORBIDDEN, EINVALID (the creator, a public room),
+// ENOTFOUND.
+func (c *Client) RemoveMember(ctx context.Context, room, user string) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/rooms/" + url.PathEscape(room) + "/members/" + url.PathEscape(user), idempotent: true})
+	return err
+}
+
 // Members lists a private room's members (none for a public room).
 func (c *Client) Members(ctx context.Context, room string) ([]string, error) {
 	var out struct {

@@ -429,6 +429,11 @@ func TestPrivateRoom(t *testing.T) {
 	if _, err := ben.Send(ctx, "plans", "in"); err != nil {
 		t.Fatal(err)
 	}
+	if err := ben.RemoveMember(ctx, "plans", "ben"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ben.Send(ctx, "plans", "out")
+	wantCode(t, err, natter.ENOTFOUND)
 	_, err = ns.guest(t, "gil").CreatePrivateRoom(ctx, "guests", "")
 	wantCode(t, err, natter.EFORBIDDEN)
 }

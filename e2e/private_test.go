@@ -50,6 +50,11 @@ func TestPrivateRoomInTheBrowser(t *testing.T) {
 	bob.waitLive("ws")
 	bob.waitMessage("carol", "for bob's eyes")
 
+	// Carol removes bob: his page says the room is gone for him.
+	carol.do("remove bob", chromedp.Click(chromedp.CSS(`#members li[data-user="bob"] button`)))
+	carol.waitJS("bob removed", `[...document.querySelectorAll('#members li')].map((li) => li.dataset.user).join() === 'carol'`)
+	bob.waitJS("bob's page closed", `/no longer exists/.test(document.body.textContent)`)
+
 	dan.navigate(srv.url + "/rooms/secret")
 	dan.waitJS("the not-found page", `!document.querySelector('main.room') && /no room named/.test(document.body.textContent)`)
 	dan.navigate(srv.url + "/")

@@ -72,6 +72,9 @@ type Revocation struct {
 	TokenHash  string
 	User, Keep string
 	At         time.Time
+	// Room, when set, says that User is no longer a member of this private room (RemoveMember);
+	// no session ends.
+	Room string
 }
 
 // Store is a natter.Store in Redis.
@@ -372,6 +375,7 @@ type revoked struct {
 	User      string `json:"user,omitempty"`
 	Keep      string `json:"keep,omitempty"`
 	At        int64  `json:"at,omitempty"`
+	Room      string `json:"room,omitempty"` // User was taken out of this private room's members
 }
 
 var deleteSession = redis.NewScript(`
@@ -442,6 +446,24 @@ func (s *Store) AddMember(ctx context.Context, room, user, addedBy string) error
 	}
 	if err := s.rdb.SAdd(ctx, s.key("members", room), user).Err(); err != nil {
 		return unavailable("add member", err)
+	}
+	return nil
+}
+
+// RemoveMember takes user out of room's members and tells every node, on the channel of
+// revocations, in one transaction (natter.RoomStore).
+func (s *Store) RemoveMember(ctx context.Context, room, user string) error {
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	note, _ := json.Marshal(revoked{User: user, Room: room})
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, s.key("members", room), user)
+		p.Publish(ctx, s.key("revoked"), note)
+		return nil
+	})
+	if err != nil {
+		return unavailable("remove member", err)
 	}
 	return nil
 }

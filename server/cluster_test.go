@@ -408,4 +408,15 @@ func TestClusterPrivateRooms(t *testing.T) {
 	if page := b.read(bobOnB, "/api/rooms/secret/messages?after=0"); len(page.Messages) != 1 {
 		t.Fatalf("bob on B: %+v", page.Messages)
 	}
+	// Removed on B: A (which remembered bob as a member) forgets it, and bob's WebSocket there
+	// closes.
+	ws := a.dialWS(bobOnA)
+	ws.subscribe("secret", 0)
+	if r := b.do("DELETE", "/api/rooms/secret/members/bob", carolOnB, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("remove bob on B: %d %s", r.Status, r.Raw)
+	}
+	if ce := ws.closed(); ce.Code != 1001 {
+		t.Fatalf("bob's WebSocket on A closed with %d, want 1001", ce.Code)
+	}
+	checkError(t, a.do("GET", "/api/rooms/secret/messages?after=0", bobOnA, nil), http.StatusNotFound, "not_found")
 }

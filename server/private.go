@@ -10,9 +10,11 @@ import (
 
 // Private rooms are seen only by their members: to anyone else every request about one answers
 // as for a room that does not exist (404 "no room named ..."), and room lists leave it out.
-// Privacy is set when a room is created and members are only ever added, so a node remembers
-// both once it has read them (whether a room is private; that a user is a member); a user who is
-// not a member is asked of the store each time, since a member may add them meanwhile.
+// Privacy is set when a room is created, so a node remembers it once read; it remembers that a
+// user is a member too, until it hears that the user was removed (MemberRemoved: from this node,
+// or from another through the store) or loses its subscription to those notes (RecheckSessions
+// forgets them all). A user who is not a member is asked of the store each time, since a member
+// may add them meanwhile.
 type roomAccess struct {
 	private sync.Map // room name -> bool
 	members sync.Map // room + "\x00" + user -> struct{}
@@ -85,6 +87,60 @@ func (s *Server) visibleRooms(ctx context.Context, user natter.User, rooms []nat
 		}
 	}
 	return out
+}
+
+// MemberRemoved applies the removal of user from room's members, made here or on another node
+// that shares the store: this node forgets that user is one, and closes the user's connections
+// (going away: they come back and resume, and the room is then one they can't see).
+func (s *Server) MemberRemoved(room, user string) {
+	s.access.members.Delete(room + "\x00" + user)
+	var ended []liveConn
+	s.connsMu.Lock()
+	for c, o := range s.conns {
+		if o.user == user {
+			ended = append(ended, c)
+		}
+	}
+	s.connsMu.Unlock()
+	for _, c := range ended {
+		c.goingAway()
+	}
+}
+
+// handleRemoveMember takes an account out of a private room: the room's creator may remove
+// anyone but itself, and any member may leave. 204 (also when it was no member).
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !room.Private {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room %q is public: everyone sees it, it has no members", room.Name))
+		return
+	}
+	user, name := authFrom(r.Context()).user, r.PathValue("user")
+	if name == room.CreatedBy {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%s created room %q and stays its member", name, room.Name))
+		return
+	}
+	if name != user.Name {
+		ok, err := s.moderates(r.Context(), user, room)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !ok {
+			s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q removes others from it (a member may leave)", room.Name))
+			return
+		}
+	}
+	if err := s.store.RemoveMember(r.Context(), room.Name, name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.MemberRemoved(room.Name, name)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type membersBody struct {

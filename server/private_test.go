@@ -116,6 +116,25 @@ func TestPrivateRooms(t *testing.T) {
 		t.Fatalf("bob's search: %+v", page)
 	}
 	shut(gus, "gus") // still
+
+	// Taken out again: bob's connections close (going away), and the room is shut to him at once.
+	checkError(t, ts.do("DELETE", "/api/rooms/secret/members/carol", bob, nil), http.StatusBadRequest, "invalid")
+	dan := ts.account("dan")
+	if r := ts.do("PUT", "/api/rooms/secret/members/dan", bob, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("bob adds dan: %d %s", r.Status, r.Raw)
+	}
+	checkError(t, ts.do("DELETE", "/api/rooms/secret/members/bob", dan, nil), http.StatusForbidden, "forbidden")
+	if r := ts.do("DELETE", "/api/rooms/secret/members/bob", carol, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("carol removes bob: %d %s", r.Status, r.Raw)
+	}
+	if ce := c.closed(); ce.Code != 1001 {
+		t.Fatalf("bob's WebSocket closed with %d, want 1001 (going away)", ce.Code)
+	}
+	shut(bob, "bob")
+	if r := ts.do("DELETE", "/api/rooms/secret/members/dan", dan, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("dan leaves: %d %s", r.Status, r.Raw)
+	}
+	shut(dan, "dan")
 }
 
 // TestPrivateRoomPages: the rooms page and a room page show a private room to its members only;

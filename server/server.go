@@ -372,6 +372,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.authed(s.handleMembers))
 	mux.HandleFunc("PUT /api/rooms/{room}/members/{user}", s.authed(s.handleAddMember))
+	mux.HandleFunc("DELETE /api/rooms/{room}/members/{user}", s.authed(s.handleRemoveMember))
 	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed(s.handleReadMessages))
 	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))

@@ -191,6 +191,7 @@ func (s *Server) Revoked(tokenHash, user, keep string, at time.Time) {
 // made on other nodes (its subscription to them was lost for a while).
 func (s *Server) RecheckSessions(ctx context.Context) {
 	s.sessions.forgetAll()
+	s.access.members.Clear() // members removed meanwhile: ask the store again
 	hashes := make(map[string]bool)
 	s.connsMu.Lock()
 	for _, o := range s.conns {

@@ -66,6 +66,17 @@ func (s *Store) AddMember(ctx context.Context, room, user, addedBy string) error
 	return s.syncWrite()
 }
 
+// RemoveMember takes user out of room's members (natter.RoomStore).
+func (s *Store) RemoveMember(ctx context.Context, room, user string) error {
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	if _, err := s.stmts.deleteMember.ExecContext(ctx, room, user); err != nil {
+		return natter.Internal("sqlite: remove member", err)
+	}
+	return s.syncWrite()
+}
+
 // IsMember reports whether user is a member of room (natter.RoomStore).
 func (s *Store) IsMember(ctx context.Context, room, user string) (bool, error) {
 	var one int

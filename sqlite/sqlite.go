@@ -419,6 +419,7 @@ type statements struct {
 	insertRoom     *sql.Stmt
 	updateTitle    *sql.Stmt
 	insertMember   *sql.Stmt
+	deleteMember   *sql.Stmt
 	readMember     *sql.Stmt
 	readMembers    *sql.Stmt
 	insertUser     *sql.Stmt
@@ -474,6 +475,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.insertMember, `INSERT INTO room_members (room, user_name, added_by, added_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`},
+		{w, &st.deleteMember, `DELETE FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMember, `SELECT 1 FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMembers, `SELECT user_name FROM room_members WHERE room = ? ORDER BY user_name`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},

@@ -262,6 +262,15 @@ func testPrivateRooms(t *testing.T, s natter.Store) {
 		t.Fatalf("the lobby has members %v", m)
 	}
 	wantCode(t, s.AddMember(ctx, "nowhere", "alice", "carol"), natter.ENOTFOUND)
+	must(t, s.RemoveMember(ctx, "secret", "alice"))
+	must(t, s.RemoveMember(ctx, "secret", "alice"))
+	if ok, err := s.IsMember(ctx, "secret", "alice"); err != nil || ok {
+		t.Fatalf("IsMember after RemoveMember = %v, %v", ok, err)
+	}
+	if m := members("secret"); len(m) != 1 || m[0] != "carol" {
+		t.Fatalf("members %v after alice's removal, want carol", m)
+	}
+	wantCode(t, s.RemoveMember(ctx, "nowhere", "alice"), natter.ENOTFOUND)
 	_, err = s.CreateRoom(ctx, natter.Room{Name: "orphan", Private: true})
 	wantCode(t, err, natter.EINVALID)
 }

@@ -2111,11 +2111,32 @@
   if (membersEl) {
     const form = $('add-member');
     const errEl = $('member-error');
+    // The room's creator may remove the others; any other member may leave.
+    const remove = async (name) => {
+      try {
+        await api('DELETE', `${ROOM_API}/members/${encodeURIComponent(name)}`);
+        if (name === ME) location.assign('/');
+        else load();
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError(errEl, err.message);
+      }
+    };
     const show = (names) => {
       membersEl.replaceChildren(...names.map((n) => {
         const li = document.createElement('li');
         li.dataset.user = n;
         li.textContent = n === ME ? `${n} (you)` : n;
+        const label = n === ME ? (MODERATOR ? '' : 'Leave') : (MODERATOR ? 'Remove' : '');
+        if (label) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'btn btn-quiet btn-small';
+          b.textContent = label;
+          b.setAttribute('aria-label', n === ME ? 'Leave this room' : `Remove ${n} from this room`);
+          b.addEventListener('click', () => remove(n));
+          li.append(' ', b);
+        }
         return li;
       }));
       $('members-count').textContent = String(names.length);
