@@ -110,13 +110,9 @@ func (s *Server) MemberRemoved(room, user string) {
 // handleRemoveMember takes an account out of a private room: the room's creator may remove
 // anyone but itself, and any member may leave. 204 (also when it was no member).
 func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
-	room, err := s.roomFromPath(r)
+	room, err := s.privateRoomFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !room.Private {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room %q is public: everyone sees it, it has no members", room.Name))
 		return
 	}
 	user, name := authFrom(r.Context()).user, r.PathValue("user")
@@ -141,6 +137,15 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 	}
 	s.MemberRemoved(room.Name, name)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// privateRoomFromPath is roomFromPath for the members' endpoints: EINVALID for a public room.
+func (s *Server) privateRoomFromPath(r *http.Request) (natter.Room, error) {
+	room, err := s.roomFromPath(r)
+	if err == nil && !room.Private {
+		err = natter.Errorf(natter.EINVALID, "room %q is public: everyone sees it, it has no members", room.Name)
+	}
+	return room, err
 }
 
 type membersBody struct {
@@ -170,13 +175,9 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 // handleAddMember lets a member of a private room add an account to it: 204 (also when it is a
 // member already).
 func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
-	room, err := s.roomFromPath(r)
+	room, err := s.privateRoomFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !room.Private {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room %q is public: everyone sees it, it has no members", room.Name))
 		return
 	}
 	name := r.PathValue("user")

@@ -92,6 +92,7 @@ func TestPrivateRooms(t *testing.T) {
 	checkError(t, ts.do("PUT", "/api/rooms/secret/members/nobody", carol, nil), http.StatusNotFound, "not_found")
 	checkError(t, ts.do("PUT", "/api/rooms/secret/members/gus", carol, nil), http.StatusNotFound, "not_found")
 	checkError(t, ts.do("PUT", "/api/rooms/lobby/members/bob", carol, nil), http.StatusBadRequest, "invalid")
+	checkError(t, ts.do("DELETE", "/api/rooms/lobby/members/bob", carol, nil), http.StatusBadRequest, "invalid")
 	if r := ts.do("PUT", "/api/rooms/secret/members/bob", carol, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("add bob: %d %s", r.Status, r.Raw)
 	}
