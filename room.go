@@ -2,6 +2,8 @@ package natter
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +47,11 @@ func ValidateRoom(room Room) (Room, error) {
 	if room.Title == "" {
 		room.Title = room.Name
 	}
+	if room.Direct != nil || strings.HasPrefix(room.Name, DirectPrefix) {
+		if err := validateDirect(room); err != nil {
+			return Room{}, err
+		}
+	}
 	if room.Private && room.CreatedBy == "" {
 		return Room{}, Errorf(EINVALID, "a private room needs its creator, its first member")
 	}
@@ -55,6 +62,39 @@ func ValidateRoom(room Room) (Room, error) {
 		return Room{}, Errorf(EINVALID, "room title has %d characters; the limit is %d", n, MaxRoomTitleChars)
 	}
 	return room, nil
+}
+
+// DirectPrefix starts the name of every direct conversation's room (DirectRoomName), and of no
+// other room: creating one by hand is EINVALID.
+const DirectPrefix = "dm--"
+
+// DirectRoomName is the name of the room of the direct conversation between the accounts a and
+// b, either way round: DirectPrefix and 24 hex digits of a hash of the two names.
+func DirectRoomName(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "\x00" + b))
+	return DirectPrefix + hex.EncodeToString(sum[:12])
+}
+
+// validateDirect checks a direct conversation's room: two distinct valid account names in order,
+// the room named after them, private, made by one of them.
+func validateDirect(room Room) error {
+	d := room.Direct
+	if len(d) != 2 || !ValidUserName(d[0]) || !ValidUserName(d[1]) || d[0] >= d[1] {
+		if d == nil {
+			return Errorf(EINVALID, "room names starting %q are kept for direct conversations", DirectPrefix)
+		}
+		return Errorf(EINVALID, "a direct conversation is between two different accounts, named in order")
+	}
+	if room.Name != DirectRoomName(d[0], d[1]) {
+		return Errorf(EINVALID, "the room of a direct conversation between %s and %s is named %s", d[0], d[1], DirectRoomName(d[0], d[1]))
+	}
+	if !room.Private || (room.CreatedBy != d[0] && room.CreatedBy != d[1]) {
+		return Errorf(EINVALID, "a direct conversation's room is private, made by one of its two accounts")
+	}
+	return nil
 }
 
 // Room is a named log. Epoch names this log: it is created with the room and changes only if the
@@ -69,16 +109,32 @@ type Room struct {
 	// Private rooms are seen only by their members: accounts, the creator first, each added by
 	// a member. Set at creation, for good.
 	Private bool `json:"private,omitempty"`
+	// Direct names the two accounts of a direct conversation, in order: a private room with
+	// exactly these members, named DirectRoomName of them, made once by either. Set at creation.
+	Direct []string `json:"direct,omitempty"`
 	// Changes is how many of the log's entries are edits or deletions (Message.Kind): the room
 	// holds LastSeq - Changes messages. The API shows that count, not this field.
 	Changes int64 `json:"-"`
 }
 
+// FirstMembers returns the members a new room starts with: none for a public room, the creator
+// for a private one, both accounts for a direct conversation.
+func (r Room) FirstMembers() []string {
+	switch {
+	case r.Direct != nil:
+		return r.Direct
+	case r.Private:
+		return []string{r.CreatedBy}
+	}
+	return nil
+}
+
 // RoomStore keeps the rooms.
 type RoomStore interface {
 	// CreateRoom stores a new room with a fresh epoch and LastSeq 0; a private one has its
-	// creator (CreatedBy, required) as its first member. Errors: EINVALID (bad name or title, a
-	// private room without a creator), ECONFLICT (exists).
+	// creator (CreatedBy, required) as its first member, a direct conversation's both of its
+	// accounts (in the same step). Errors: EINVALID (bad name or title, a private room without a
+	// creator, a bad direct conversation), ECONFLICT (exists).
 	CreateRoom(ctx context.Context, room Room) (Room, error)
 	// AddMember makes user (an account: the caller checks) a member of room; again is no error.
 	// ENOTFOUND if room does not exist.

@@ -237,6 +237,22 @@ func (c *Client) createRoom(ctx context.Context, name, title string, private boo
 	return out.Room, err
 }
 
+// Direct opens the direct conversation between this account and the account user: a private
+// room of the two (natter.Room.Direct), made the first time either asks, the same room after.
+// Send to it and read it by its Name like any room. Errors: EFORBIDDEN (a guest), ENOTFOUND (no
+// such account), EINVALID (oneself, a bad name).
+func (c *Client) Direct(ctx context.Context, user string) (natter.Room, error) {
+	var out struct {
+		Room natter.Room `json:"room"`
+	}
+	in := struct {
+		User string `json:"user"`
+	}{user}
+	// Safe to repeat: asking again opens the same room.
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/dms", in: in, out: &out, idempotent: true})
+	return out.Room, err
+}
+
 // AddMember makes the account user a member of the private room (this client's user must be
 // one). Errors: ENOTFOUND (no such room to this user, or no such account), EINVALID (a public
 // room).

@@ -438,6 +438,34 @@ func TestPrivateRoom(t *testing.T) {
 	wantCode(t, err, natter.EFORBIDDEN)
 }
 
+func TestDirect(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	ann, ben, cy := ns.account(t, "ann"), ns.account(t, "ben"), ns.account(t, "cy")
+	r, err := ben.Direct(ctx, "ann")
+	if err != nil || r.Name != natter.DirectRoomName("ann", "ben") || !r.Private || len(r.Direct) != 2 || r.Direct[0] != "ann" || r.Direct[1] != "ben" {
+		t.Fatalf("Direct: %+v, %v", r, err)
+	}
+	if _, err := ben.Send(ctx, r.Name, "psst"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ann.Direct(ctx, "ben")
+	if err != nil || again.Name != r.Name || again.Epoch != r.Epoch {
+		t.Fatalf("ann's Direct: %+v, %v; want %+v", again, err, r)
+	}
+	if page, err := ann.Messages(ctx, r.Name, client.Query{}); err != nil || len(page.Messages) != 1 || page.Messages[0].Body != "psst" {
+		t.Fatalf("ann reads: %+v, %v", page, err)
+	}
+	_, err = cy.Messages(ctx, r.Name, client.Query{})
+	wantCode(t, err, natter.ENOTFOUND)
+	_, err = ann.Direct(ctx, "nobody")
+	wantCode(t, err, natter.ENOTFOUND)
+	_, err = ann.Direct(ctx, "ann")
+	wantCode(t, err, natter.EINVALID)
+	_, err = ns.guest(t, "gil").Direct(ctx, "ann")
+	wantCode(t, err, natter.EFORBIDDEN)
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

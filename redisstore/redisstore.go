@@ -420,23 +420,24 @@ func (s *Store) DeleteUserSessions(ctx context.Context, name, keep string) (int6
 
 // roomRecord is a room as stored in the rooms hash; its last seq is in the seq hash.
 type roomRecord struct {
-	Title     string `json:"title"`
-	Epoch     string `json:"epoch"`
-	CreatedBy string `json:"created_by,omitempty"`
-	CreatedAt int64  `json:"created_at"`
-	Private   bool   `json:"private,omitempty"`
+	Title     string   `json:"title"`
+	Epoch     string   `json:"epoch"`
+	CreatedBy string   `json:"created_by,omitempty"`
+	CreatedAt int64    `json:"created_at"`
+	Private   bool     `json:"private,omitempty"`
+	Direct    []string `json:"direct,omitempty"`
 }
 
 func (r roomRecord) room(name string, lastSeq int64) natter.Room {
-	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq, Private: r.Private}
+	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq, Private: r.Private, Direct: r.Direct}
 }
 
-// createRoomScript stores a room's record if the name is free and, for a private room, its
-// creator as its first member, in one step. KEYS: the rooms hash, the room's members set. ARGV:
-// name, record, first member ("" for none). It returns 1, or 0 if the room exists.
+// createRoomScript stores a room's record if the name is free and, for a private room, its first
+// members (natter.Room.FirstMembers), in one step. KEYS: the rooms hash, the room's members set.
+// ARGV: name, record, then the first members, if any. It returns 1, or 0 if the room exists.
 var createRoomScript = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+for i = 3, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return 1`)
 
 // AddMember makes user a member of room (natter.RoomStore): a set per room, PREFIX:members:ROOM.
@@ -495,13 +496,13 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	rec := roomRecord{Title: room.Title, Epoch: hex.EncodeToString(b[:]), CreatedBy: room.CreatedBy, CreatedAt: s.now().UnixNano(), Private: room.Private}
+	rec := roomRecord{Title: room.Title, Epoch: hex.EncodeToString(b[:]), CreatedBy: room.CreatedBy, CreatedAt: s.now().UnixNano(), Private: room.Private, Direct: room.Direct}
 	data, _ := json.Marshal(rec)
-	first := ""
-	if room.Private {
-		first = room.CreatedBy
+	args := []any{room.Name, data}
+	for _, m := range room.FirstMembers() {
+		args = append(args, m)
 	}
-	ok, err := createRoomScript.Run(ctx, s.rdb, []string{s.key("rooms"), s.key("members", room.Name)}, room.Name, data, first).Int()
+	ok, err := createRoomScript.Run(ctx, s.rdb, []string{s.key("rooms"), s.key("members", room.Name)}, args...).Int()
 	if err != nil {
 		return natter.Room{}, unavailable("create room", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -29,6 +30,9 @@ type RoomView struct {
 	NewMessages *int64 `json:"unread,omitempty"`
 	Online      int    `json:"online"`   // how many users are online in the room (presence)
 	Messages    int64  `json:"messages"` // how many messages the log holds: edits and deletions left out
+	// With is, in a direct conversation (natter.Room.Direct), the other account: the one the
+	// viewer talks with. Pages show it in place of the title.
+	With string `json:"with,omitempty"`
 }
 
 // Unread is how many messages the account has not read: 0 without a read mark.
@@ -47,6 +51,12 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 		views[i].Room = r
 		views[i].Online = s.hub.OnlineCount(r.Name)
 		views[i].Messages = max(r.LastSeq-r.Changes, 0)
+		if len(r.Direct) == 2 {
+			views[i].With = r.Direct[0]
+			if r.Direct[0] == user.Name {
+				views[i].With = r.Direct[1]
+			}
+		}
 	}
 	if user.Guest {
 		return views
@@ -177,6 +187,10 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room title must be valid UTF-8 of at most %d characters", natter.MaxRoomTitleChars))
 		return
 	}
+	if strings.HasPrefix(req.Name, natter.DirectPrefix) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "room names starting %q are kept for direct conversations: POST /api/dms opens one", natter.DirectPrefix))
+		return
+	}
 	user := authFrom(r.Context()).user
 	if req.Private && user.Guest {
 		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: only accounts create private rooms (their members are accounts)", user.Name))
@@ -209,6 +223,10 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	room, err := s.roomFromPath(r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := directFixed(room, "no one renames it"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -467,8 +485,8 @@ func (s *Server) checkReply(ctx context.Context, req natter.AppendRequest) error
 // it. A room older than the account was created by a guest who picked the same name, and the
 // lobby has no creator.
 func (s *Server) moderates(ctx context.Context, user natter.User, room natter.Room) (bool, error) {
-	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name {
-		return false, nil
+	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name || room.Direct != nil {
+		return false, nil // a direct conversation has no moderator
 	}
 	account, _, err := s.store.UserPasswordHash(ctx, user.Name)
 	if natter.ErrorCode(err) == natter.ENOTFOUND {

@@ -420,3 +420,30 @@ func TestClusterPrivateRooms(t *testing.T) {
 	}
 	checkError(t, a.do("GET", "/api/rooms/secret/messages?after=0", bobOnA, nil), http.StatusNotFound, "not_found")
 }
+
+// TestClusterDirect: a direct conversation opened on one node is the one the other account opens
+// on another node (the same room, the same log), and both accounts are members everywhere.
+func TestClusterDirect(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ann := a.account("ann")
+	daveOnB := b.account("dave")
+	made := a.do("POST", "/api/dms", ann, map[string]string{"user": "dave"})
+	if made.Status != http.StatusCreated {
+		t.Fatalf("open on A: %d %s", made.Status, made.Raw)
+	}
+	opened := b.do("POST", "/api/dms", daveOnB, map[string]string{"user": "ann"})
+	if opened.Status != http.StatusOK {
+		t.Fatalf("open on B: %d %s", opened.Status, opened.Raw)
+	}
+	room, other := made.Body["room"].(map[string]any), opened.Body["room"].(map[string]any)
+	if room["name"] != other["name"] || room["epoch"] != other["epoch"] {
+		t.Fatalf("A made %v, B opened %v", room, other)
+	}
+	name := room["name"].(string)
+	b.mustPost(daveOnB, name, "from B")
+	if page := a.read(ann, "/api/rooms/"+name+"/messages?after=0"); len(page.Messages) != 1 || page.Messages[0].Author != "dave" {
+		t.Fatalf("ann on A: %+v", page.Messages)
+	}
+	checkError(t, b.do("GET", "/api/rooms/"+name+"/messages?after=0", b.account("carol"), nil), http.StatusNotFound, "not_found")
+}

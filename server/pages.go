@@ -229,9 +229,10 @@ type PageData struct {
 func samplePageData(page string) PageData {
 	read, unread := int64(1), int64(1)
 	room := RoomView{Room: natter.Room{Name: "lobby", Title: "Lobby", LastSeq: 2, Epoch: "e"}, ReadSeq: &read, NewMessages: &unread}
+	direct := RoomView{Room: natter.Room{Name: natter.DirectRoomName("other", "sample"), Title: "other, sample", Private: true, Direct: []string{"other", "sample"}}, With: "other"}
 	return PageData{
 		Title: "Sample", User: &natter.User{Name: "sample"}, Guests: true, Next: "/", MinPass: 6,
-		Rooms: []RoomView{room}, Room: room, Transport: "ws", MaxBody: 4096,
+		Rooms: []RoomView{room, direct}, Room: room, Transport: "ws", MaxBody: 4096,
 		Status: http.StatusNotFound, Message: "sample",
 	}
 }
@@ -411,6 +412,9 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 	views := p.s.roomViews(r.Context(), *user, rooms...)
 	data := PageData{Title: room.Title, User: user, Rooms: views, MaxBody: p.s.limits.MaxBodyChars}
 	data.Room = views[slices.IndexFunc(views, func(v RoomView) bool { return v.Name == room.Name })]
+	if data.Room.With != "" {
+		data.Title = "@" + data.Room.With
+	}
 	if data.Moderator, err = p.s.moderates(r.Context(), *user, room); err != nil {
 		p.s.logger.Warn("room page: who moderates", "room", room.Name, "err", err)
 	}

@@ -116,6 +116,10 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, name := authFrom(r.Context()).user, r.PathValue("user")
+	if err := directFixed(room, "no one leaves"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if name == room.CreatedBy {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%s created room %q and stays its member", name, room.Name))
 		return
@@ -177,6 +181,10 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	room, err := s.privateRoomFromPath(r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := directFixed(room, "no one joins"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -24,68 +25,8 @@ func TestPrivateRooms(t *testing.T) {
 	ts.mustPost(carol, "secret", "the plan")
 	epoch := r.Body["room"].(map[string]any)["epoch"].(string)
 
-	listed := func(tok string) bool {
-		t.Helper()
-		for _, x := range ts.do("GET", "/api/rooms", tok, nil).Body["rooms"].([]any) {
-			if x.(map[string]any)["name"] == "secret" {
-				return true
-			}
-		}
-		return false
-	}
-	shut := func(tok, who string) {
-		t.Helper()
-		before := ts.lastSeq(carol, "secret")
-		if listed(tok) {
-			t.Fatalf("%s's room list has the private room", who)
-		}
-		for _, c := range []struct{ method, path string }{
-			{"GET", "/api/rooms/secret"},
-			{"GET", "/api/rooms/secret/messages?after=0"},
-			{"GET", "/api/rooms/secret/messages?after=1&wait=1"},
-			{"GET", "/api/rooms/secret/messages?before=2"},
-			{"GET", "/api/rooms/secret/search?q=plan"},
-			{"GET", "/api/rooms/secret/presence"},
-			{"GET", "/api/rooms/secret/members"},
-			{"GET", "/api/rooms/secret/events"},
-			{"POST", "/api/rooms/secret/typing"},
-			{"PUT", "/api/rooms/secret/members/" + who},
-			{"PATCH", "/api/rooms/secret"},
-		} {
-			var body any
-			if c.method == "PATCH" {
-				body = map[string]string{"title": "mine"}
-			}
-			res := ts.do(c.method, c.path, tok, body)
-			checkError(t, res, http.StatusNotFound, "not_found")
-			if msg := res.errorMessage(); msg != `no room named "secret"` {
-				t.Fatalf("%s %s for %s: %q, want the answer for a room that does not exist", c.method, c.path, who, msg)
-			}
-		}
-		checkError(t, ts.do("POST", "/api/rooms/secret/messages", tok, map[string]string{"body": "let me in"}), http.StatusNotFound, "not_found")
-		// A guest's mark is refused anywhere, for being a guest: that says nothing of the room.
-		markStatus, markCode := http.StatusNotFound, "not_found"
-		if who == "gus" {
-			markStatus, markCode = http.StatusForbidden, "forbidden"
-		}
-		checkError(t, ts.do("PUT", "/api/rooms/secret/read", tok, map[string]any{"seq": 1, "epoch": epoch}), markStatus, markCode)
-		c := ts.dialWS(tok)
-		c.send(map[string]any{"type": "subscribe", "room": "secret", "after": 0})
-		if f := c.next(); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "secret" {
-			t.Fatalf("%s subscribing over WebSocket: %s", who, f)
-		}
-		c.send(map[string]any{"type": "send", "room": "secret", "body": "let me in", "client_id": "c-in"})
-		if f := c.next(); f.Type != "error" || f.Code != "not_found" {
-			t.Fatalf("%s sending over WebSocket: %s", who, f)
-		}
-		c.send(map[string]any{"type": "read", "room": "secret", "epoch": epoch, "seq": 1})
-		if f := c.next(); f.Type != "error" || f.Code != markCode {
-			t.Fatalf("%s marking over WebSocket: %s", who, f)
-		}
-		if n := ts.lastSeq(carol, "secret"); n != before {
-			t.Fatalf("last_seq %d after %s's attempts, want %d", n, who, before)
-		}
-	}
+	listed := func(tok string) bool { t.Helper(); return ts.listed(t, tok, "secret") }
+	shut := func(tok, who string) { t.Helper(); ts.shutOut(t, "secret", carol, epoch, tok, who, who == "gus") }
 	shut(bob, "bob")
 	shut(gus, "gus")
 
@@ -173,5 +114,73 @@ func TestPrivateRoomPages(t *testing.T) {
 	}
 	if _, html := page(bob, "/rooms/lobby"); strings.Contains(html, `data-room="secret"`) {
 		t.Fatal("the rooms beside bob's lobby list the private room")
+	}
+}
+
+// listed reports whether tok's room list has room.
+func (ts *testServer) listed(t *testing.T, tok, room string) bool {
+	t.Helper()
+	for _, x := range ts.do("GET", "/api/rooms", tok, nil).Body["rooms"].([]any) {
+		if x.(map[string]any)["name"] == room {
+			return true
+		}
+	}
+	return false
+}
+
+// shutOut checks that the private room (of epoch, with member among its members) is shut to
+// tok (who, a guest or not): every request about it, over every transport, answers as for a room that does not
+// exist and stores nothing, and tok's room list leaves it out.
+func (ts *testServer) shutOut(t *testing.T, room, member, epoch, tok, who string, guest bool) {
+	t.Helper()
+	before := ts.lastSeq(member, room)
+	if ts.listed(t, tok, room) {
+		t.Fatalf("%s's room list has the private room", who)
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/rooms/" + room},
+		{"GET", "/api/rooms/" + room + "/messages?after=0"},
+		{"GET", "/api/rooms/" + room + "/messages?after=1&wait=1"},
+		{"GET", "/api/rooms/" + room + "/messages?before=2"},
+		{"GET", "/api/rooms/" + room + "/search?q=plan"},
+		{"GET", "/api/rooms/" + room + "/presence"},
+		{"GET", "/api/rooms/" + room + "/members"},
+		{"GET", "/api/rooms/" + room + "/events"},
+		{"POST", "/api/rooms/" + room + "/typing"},
+		{"PUT", "/api/rooms/" + room + "/members/" + who},
+		{"PATCH", "/api/rooms/" + room},
+	} {
+		var body any
+		if c.method == "PATCH" {
+			body = map[string]string{"title": "mine"}
+		}
+		res := ts.do(c.method, c.path, tok, body)
+		checkError(t, res, http.StatusNotFound, "not_found")
+		if msg := res.errorMessage(); msg != fmt.Sprintf("no room named %q", room) {
+			t.Fatalf("%s %s for %s: %q, want the answer for a room that does not exist", c.method, c.path, who, msg)
+		}
+	}
+	checkError(t, ts.do("POST", "/api/rooms/"+room+"/messages", tok, map[string]string{"body": "let me in"}), http.StatusNotFound, "not_found")
+	// A guest's mark is refused anywhere, for being a guest: that says nothing of the room.
+	markStatus, markCode := http.StatusNotFound, "not_found"
+	if guest {
+		markStatus, markCode = http.StatusForbidden, "forbidden"
+	}
+	checkError(t, ts.do("PUT", "/api/rooms/"+room+"/read", tok, map[string]any{"seq": 1, "epoch": epoch}), markStatus, markCode)
+	c := ts.dialWS(tok)
+	c.send(map[string]any{"type": "subscribe", "room": room, "after": 0})
+	if f := c.next(); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != room {
+		t.Fatalf("%s subscribing over WebSocket: %s", who, f)
+	}
+	c.send(map[string]any{"type": "send", "room": room, "body": "let me in", "client_id": "c-in"})
+	if f := c.next(); f.Type != "error" || f.Code != "not_found" {
+		t.Fatalf("%s sending over WebSocket: %s", who, f)
+	}
+	c.send(map[string]any{"type": "read", "room": room, "epoch": epoch, "seq": 1})
+	if f := c.next(); f.Type != "error" || f.Code != markCode {
+		t.Fatalf("%s marking over WebSocket: %s", who, f)
+	}
+	if n := ts.lastSeq(member, room); n != before {
+		t.Fatalf("last_seq %d after %s's attempts, want %d", n, who, before)
 	}
 }

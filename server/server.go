@@ -370,6 +370,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
+	mux.HandleFunc("POST /api/dms", s.authed(s.handleDirect))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.authed(s.handleMembers))
 	mux.HandleFunc("PUT /api/rooms/{room}/members/{user}", s.authed(s.handleAddMember))
 	mux.HandleFunc("DELETE /api/rooms/{room}/members/{user}", s.authed(s.handleRemoveMember))

@@ -115,13 +115,14 @@ func TestRoomChangesBackfilled(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// As a database from before migration 7 would be.
+	// As a database from before migration 7 would be (every later migration undone).
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`ALTER TABLE rooms DROP COLUMN changes; ALTER TABLE messages DROP COLUMN reply_to;
-		ALTER TABLE rooms DROP COLUMN private; DROP TABLE room_members; DELETE FROM schema_migrations WHERE version >= 7`); err != nil {
+		ALTER TABLE rooms DROP COLUMN private; DROP TABLE room_members; ALTER TABLE rooms DROP COLUMN direct;
+		DELETE FROM schema_migrations WHERE version >= 7`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 
 	"natter"
 )
@@ -25,7 +26,7 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.StmtContext(ctx, s.stmts.insertRoom).ExecContext(ctx, room.Name, room.Title, epoch, room.CreatedBy, created, room.Private)
+	res, err := tx.StmtContext(ctx, s.stmts.insertRoom).ExecContext(ctx, room.Name, room.Title, epoch, room.CreatedBy, created, room.Private, strings.Join(room.Direct, " "))
 	if err != nil {
 		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	}
@@ -34,8 +35,8 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	} else if n == 0 {
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
 	}
-	if room.Private {
-		if _, err := tx.StmtContext(ctx, s.stmts.insertMember).ExecContext(ctx, room.Name, room.CreatedBy, room.CreatedBy, created); err != nil {
+	for _, m := range room.FirstMembers() {
+		if _, err := tx.StmtContext(ctx, s.stmts.insertMember).ExecContext(ctx, room.Name, m, room.CreatedBy, created); err != nil {
 			return natter.Room{}, natter.Internal("sqlite: create room", err)
 		}
 	}
@@ -52,6 +53,7 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 		CreatedBy: room.CreatedBy,
 		CreatedAt: fromNanos(created),
 		Private:   room.Private,
+		Direct:    room.Direct,
 	}, nil
 }
 
@@ -170,8 +172,12 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 func scanRoom(r rowScanner) (natter.Room, error) {
 	var room natter.Room
 	var created int64
-	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes, &room.Private); err != nil {
+	var direct string
+	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes, &room.Private, &direct); err != nil {
 		return natter.Room{}, err
+	}
+	if direct != "" {
+		room.Direct = strings.Fields(direct)
 	}
 	room.CreatedAt = fromNanos(created)
 	return room, nil

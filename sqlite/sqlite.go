@@ -471,8 +471,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
 		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
-		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at, private)
-			VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at, private, direct)
+			VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.insertMember, `INSERT INTO room_members (room, user_name, added_by, added_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`},
 		{w, &st.deleteMember, `DELETE FROM room_members WHERE room = ? AND user_name = ?`},
@@ -496,8 +496,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
-		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private FROM rooms WHERE name = ?`},
-		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private FROM rooms ORDER BY name`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE name = ?`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms ORDER BY name`},
 		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
 		{r, &st.readUser, `SELECT name, password_hash, created_at FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,7 +134,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	for _, want := range []natter.Room{lobby, {Name: "ops", Title: "Operations", Epoch: ops.Epoch, CreatedBy: "alice", LastSeq: 5, CreatedAt: ops.CreatedAt}} {
 		got, err := s.Room(ctx, want.Name)
 		must(t, err)
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("after reopen %s = %+v, want %+v", want.Name, got, want)
 		}
 	}

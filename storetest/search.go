@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"natter"
@@ -273,4 +275,52 @@ func testPrivateRooms(t *testing.T, s natter.Store) {
 	wantCode(t, s.RemoveMember(ctx, "nowhere", "alice"), natter.ENOTFOUND)
 	_, err = s.CreateRoom(ctx, natter.Room{Name: "orphan", Private: true})
 	wantCode(t, err, natter.EINVALID)
+}
+
+// testDirectRooms checks a direct conversation's room: both accounts are members from the start,
+// the pair is read back from Room and Rooms, and the name and pair are checked before anything is
+// stored.
+func testDirectRooms(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	name := natter.DirectRoomName("dave", "ann")
+	if name != natter.DirectRoomName("ann", "dave") || !strings.HasPrefix(name, natter.DirectPrefix) || !natter.ValidRoomName(name) {
+		t.Fatalf("DirectRoomName = %q", name)
+	}
+	r, err := s.CreateRoom(ctx, natter.Room{Name: name, Title: "ann, dave", CreatedBy: "dave", Private: true, Direct: []string{"ann", "dave"}})
+	must(t, err)
+	if !r.Private || !slices.Equal(r.Direct, []string{"ann", "dave"}) {
+		t.Fatalf("created %+v", r)
+	}
+	if got := mustRoom(t, s, name); !got.Private || !slices.Equal(got.Direct, []string{"ann", "dave"}) || got.CreatedBy != "dave" {
+		t.Fatalf("read back %+v", got)
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, room := range rooms {
+		if (room.Direct != nil) != (room.Name == name) {
+			t.Fatalf("Rooms lists %s with direct %v", room.Name, room.Direct)
+		}
+	}
+	if m, err := s.Members(ctx, name); err != nil || !slices.Equal(m, []string{"ann", "dave"}) {
+		t.Fatalf("members %v, %v; want ann and dave", m, err)
+	}
+	_, err = s.CreateRoom(ctx, natter.Room{Name: name, CreatedBy: "ann", Private: true, Direct: []string{"ann", "dave"}})
+	wantCode(t, err, natter.ECONFLICT)
+	for _, bad := range []natter.Room{
+		{Name: natter.DirectPrefix + "mine", CreatedBy: "ann"},                                        // the prefix is kept
+		{Name: natter.DirectPrefix + "mine", CreatedBy: "ann", Private: true},                         // also for private rooms
+		{Name: natter.DirectRoomName("ann", "eve"), CreatedBy: "ann", Private: true},                  // the pair is needed
+		{Name: natter.DirectRoomName("eve", "ann"), CreatedBy: "ann", Direct: []string{"ann", "eve"}}, // private
+		{Name: natter.DirectRoomName("eve", "ann"), CreatedBy: "bob", Private: true, Direct: []string{"ann", "eve"}},
+		{Name: natter.DirectRoomName("eve", "ann"), CreatedBy: "ann", Private: true, Direct: []string{"eve", "ann"}}, // in order
+		{Name: natter.DirectRoomName("ann", "ann"), CreatedBy: "ann", Private: true, Direct: []string{"ann", "ann"}},
+		{Name: "plain", CreatedBy: "ann", Private: true, Direct: []string{"ann", "eve"}}, // its name
+		{Name: natter.DirectRoomName("eve", "ann"), CreatedBy: "ann", Private: true, Direct: []string{"ann", "Eve"}},
+	} {
+		_, err := s.CreateRoom(ctx, bad)
+		wantCode(t, err, natter.EINVALID)
+		if _, err := s.Room(ctx, bad.Name); natter.ErrorCode(err) != natter.ENOTFOUND {
+			t.Fatalf("after a refused %+v: Room = %v, want not found", bad, err)
+		}
+	}
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Reactions", testReactions},
 		{"SetRoomTitle", testSetRoomTitle},
 		{"PrivateRooms", testPrivateRooms},
+		{"DirectRooms", testDirectRooms},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

@@ -91,9 +91,11 @@
       e.textContent = text;
       return e;
     };
+    // A direct conversation is named by the other account; any other room by its title.
+    const shownTitle = (r) => (r.with ? '@' + r.with : r.title || r.name);
     const updateRoom = (li, r) => {
       const title = li.querySelector('.room-title');
-      if (title && title.textContent !== (r.title || r.name)) title.textContent = r.title || r.name; // renamed
+      if (title && title.textContent !== shownTitle(r)) title.textContent = shownTitle(r); // renamed
       const online = li.querySelector('.room-online');
       if (online) {
         online.dataset.people = String(r.online || 0);
@@ -121,10 +123,11 @@
       li.dataset.room = r.name;
       const a = document.createElement('a');
       a.href = '/rooms/' + encodeURIComponent(r.name);
-      const name = span('room-name', '#' + r.name);
-      if (r.private) name.prepend(span('room-private', 'private'), ' ');
+      const name = span('room-name', r.with ? '' : '#' + r.name);
+      if (r.with) name.prepend(span('room-direct', 'direct'));
+      else if (r.private) name.prepend(span('room-private', 'private'), ' ');
       name.append(span('room-online', ''));
-      a.append(span('room-title', r.title || r.name), name, span('room-count', ''));
+      a.append(span('room-title', shownTitle(r)), name, span('room-count', ''));
       li.append(a);
       return li;
     };
@@ -237,6 +240,42 @@
         button.disabled = false;
       }
     });
+  }
+
+  // Message someone: open the direct conversation with an account (made the first time), then go
+  // to it.
+  const direct = document.getElementById('open-direct');
+  if (direct) {
+    const errEl = document.getElementById('direct-error');
+    const nameEl = direct.elements.user;
+    nameEl.addEventListener('input', () => {
+      const lower = nameEl.value.toLowerCase();
+      if (lower !== nameEl.value) nameEl.value = lower;
+      nameEl.removeAttribute('aria-invalid');
+    });
+    const open = async (ev) => {
+      ev.preventDefault();
+      const user = nameEl.value.trim().replace(/^@/, '');
+      if (!user) {
+        nameEl.setAttribute('aria-invalid', 'true');
+        showError(errEl, 'Enter the name of the account to talk with.');
+        nameEl.focus();
+        return;
+      }
+      showError(errEl, '');
+      const button = direct.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        const { data } = await api('POST', '/api/dms', { user });
+        location.assign('/rooms/' + encodeURIComponent(data.room.name));
+      } catch (err) {
+        if (err.status === 401) { location.assign(signInPath()); return; }
+        nameEl.setAttribute('aria-invalid', 'true');
+        showError(errEl, err.message);
+        button.disabled = false;
+      }
+    };
+    direct.addEventListener('submit', open);
   }
 
   // The account page: change the password (the other sessions end), or sign out everywhere.

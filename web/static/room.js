@@ -20,6 +20,7 @@
   const FORCED = root.dataset.transport || '';
   const MAX_BODY = Number(root.dataset.maxBody) || 4096;
   const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
+  const WITH = root.dataset.with || ''; // in a direct conversation: the other account
   const ORDER = FORCED ? [FORCED] : ['ws', 'sse', 'poll'];
   const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
 
@@ -1122,7 +1123,8 @@
       return;
     }
     if (m.author === ME) return;
-    if (li.classList.contains('mention')) notifyMention(m);
+    // In a direct conversation every message is for the reader.
+    if (WITH || li.classList.contains('mention')) notifyMention(m);
     if (!unseen) showUnreadFrom(m.seq - 1);
     unseen++;
     document.title = `(${unseen}) ${TITLE}`;
@@ -1146,7 +1148,8 @@
   //
   // "Notify me" (shown where the browser has notifications) asks for permission once and then,
   // while this page is in the background, shows a desktop notification for each message that
-  // mentions the reader; clicking it brings the page back. The choice is kept in this browser.
+  // mentions the reader (in a direct conversation: each message of the other); clicking it brings
+  // the page back. The choice is kept in this browser.
   const NOTIFY_KEY = 'natter.notify';
   const canNotify = 'Notification' in window;
   const notifyOn = () => canNotify && Notification.permission === 'granted' && localStorage.getItem(NOTIFY_KEY) === 'on';
@@ -1159,7 +1162,7 @@
   function notifyMention(m) {
     if (!notifyOn()) return;
     try {
-      const n = new Notification(`${m.author} in #${ROOM}`, { body: m.body.slice(0, 200), tag: `${ROOM}:${m.seq}` });
+      const n = new Notification(WITH ? m.author : `${m.author} in #${ROOM}`, { body: m.body.slice(0, 200), tag: `${ROOM}:${m.seq}` });
       n.onclick = () => { window.focus(); n.close(); };
     } catch { /* some browsers only notify from a service worker */ }
   }

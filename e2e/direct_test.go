@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	chat "natter"
+)
+
+// Direct conversations in the browser: ann opens one with dave from her room list ("Message
+// someone"), and it is a room named for him; dave finds it in his list as "@ann" and answers;
+// while ann's page is in the background with notifications on, each of dave's messages notifies
+// her, mention or not; a third account sees neither the conversation in its list nor its page.
+func TestDirectConversationInTheBrowser(t *testing.T) {
+	srv := startNatter(t, nil)
+	browser := newBrowser(t)
+	ann, dave, carol := newPage(t, browser, "ann"), newPage(t, browser, "dave"), newPage(t, browser, "carol")
+	for name, p := range map[string]*page{"ann": ann, "dave": dave, "carol": carol} {
+		p.signIn(srv.url, name, name+"'s password", "register")
+	}
+	room := chat.DirectRoomName("ann", "dave")
+
+	open := func(name string) {
+		ann.do("open a conversation with "+name,
+			evalVoid(`document.getElementById('direct-name').value = ''`),
+			chromedp.SendKeys(chromedp.CSS(`#direct-name`), name),
+			chromedp.Click(chromedp.CSS(`#open-direct button[type=submit]`)),
+		)
+	}
+	ann.waitJS("the form", `!!document.getElementById('open-direct')`)
+	open("nobody")
+	ann.waitJS("the refusal", `!document.getElementById('direct-error').hidden && /no account named "nobody"/.test(document.getElementById('direct-error').textContent)`)
+	open("dave")
+	ann.waitJS("the conversation's page", fmt.Sprintf(`location.pathname === '/rooms/%s' &&
+		document.getElementById('room-title').textContent === '@dave' &&
+		!!document.querySelector('.room-head .room-direct') && !document.getElementById('rename') &&
+		!document.getElementById('add-member') &&
+		document.getElementById('body').placeholder === 'Message @dave' && document.title.startsWith('@dave')`, room))
+	ann.waitLive("ws")
+	ann.waitJS("the start of the log", `document.getElementById('log-start').textContent === 'This is the start of your conversation with dave.'`)
+	ann.say("hi dave")
+	ann.screenshot("room-direct")
+
+	dave.navigate(srv.url + "/")
+	dave.waitJS("the conversation in dave's list", fmt.Sprintf(`(() => {
+		const li = document.querySelector('#rooms li[data-room="%s"]');
+		return !!li && li.querySelector('.room-title').textContent === '@ann' && !!li.querySelector('.room-direct');
+	})()`, room))
+	dave.screenshot("rooms-direct")
+	dave.do("open it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room="%s"] a`, room))))
+	dave.waitLive("ws")
+	dave.waitMessage("ann", "hi dave")
+
+	ann.grantNotifications(srv.url)
+	ann.do("record notifications", evalVoid(`window.__notes = []; const Real = window.Notification;
+		window.Notification = class extends Real { constructor(title, opts) { super(title, opts); window.__notes.push(title + ': ' + opts.body); } }`))
+	ann.do("turn notifications on", chromedp.Click(chromedp.CSS(`#notify`)))
+	ann.waitJS("notifications on", `document.getElementById('notify').getAttribute('aria-pressed') === 'true'`)
+	ann.setVisibility("hidden")
+	dave.say("hi ann")
+	ann.waitMessage("dave", "hi ann")
+	if notes := evalJS[[]string](ann, `window.__notes`); fmt.Sprint(notes) != "[dave: hi ann]" {
+		t.Fatalf("notifications %q, want one for dave's message", notes)
+	}
+	ann.setVisibility("visible")
+
+	// Another pair's room list is its own; from a room page, the list beside it names it too.
+	carol.navigate(srv.url + "/")
+	carol.waitJS("carol's room list", `!!document.querySelector('#rooms li[data-room="lobby"]')`)
+	if evalJS[bool](carol, fmt.Sprintf(`!!document.querySelector('#rooms li[data-room="%s"]')`, room)) {
+		t.Fatal("carol's room list has ann and dave's conversation")
+	}
+	carol.navigate(srv.url + "/rooms/" + room)
+	carol.waitJS("the not-found page", `!document.querySelector('main.room') && /no room named/.test(document.body.textContent)`)
+	dave.navigate(srv.url + "/rooms/lobby")
+	dave.waitJS("the list beside the lobby", fmt.Sprintf(`document.querySelector('.nav-rooms li[data-room="%s"] .room-title')?.textContent === '@ann'`, room))
+}

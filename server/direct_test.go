@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"natter"
+)
+
+// TestDirectConversations: POST /api/dms opens the one room of two accounts (made by whichever
+// asks first, the same room for the other), which both see and nobody else does; its members and
+// title are fixed, nobody moderates it, and its name is kept from everyone who would make it by
+// hand.
+func TestDirectConversations(t *testing.T) {
+	ts := startServer(t)
+	ann, dave, carol, gus := ts.account("ann"), ts.account("dave"), ts.account("carol"), ts.signIn("gus")
+	name := natter.DirectRoomName("ann", "dave")
+
+	// Someone who would take the pair's name first is refused, and so is any name of the kind.
+	for _, n := range []string{name, natter.DirectPrefix + "mine"} {
+		checkError(t, ts.do("POST", "/api/rooms", carol, map[string]any{"name": n}), http.StatusBadRequest, "invalid")
+		checkError(t, ts.do("POST", "/api/rooms", carol, map[string]any{"name": n, "private": true}), http.StatusBadRequest, "invalid")
+	}
+	for _, c := range []struct {
+		tok, user string
+		status    int
+		code      string
+	}{
+		{gus, "ann", http.StatusForbidden, "forbidden"},   // guests have none
+		{ann, "gus", http.StatusNotFound, "not_found"},    // nor can one be asked
+		{ann, "nobody", http.StatusNotFound, "not_found"}, // no such account
+		{ann, "ann", http.StatusBadRequest, "invalid"},    // oneself
+		{ann, "Dave!", http.StatusBadRequest, "invalid"},  // not a name
+		{ann, "", http.StatusBadRequest, "invalid"},       // none given
+	} {
+		checkError(t, ts.do("POST", "/api/dms", c.tok, map[string]string{"user": c.user}), c.status, c.code)
+	}
+	// (That nothing was made shows below: the first open answers 201.)
+
+	open := func(tok, user string, status int) map[string]any {
+		t.Helper()
+		r := ts.do("POST", "/api/dms", tok, map[string]string{"user": user})
+		if r.Status != status {
+			t.Fatalf("open %s: %d %s, want %d", user, r.Status, r.Raw, status)
+		}
+		room := r.Body["room"].(map[string]any)
+		direct, _ := room["direct"].([]any)
+		if room["name"] != name || room["private"] != true || len(direct) != 2 || direct[0] != "ann" || direct[1] != "dave" {
+			t.Fatalf("open %s: %s", user, r.Raw)
+		}
+		return room
+	}
+	made := open(ann, "dave", http.StatusCreated)
+	again := open(dave, "ann", http.StatusOK)
+	open(ann, "dave", http.StatusOK)
+	if made["epoch"] != again["epoch"] || made["title"] != "ann, dave" {
+		t.Fatalf("made %v, opened again %v", made, again)
+	}
+	epoch := made["epoch"].(string)
+
+	// Both talk; both list it; nobody else sees it.
+	first := ts.mustPost(ann, name, "hi dave")
+	c := ts.dialWS(dave)
+	c.subscribe(name, 0)
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "message" || !strings.Contains(string(f.Message), "hi dave") {
+		t.Fatalf("dave's subscription: %s", f)
+	}
+	reply := ts.mustPost(dave, name, "hi ann")
+	for who, tok := range map[string]string{"ann": ann, "dave": dave} {
+		if !ts.listed(t, tok, name) {
+			t.Fatalf("%s's room list lacks the conversation", who)
+		}
+	}
+	ts.shutOut(t, name, ann, epoch, carol, "carol", false)
+	ts.shutOut(t, name, ann, epoch, gus, "gus", true)
+
+	// Fixed: members, title; and nobody deletes the other's messages, not even who opened it.
+	members := ts.do("GET", "/api/rooms/"+name+"/members", dave, nil)
+	if got, _ := members.Body["members"].([]any); len(got) != 2 || got[0] != "ann" || got[1] != "dave" {
+		t.Fatalf("members: %s", members.Raw)
+	}
+	checkError(t, ts.do("PUT", "/api/rooms/"+name+"/members/carol", ann, nil), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("DELETE", "/api/rooms/"+name+"/members/dave", ann, nil), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("DELETE", "/api/rooms/"+name+"/members/ann", ann, nil), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("PATCH", "/api/rooms/"+name, ann, map[string]string{"title": "ours"}), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("POST", "/api/rooms/"+name+"/messages", ann, map[string]any{"kind": "delete", "target": reply.Seq}), http.StatusForbidden, "forbidden")
+	if r := ts.do("POST", "/api/rooms/"+name+"/messages", ann, map[string]any{"kind": "delete", "target": first.Seq}); r.Status != http.StatusCreated {
+		t.Fatalf("ann deletes her own message: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("GET", "/api/rooms/"+name, dave, nil); r.Body["room"].(map[string]any)["title"] != "ann, dave" {
+		t.Fatalf("the conversation after the refusals: %s", r.Raw)
+	}
+	if got, _ := ts.do("GET", "/api/rooms/"+name+"/members", ann, nil).Body["members"].([]any); len(got) != 2 {
+		t.Fatalf("members after the refusals: %v", got)
+	}
+
+	// Another pair's conversation is another room.
+	if r := ts.do("POST", "/api/dms", carol, map[string]string{"user": "ann"}); r.Status != http.StatusCreated || r.Body["room"].(map[string]any)["name"] != natter.DirectRoomName("carol", "ann") {
+		t.Fatalf("carol opens one with ann: %d %s", r.Status, r.Raw)
+	}
+	if ts.listed(t, dave, natter.DirectRoomName("carol", "ann")) {
+		t.Fatal("dave sees carol and ann's conversation")
+	}
+}
