@@ -143,6 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 		// Presence across nodes: this hub's changes go out, the others' come in.
 		h.SetPresenceSink(rs.PublishPresence)
 		h.SetTypingSink(rs.PublishTyping)
+		h.SetRenameSink(rs.PublishRenamed)
 		rs.SetPresence(h)
 	}
 	hubReady.Store(h)

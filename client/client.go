@@ -237,6 +237,20 @@ func (c *Client) createRoom(ctx context.Context, name, title string, private boo
 	return out.Room, err
 }
 
+// RenameRoom gives the room a new title (empty: its name): only the account that created it may.
+// Its WebSocket subscribers get a "room" Frame with the new Title. Errors: EFORBIDDEN (not the
+// creator, a direct conversation), EINVALID (a title over 200 characters), ENOTFOUND.
+func (c *Client) RenameRoom(ctx context.Context, room, title string) (natter.Room, error) {
+	var out struct {
+		Room natter.Room `json:"room"`
+	}
+	in := struct {
+		Title string `json:"title"`
+	}{title}
+	_, err := c.do(ctx, call{method: http.MethodPatch, path: "/api/rooms/" + url.PathEscape(room), in: in, out: &out, idempotent: true})
+	return out.Room, err
+}
+
 // Direct opens the direct conversation between this account and the account user: a private
 // room of the two (natter.Room.Direct), made the first time either asks, the same room after.
 // Send to it and read it by its Name like any room. Errors: EFORBIDDEN (a guest), ENOTFOUND (no

@@ -466,6 +466,47 @@ func TestDirect(t *testing.T) {
 	wantCode(t, err, natter.EFORBIDDEN)
 }
 
+// TestRenameRoom: the room's creator renames it, and a WebSocket subscriber hears the new title.
+func TestRenameRoom(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	ann, ben := ns.account(t, "ann"), ns.account(t, "ben")
+	if _, err := ann.CreateRoom(ctx, "ops", "Ops"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := ben.DialWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Subscribe(ctx, "ops", -1); err != nil {
+		t.Fatal(err)
+	}
+	for f, err := w.ReadFrame(ctx); f.Type != "presence"; f, err = w.ReadFrame(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := ann.RenameRoom(ctx, "ops", "Operations")
+	if err != nil || r.Title != "Operations" {
+		t.Fatalf("RenameRoom: %+v, %v", r, err)
+	}
+	for {
+		f, err := w.ReadFrame(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Type == "room" {
+			if f.Room != "ops" || f.Title != "Operations" {
+				t.Fatalf("room frame %+v", f)
+			}
+			break
+		}
+	}
+	_, err = ben.RenameRoom(ctx, "ops", "Ben's")
+	wantCode(t, err, natter.EFORBIDDEN)
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

@@ -38,6 +38,7 @@ type Frame struct {
 	Ref        string
 	Online     []string
 	User       string
+	Title      string // a "room" frame's new title of Room
 	Raw        []byte // the frame's JSON as received
 }
 
@@ -64,6 +65,7 @@ type wireFrame struct {
 	Ref      string          `json:"ref"`
 	Online   []string        `json:"online"`
 	User     string          `json:"user"`
+	Title    string          `json:"title"`
 }
 
 // decodeFrame parses one server frame.
@@ -75,7 +77,7 @@ func decodeFrame(data []byte) (Frame, error) {
 	f := Frame{
 		Type: w.Type, Room: w.Room, Epoch: w.Epoch, LastSeq: w.LastSeq, ClientID: w.ClientID,
 		Seq: w.Seq, Created: w.Created, Code: w.Code, Ref: w.Ref, Online: w.Online, User: w.User,
-		Raw: data,
+		Title: w.Title, Raw: data,
 	}
 	if len(w.Message) > 0 {
 		switch w.Message[0] {

@@ -13,6 +13,7 @@ import (
 // someone"), and it is a room named for him; dave finds it in his list as "@ann" and answers;
 // while ann's page is in the background with notifications on, each of dave's messages notifies
 // her, mention or not; a third account sees neither the conversation in its list nor its page.
+// From a room, a name among those online opens the conversation with that account.
 func TestDirectConversationInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -76,4 +77,15 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 	carol.waitJS("the not-found page", `!document.querySelector('main.room') && /no room named/.test(document.body.textContent)`)
 	dave.navigate(srv.url + "/rooms/lobby")
 	dave.waitJS("the list beside the lobby", fmt.Sprintf(`document.querySelector('.nav-rooms li[data-room="%s"] .room-title')?.textContent === '@ann'`, room))
+
+	// Who is online opens a conversation too: a guest has none; an account's opens.
+	srv.guest("gus").join("lobby")
+	carol.navigate(srv.url + "/rooms/lobby")
+	carol.waitLive("ws")
+	dave.waitJS("carol and gus online", `!!document.querySelector('#online li[data-user="carol"] button.open-direct') &&
+		!!document.querySelector('#online li[data-user="gus"] button.open-direct') && !document.querySelector('#online li[data-user="dave"] button')`)
+	dave.do("message gus", chromedp.Click(chromedp.CSS(`#online li[data-user="gus"] button`)))
+	dave.waitJS("the refusal", `/no account named "gus"/.test(document.getElementById('online-error').textContent) && !document.getElementById('online-error').hidden`)
+	dave.do("message carol", chromedp.Click(chromedp.CSS(`#online li[data-user="carol"] button`)))
+	dave.waitJS("the conversation with carol", fmt.Sprintf(`location.pathname === '/rooms/%s' && document.getElementById('room-title').textContent === '@carol'`, chat.DirectRoomName("carol", "dave")))
 }

@@ -52,8 +52,8 @@ func TestReactionsInTheBrowser(t *testing.T) {
 }
 
 // The account that created a room renames it from the room's head: Rename, type, Enter; the
-// heading and the page's title change at once, and the room list shows the new title. Others
-// have no Rename.
+// heading and the page's title change at once, and the room list shows the new title, as do
+// pages open on the room elsewhere. Others have no Rename.
 func TestRenameInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -95,5 +95,23 @@ func TestRenameInTheBrowser(t *testing.T) {
 	bob.waitLive("ws")
 	if evalJS[bool](bob, `!!document.getElementById('rename')`) {
 		t.Fatal("bob, who did not create the room, has Rename")
+	}
+
+	// Pages open on the room (over a WebSocket, over an event stream) show the next rename at
+	// once: heading, page title, the list beside the room.
+	carol := newPage(t, browser, "carol")
+	carol.navigate(srv.url + "/rooms/ops?transport=sse")
+	carol.signIn(srv.url, "carol", "", "guest")
+	carol.navigate(srv.url + "/rooms/ops?transport=sse")
+	carol.waitLive("sse")
+	alice.do("rename it again",
+		chromedp.Click(chromedp.CSS(`#rename`)),
+		evalVoid(`document.getElementById('rename-title').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#rename-title`), "Ops"),
+		pressEnter,
+	)
+	for _, p := range []*page{bob, carol} {
+		p.waitJS("the new title, without a reload", `document.getElementById('room-title').textContent === 'Ops' &&
+			document.title.startsWith('Ops') && document.querySelector('#rooms li[data-room="ops"] .room-title').textContent === 'Ops'`)
 	}
 }

@@ -45,6 +45,7 @@ type Hub struct {
 
 	sink        PresenceSink  // where local presence changes go (remote.go); nil: nowhere
 	typingSink  TypingSink    // where typing notices passed on go (typing.go); nil: nowhere
+	renameSink  RenameSink    // where renames told go (rename.go); nil: nowhere
 	typingEvery time.Duration // TypingEvery, unless a test set another
 }
 

@@ -30,10 +30,12 @@ type PresenceHub interface {
 	ForgetNode(node string)
 	ExpireRemote(now time.Time)
 	RemoteTyping(room, user string)
+	RemoteRenamed(room, title string)
 }
 
 // presenceNote is what the presence channel carries: one change (Room, User, Online), a snapshot
-// (Rooms), a node's goodbye (Gone), or a typing notice (Room, User, Typing).
+// (Rooms), a node's goodbye (Gone), a typing notice (Room, User, Typing), or a room's new title
+// (Room, Title, Renamed).
 type presenceNote struct {
 	Node   string              `json:"node"`
 	Room   string              `json:"room,omitempty"`
@@ -42,6 +44,9 @@ type presenceNote struct {
 	Rooms  map[string][]string `json:"rooms,omitempty"`
 	Gone   bool                `json:"gone,omitempty"`
 	Typing bool                `json:"typing,omitempty"`
+	// Renamed: Room has the new title Title (stored: this only tells open pages).
+	Renamed bool   `json:"renamed,omitempty"`
+	Title   string `json:"title,omitempty"`
 }
 
 // presence is the store's part of presence across nodes.
@@ -83,6 +88,16 @@ func (s *Store) PublishPresence(room, user string, online bool) {
 func (s *Store) PublishTyping(room, user string) {
 	select {
 	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, User: user, Typing: true}:
+	default:
+	}
+}
+
+// PublishRenamed queues a room's new title, stored here, for the other nodes' subscribers; it
+// never blocks (it has the signature of hub.RenameSink). One that does not fit is dropped: the
+// title is stored, and pages show it when they next load.
+func (s *Store) PublishRenamed(room, title string) {
+	select {
+	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, Title: title, Renamed: true}:
 	default:
 	}
 }
@@ -143,6 +158,8 @@ func (s *Store) presenceArrived(payload string) {
 	switch {
 	case n.Typing:
 		h.RemoteTyping(n.Room, n.User)
+	case n.Renamed:
+		h.RemoteRenamed(n.Room, n.Title)
 	case n.Gone:
 		h.ForgetNode(n.Node)
 	case n.Rooms != nil || (n.Room == "" && n.User == ""):

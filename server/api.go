@@ -244,6 +244,7 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.hub.Renamed(room.Name, room.Title) // open pages show it at once
 	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), user, room)[0]})
 }
 

@@ -447,3 +447,21 @@ func TestClusterDirect(t *testing.T) {
 	}
 	checkError(t, b.do("GET", "/api/rooms/"+name+"/messages?after=0", b.account("carol"), nil), http.StatusNotFound, "not_found")
 }
+
+// TestClusterRename: a rename on one node reaches the room's subscribers on another at once.
+func TestClusterRename(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice := a.account("alice")
+	if r := a.do("POST", "/api/rooms", alice, map[string]any{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create on A: %d %s", r.Status, r.Raw)
+	}
+	c := b.dialWS(b.signIn("bob"))
+	c.subscribe("ops")
+	if r := a.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Operations"}); r.Status != http.StatusOK {
+		t.Fatalf("rename on A: %d %s", r.Status, r.Raw)
+	}
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "room" || f.Title == nil || *f.Title != "Operations" {
+		t.Fatalf("bob on B: %s, want the new title", f)
+	}
+}

@@ -385,6 +385,7 @@ type wsFrame struct {
 	Ref      *string         `json:"ref"`
 	Online   []string        `json:"online"`
 	User     string          `json:"user"`
+	Title    *string         `json:"title"`
 	Message  json.RawMessage `json:"message"`
 
 	op  ws.Opcode

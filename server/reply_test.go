@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"natter/app"
 	"net/http"
 	"strings"
@@ -99,18 +100,39 @@ func TestReactions(t *testing.T) {
 }
 
 // TestRenameRoom: the account that created a room may give it a new title (PATCH
-// /api/rooms/{room}); anyone else, a guest, a bad title or an unknown room is refused and changes
-// nothing.
+// /api/rooms/{room}), which its subscribers hear at once (a "room" frame or event); anyone
+// else, a guest, a bad title or an unknown room is refused and changes and tells nothing.
 func TestRenameRoom(t *testing.T) {
 	ts := startServer(t)
 	alice, bob, gus := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
 	if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": "ops", "title": "Ops"}); r.Status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
 	}
+	// Bob has the room open over a WebSocket and an event stream: each rename reaches both.
+	c := ts.dialWS(bob)
+	c.subscribe("ops")
+	stream := ts.openSSE("/api/rooms/ops/events", bob)
+	stream.waitSubscribed()
+	told := func(title string) {
+		t.Helper()
+		if f := c.nextExcept("presence", "join", "leave"); f.Type != "room" || f.Room == nil || *f.Room != "ops" || f.Title == nil || *f.Title != title {
+			t.Fatalf("bob's WebSocket: %s, want the room's new title %q", f, title)
+		}
+		for {
+			ev := stream.next()
+			if ev.Event == "room" {
+				if ev.Data != fmt.Sprintf(`{"type":"room","room":"ops","title":%q}`, title) {
+					t.Fatalf("bob's event stream: %q, want the title %q", ev.Data, title)
+				}
+				break
+			}
+		}
+	}
 	r := ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Operations"})
 	if r.Status != http.StatusOK || r.Body["room"].(map[string]any)["title"] != "Operations" {
 		t.Fatalf("rename: %d %s", r.Status, r.Raw)
 	}
+	told("Operations")
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", bob, map[string]string{"title": "Bob's"}), http.StatusForbidden, "forbidden")
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", gus, map[string]string{"title": "Gus's"}), http.StatusForbidden, "forbidden")
 	checkError(t, ts.do("PATCH", "/api/rooms/lobby", alice, map[string]string{"title": "Mine"}), http.StatusForbidden, "forbidden")
@@ -123,4 +145,9 @@ func TestRenameRoom(t *testing.T) {
 	if got := ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any)["title"]; got != "Operations" {
 		t.Fatalf("title after refused renames: %v", got)
 	}
+	// The refusals told nobody anything: the next thing bob hears is the next rename.
+	if r := ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": ""}); r.Status != http.StatusOK {
+		t.Fatalf("rename to the name: %d %s", r.Status, r.Raw)
+	}
+	told("ops")
 }

@@ -85,6 +85,7 @@
     jump: $('jump'),
     online: $('online'),
     onlineCount: $('online-count'),
+    onlineError: $('online-error'),
     form: $('composer'),
     body: $('body'),
     composerError: $('composer-error'),
@@ -1230,16 +1231,39 @@
 
   // ---- Presence ----
 
+  // An account sees each other person online as a button that opens the direct conversation
+  // with them (a guest has none: the server says so under the list).
   function renderOnline() {
     const names = [...online].sort();
     els.online.replaceChildren(...names.map((name) => {
       const li = document.createElement('li');
       li.dataset.user = name;
-      li.textContent = name;
       if (name === ME) li.classList.add('me');
+      if (GUEST || name === ME || name === WITH) {
+        li.textContent = name;
+        return li;
+      }
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'open-direct';
+      b.textContent = name;
+      b.title = `Message ${name}`;
+      b.addEventListener('click', () => openDirect(name));
+      li.append(b);
       return li;
     }));
     els.onlineCount.textContent = String(names.length);
+  }
+
+  async function openDirect(name) {
+    showError(els.onlineError, '');
+    try {
+      const { data } = await api('POST', '/api/dms', { user: name });
+      location.assign('/rooms/' + encodeURIComponent(data.room.name));
+    } catch (err) {
+      if (err.status === 401) { location.assign(signInPath()); return; }
+      showError(els.onlineError, err.message);
+    }
   }
 
   function setOnline(names, includeMe) {
@@ -1494,6 +1518,9 @@
         case 'typing':
           typingEvent(f);
           break;
+        case 'room':
+          roomRenamed(f);
+          break;
         case 'ack':
           acked(f.client_id, f.seq);
           break;
@@ -1580,6 +1607,7 @@
       on(type, (ev) => presenceEvent(parse(ev.data)));
     }
     on('typing', (ev) => typingEvent(parse(ev.data)));
+    on('room', (ev) => roomRenamed(parse(ev.data)));
     // EventSource would reconnect by itself, but from its own idea of the position and never
     // to another transport: the page takes over instead.
     es.onerror = finish;
@@ -2065,6 +2093,22 @@
 
   // ---- Renaming (the room's creator) ----
 
+  // A new title for this room, given here or by its creator on another page (a "room" frame or
+  // event): the heading, the page's title and the list beside the room show it. A direct
+  // conversation is named by the other account and keeps its heading.
+  function roomRenamed(f) {
+    if (!f || f.room !== ROOM || WITH) return;
+    const heading = $('room-title');
+    const title = f.title || ROOM;
+    const old = heading.textContent;
+    if (old === title) return;
+    heading.textContent = title;
+    TITLE = TITLE.replace(old, title);
+    document.title = document.title.replace(old, title);
+    const nav = document.querySelector(`#rooms li[data-room="${CSS.escape(ROOM)}"] .room-title`);
+    if (nav) nav.textContent = title;
+  }
+
   const renameButton = $('rename');
   if (renameButton) {
     const form = $('rename-form');
@@ -2096,10 +2140,7 @@
       ev.preventDefault();
       try {
         const { data } = await api('PATCH', ROOM_API, { title: input.value.trim() });
-        const old = heading.textContent;
-        heading.textContent = data.room.title || ROOM;
-        TITLE = TITLE.replace(old, heading.textContent);
-        document.title = document.title.replace(old, heading.textContent);
+        roomRenamed({ room: ROOM, title: data.room.title });
         close();
       } catch (err) {
         if (err.status === 401) { goSignIn(); return; }
