@@ -374,6 +374,9 @@ func (r *room) sendLocked(f *Frame, to func(*Subscription) bool) {
 
 // Unsubscribe stops deliveries and, if this was the user's last connection to the room, tells the
 // others that the user left. It is safe to call more than once.
+// Room is the name of the subscription's room.
+func (s *Subscription) Room() string { return s.room.name }
+
 func (s *Subscription) Unsubscribe() {
 	s.mu.Lock()
 	if s.closed {

@@ -409,14 +409,19 @@ func TestClusterPrivateRooms(t *testing.T) {
 		t.Fatalf("bob on B: %+v", page.Messages)
 	}
 	// Removed on B: A (which remembered bob as a member) forgets it, and bob's WebSocket there
-	// closes.
+	// loses its subscription to the room, not its others.
 	ws := a.dialWS(bobOnA)
-	ws.subscribe("secret", 0)
+	ws.subscribe("lobby")
+	ws.subscribe("secret", 1)
 	if r := b.do("DELETE", "/api/rooms/secret/members/bob", carolOnB, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("remove bob on B: %d %s", r.Status, r.Raw)
 	}
-	if ce := ws.closed(); ce.Code != 1001 {
-		t.Fatalf("bob's WebSocket on A closed with %d, want 1001", ce.Code)
+	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "secret" {
+		t.Fatalf("bob's WebSocket on A: %s, want the room's not_found", f)
+	}
+	b.mustPost(carolOnB, "lobby", "for everyone")
+	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Body != "for everyone" {
+		t.Fatalf("bob's WebSocket on A: %s, want the lobby's message", f)
 	}
 	checkError(t, a.do("GET", "/api/rooms/secret/messages?after=0", bobOnA, nil), http.StatusNotFound, "not_found")
 }

@@ -63,6 +63,10 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, room string, q rea
 		go p.answer(false)
 		return nil
 	}
+	if !s.seesStill(authFrom(r.Context()).user, room) {
+		go p.finish(false)
+		return nil
+	}
 	p.mu.Lock()
 	p.waiter = s.hub.OnPublish(room, p.wake)
 	p.timer = time.AfterFunc(q.wait, func() { p.finish(false) })
@@ -185,6 +189,12 @@ func (p *parkedPoll) readAnswer(read bool) (status int, body []byte) {
 func (p *parkedPoll) keepalive(time.Time) {}
 
 func (p *parkedPoll) goingAway() { go p.finish(false) }
+
+func (p *parkedPoll) leftRoom(room string) {
+	if p.room == room {
+		p.goingAway()
+	}
+}
 
 // signedOut answers the poll (with nothing new): the client's next poll then gets 401.
 func (p *parkedPoll) signedOut() { p.goingAway() }

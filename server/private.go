@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"natter"
 )
@@ -90,8 +91,8 @@ func (s *Server) visibleRooms(ctx context.Context, user natter.User, rooms []nat
 }
 
 // MemberRemoved applies the removal of user from room's members, made here or on another node
-// that shares the store: this node forgets that user is one, and closes the user's connections
-// (going away: they come back and resume, and the room is then one they can't see).
+// that shares the store: this node forgets that user is one, and ends what the user's
+// connections receive of the room (liveConn.leftRoom); the rest of what they receive goes on.
 func (s *Server) MemberRemoved(room, user string) {
 	s.access.members.Delete(room + "\x00" + user)
 	var ended []liveConn
@@ -103,8 +104,17 @@ func (s *Server) MemberRemoved(room, user string) {
 	}
 	s.connsMu.Unlock()
 	for _, c := range ended {
-		c.goingAway()
+		c.leftRoom(room)
 	}
+}
+
+// seesStill checks again, once a connection is registered to receive room, that user may see
+// it: a removal from its members between the first check and the registration found nothing of
+// the connection's to end (MemberRemoved forgets the member before it looks).
+func (s *Server) seesStill(user natter.User, room string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.checkRoomName(ctx, user, room) == nil
 }
 
 // handleRemoveMember takes an account out of a private room: the room's creator may remove

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPrivateRooms: a private room is seen only by its members. To anyone else (another
@@ -59,18 +60,49 @@ func TestPrivateRooms(t *testing.T) {
 	}
 	shut(gus, "gus") // still
 
-	// Taken out again: bob's connections close (going away), and the room is shut to him at once.
+	// Taken out again: what bob receives of the room ends at once on every transport (his
+	// WebSocket's subscription with the error a subscribe would now get, his event stream, his
+	// parked long-poll), what he receives of other rooms goes on, and the room is shut to him.
 	checkError(t, ts.do("DELETE", "/api/rooms/secret/members/carol", bob, nil), http.StatusBadRequest, "invalid")
 	dan := ts.account("dan")
 	if r := ts.do("PUT", "/api/rooms/secret/members/dan", bob, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("bob adds dan: %d %s", r.Status, r.Raw)
 	}
 	checkError(t, ts.do("DELETE", "/api/rooms/secret/members/bob", dan, nil), http.StatusForbidden, "forbidden")
+	c.send(map[string]any{"type": "subscribe", "room": "lobby"})
+	for f := c.next(); f.Type != "subscribed"; f = c.next() { // past the room's messages
+	}
+	secretEvents, lobbyEvents := ts.openSSE("/api/rooms/secret/events", bob), ts.openSSE("/api/rooms/lobby/events", bob)
+	secretEvents.waitSubscribed()
+	lobbyEvents.waitSubscribed()
+	srv := ts.Main.Server()
+	conns := srv.ConnCount()
+	poll := ts.doAsync("GET", fmt.Sprintf("/api/rooms/secret/messages?after=%d&wait=60", ts.lastSeq(carol, "secret")), bob, nil)
+	waitFor(t, "bob's long-poll parked", func() bool { return srv.ConnCount() == conns+1 })
 	if r := ts.do("DELETE", "/api/rooms/secret/members/bob", carol, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("carol removes bob: %d %s", r.Status, r.Raw)
 	}
-	if ce := c.closed(); ce.Code != 1001 {
-		t.Fatalf("bob's WebSocket closed with %d, want 1001 (going away)", ce.Code)
+	if f := c.nextExcept("presence", "join", "leave", "message"); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "secret" {
+		t.Fatalf("bob's WebSocket after his removal: %s, want the room's not_found", f)
+	}
+	if err := secretEvents.ended(); err == nil {
+		t.Fatal("bob's event stream of the room did not end")
+	}
+	select {
+	case r := <-poll:
+		if r.Status != http.StatusOK || len(r.Body["messages"].([]any)) != 0 {
+			t.Fatalf("bob's parked long-poll: %d %s", r.Status, r.Raw)
+		}
+	case <-time.After(guard):
+		t.Fatal("bob's parked long-poll was not answered")
+	}
+	ts.mustPost(carol, "secret", "after bob")
+	ts.mustPost(carol, "lobby", "still here, bob?")
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Room != "lobby" {
+		t.Fatalf("bob's WebSocket after his removal: %s, want the lobby's message and nothing of the room", f)
+	}
+	if m := lobbyEvents.nextMessage(); m.Body != "still here, bob?" {
+		t.Fatalf("bob's lobby stream: %+v", m)
 	}
 	shut(bob, "bob")
 	if r := ts.do("DELETE", "/api/rooms/secret/members/dan", dan, nil); r.Status != http.StatusNoContent {

@@ -226,6 +226,10 @@ type liveConn interface {
 	// "signed out", an SSE stream and a parked long-poll as at shutdown (the client's next
 	// request gets 401).
 	signedOut()
+	// leftRoom ends what the connection receives of room, whose member its user no longer is:
+	// a WebSocket's subscription to it (with the error a new subscribe would get), an event
+	// stream or a parked long-poll of it (the client's next request gets 404). The rest goes on.
+	leftRoom(room string)
 	done() <-chan struct{}
 }
 

@@ -93,6 +93,9 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	if c.out.Closed() {
 		sub.Unsubscribe()
 	}
+	if !s.seesStill(authFrom(r.Context()).user, room.Name) {
+		c.goingAway()
+	}
 	if c.waiter != nil {
 		err := c.waiter.Arm()
 		if err == nil {
@@ -144,6 +147,12 @@ func (c *sseConn) keepalive(now time.Time) {
 }
 
 func (c *sseConn) goingAway() { c.out.CloseWith(nil, false) }
+
+func (c *sseConn) leftRoom(room string) {
+	if sub := c.sub.p.Load(); sub != nil && sub.Room() == room {
+		c.goingAway()
+	}
+}
 
 // signedOut ends the stream: the client's reconnection then gets 401.
 func (c *sseConn) signedOut() { c.goingAway() }

@@ -667,6 +667,9 @@ func (c *wsConn) subscribe(f clientFrame) {
 	}
 	c.subs = append(c.subs, roomSub{room: f.Room, sub: sub})
 	c.mu.Unlock()
+	if !c.srv.seesStill(natter.User{Name: c.user, Guest: c.guest}, f.Room) {
+		c.leftRoom(f.Room)
+	}
 }
 
 // takeSub removes and returns the subscription to room, if any.
@@ -782,6 +785,13 @@ func (c *wsConn) keepalive(now time.Time) {
 }
 
 func (c *wsConn) goingAway() { c.out.CloseWith(wsGoingAwayClose, false) }
+
+func (c *wsConn) leftRoom(room string) {
+	if sub := c.takeSub(room); sub != nil {
+		sub.Unsubscribe()
+		c.sendError(natter.Errorf(natter.ENOTFOUND, "no room named %q", room), room)
+	}
+}
 
 func (c *wsConn) signedOut() { c.out.CloseWith(wsSignedOutClose, false) }
 
