@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,11 @@ func (s *Server) canSee(ctx context.Context, user natter.User, room natter.Room)
 	s.access.private.Store(room.Name, room.Private)
 	if !room.Private {
 		return true, nil
+	}
+	if room.Direct != nil {
+		// Its two members are in the room itself and never change: no store read, however
+		// many conversations a server holds.
+		return !user.Guest && slices.Contains(room.Direct, user.Name), nil
 	}
 	return s.isMember(ctx, user, room.Name)
 }
