@@ -12,7 +12,7 @@ import (
 // Direct conversations in the browser: ann opens one with dave from her room list ("Message
 // someone"), and it is a room named for him; dave finds it in his list as "@ann" and answers;
 // while ann's page is in the background with notifications on, each of dave's messages notifies
-// her, mention or not; a third account sees neither the conversation in its list nor its page.
+// her, mention or not (its text as shown, without formatting markers); a third account sees neither the conversation in its list nor its page.
 // From a room, a name among those online opens the conversation with that account.
 func TestDirectConversationInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
@@ -60,10 +60,10 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 	ann.do("turn notifications on", chromedp.Click(chromedp.CSS(`#notify`)))
 	ann.waitJS("notifications on", `document.getElementById('notify').getAttribute('aria-pressed') === 'true'`)
 	ann.setVisibility("hidden")
-	dave.say("hi ann")
+	dave.say("hi **ann**")
 	ann.waitMessage("dave", "hi ann")
 	if notes := evalJS[[]string](ann, `window.__notes`); fmt.Sprint(notes) != "[dave: hi ann]" {
-		t.Fatalf("notifications %q, want one for dave's message", notes)
+		t.Fatalf("notifications %q, want one for dave's message, as shown (no markers)", notes)
 	}
 	ann.setVisibility("visible")
 

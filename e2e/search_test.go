@@ -10,7 +10,8 @@ import (
 )
 
 // Searching a room in the browser: the box in the room's head finds messages by their words,
-// newest first, with the words marked and an edit's latest text; opening a result far back in
+// newest first, formatted as in the log (links as plain text) with the words marked and an
+// edit's latest text; opening a result far back in
 // history loads the log back to it and shows it; Escape closes the results.
 func TestSearchInTheBrowser(t *testing.T) {
 	srv := startNatter(t, func(c *app.Config) { c.Server.SendRate = -1 })
@@ -19,7 +20,7 @@ func TestSearchInTheBrowser(t *testing.T) {
 	for i := range 250 {
 		writer.send("lobby", fmt.Sprintf("hay %d", i))
 	}
-	writer.send("lobby", "another needle, later")
+	writer.send("lobby", "another **needle**, later: https://example.com/x")
 
 	browser := newBrowser(t)
 	p := newPage(t, browser, "reader")
@@ -38,6 +39,8 @@ func TestSearchInTheBrowser(t *testing.T) {
 			r[0].dataset.seq === '252' && r[1].dataset.seq === '1' &&
 			r[1].querySelector('.body').textContent === 'the Needle is here' &&
 			r[1].querySelector('mark')?.textContent === 'Needle' &&
+			r[0].querySelector('.body').textContent === 'another needle, later: https://example.com/x' &&
+			r[0].querySelector('.body strong mark')?.textContent === 'needle' && !r[0].querySelector('.body a') &&
 			/2 results for “needle”/.test(document.getElementById('search-status').textContent);
 	})()`)
 	p.screenshot("room-search")

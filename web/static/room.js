@@ -1160,10 +1160,17 @@
     els.notify.textContent = notifyOn() ? 'Notifying' : 'Notify me';
   }
 
+  // plainText is a body as the page shows it, without its formatting markers.
+  function plainText(body) {
+    const el = document.createElement('div');
+    appendFormatted(el, body);
+    return el.textContent;
+  }
+
   function notifyMention(m) {
     if (!notifyOn()) return;
     try {
-      const n = new Notification(WITH ? m.author : `${m.author} in #${ROOM}`, { body: m.body.slice(0, 200), tag: `${ROOM}:${m.seq}` });
+      const n = new Notification(WITH ? m.author : `${m.author} in #${ROOM}`, { body: plainText(m.body).slice(0, 200), tag: `${ROOM}:${m.seq}` });
       n.onclick = () => { window.focus(); n.close(); };
     } catch { /* some browsers only notify from a service worker */ }
   }
@@ -1976,6 +1983,19 @@
     el.append(text.slice(at));
   }
 
+  // markWords marks the words in every piece of text under el (a formatted body): a word split by
+  // formatting (**dep**loy) is not marked.
+  function markWords(el, words) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const texts = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) texts.push(n);
+    for (const n of texts) {
+      const frag = document.createDocumentFragment();
+      appendMarked(frag, n.data, words);
+      n.replaceWith(frag);
+    }
+  }
+
   function searchStatus() {
     const n = search.found;
     const what = `“${search.q}”`;
@@ -2020,7 +2040,10 @@
       const li = messageElement(m.author, '', m.ts);
       li.classList.remove('mine', 'mention');
       const body = li.querySelector('.body');
-      appendMarked(body, edit ? edit.body : m.body, words);
+      appendFormatted(body, edit ? edit.body : m.body);
+      // A result is one link: links in its text become plain text.
+      for (const link of body.querySelectorAll('a')) link.replaceWith(...link.childNodes);
+      markWords(body, words);
       if (edit) {
         const mark = document.createElement('span');
         mark.className = 'edited';
