@@ -21,17 +21,19 @@ const signOutTimeout = 3 * time.Second
 
 // accountFlags are the flags send and tail share: where the server is and who signs in.
 type accountFlags struct {
-	url, room, name, password string
+	url, room, to, name, password string
 }
 
 func (a *accountFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.url, "url", "http://localhost:8080", "base URL of the natter server")
 	fs.StringVar(&a.room, "room", "lobby", "room name")
+	fs.StringVar(&a.to, "to", "", "an account's name: the direct conversation with it, in place of --room (accounts only)")
 	fs.StringVar(&a.name, "name", "", "user name to sign in as (required)")
 	fs.StringVar(&a.password, "password", "", "password; empty signs in as a guest where the server allows it")
 }
 
-// signIn returns a client signed in as the flags say.
+// signIn returns a client signed in as the flags say. With --to, a.room becomes the room of the
+// direct conversation with that account (opened, and made the first time).
 func (a *accountFlags) signIn(ctx context.Context) (*client.Client, error) {
 	if a.name == "" {
 		return nil, errors.New("--name is required (or set NATTER_NAME)")
@@ -39,6 +41,14 @@ func (a *accountFlags) signIn(ctx context.Context) (*client.Client, error) {
 	c := client.New(a.url)
 	if err := c.SignIn(ctx, a.name, a.password); err != nil {
 		return nil, fmt.Errorf("sign in to %s as %s: %w", a.url, a.name, err)
+	}
+	if a.to != "" {
+		room, err := c.Direct(ctx, a.to)
+		if err != nil {
+			signOut(ctx, c)
+			return nil, fmt.Errorf("open the conversation with %s: %w", a.to, err)
+		}
+		a.room = room.Name
 	}
 	return c, nil
 }

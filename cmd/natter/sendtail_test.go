@@ -233,3 +233,44 @@ func TestSearchCommand(t *testing.T) {
 		t.Fatal("a search without words ran")
 	}
 }
+
+// TestDirectFlag: --to sends to, tails and searches the direct conversation with an account (made
+// by the first of them); a name that is no account is an error, and nothing is sent.
+func TestDirectFlag(t *testing.T) {
+	url := openNatter(t)
+	ctx := t.Context()
+	for _, name := range []string{"ann", "ben"} {
+		if err := client.New(url).Register(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := send(t, "--url", url, "--name", "ann", "--password", "ann's password", "--to", "ben", "just", "for", "ben"); got != "1\n" {
+		t.Fatalf("printed %q; want 1", got)
+	}
+	ben := client.New(url)
+	if err := ben.SignIn(ctx, "ben", "ben's password"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := ben.Direct(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := ben.Messages(ctx, room.Name, client.Query{})
+	if err != nil || len(page.Messages) != 1 || page.Messages[0].Body != "just for ben" || page.Messages[0].Author != "ann" {
+		t.Fatalf("ben reads %+v, %v", page, err)
+	}
+	var out, errOut bytes.Buffer
+	if err := runSearch(ctx, []string{"--url", url, "--name", "ben", "--password", "ben's password", "--to", "ann", "ben"}, &out, &errOut); err != nil || out.String() != "[1] ann: just for ben\n" {
+		t.Fatalf("natter search --to: %q, %v (stderr %s)", out.String(), err, errOut.String())
+	}
+	errOut.Reset()
+	if err := runSend(ctx, []string{"--url", url, "--name", "ann", "--password", "ann's password", "--to", "nobody", "hi"}, io.Discard, &errOut); err == nil || !strings.Contains(err.Error(), `no account named "nobody"`) {
+		t.Fatalf("send --to nobody: %v", err)
+	}
+	if err := runSend(ctx, []string{"--url", url, "--name", "gus", "--to", "ann", "hi"}, io.Discard, &errOut); err == nil || !strings.Contains(err.Error(), "guest") {
+		t.Fatalf("send --to as a guest: %v", err)
+	}
+	if page, _ := ben.Messages(ctx, room.Name, client.Query{}); page.LastSeq != 1 {
+		t.Fatalf("last_seq %d after the refusals, want 1", page.LastSeq)
+	}
+}
