@@ -164,6 +164,16 @@
     });
   }
 
+  // Names (of accounts and rooms) are lower case: type "Alice" into el and get "alice". Typing
+  // also clears el's invalid mark.
+  const lowerCaseNames = (el) => {
+    el.addEventListener('input', () => {
+      const lower = el.value.toLowerCase();
+      if (lower !== el.value) el.value = lower;
+      el.removeAttribute('aria-invalid');
+    });
+  };
+
   // Sign in, register or continue as a guest.
   const signin = document.getElementById('signin');
   if (signin) {
@@ -172,12 +182,7 @@
     const errEl = document.getElementById('signin-error');
     const minPass = Number(signin.dataset.minPassword) || 6;
     const next = signin.dataset.next || '/';
-    nameEl.addEventListener('input', () => {
-      // Names are lower case; type "Alice" and get "alice".
-      const lower = nameEl.value.toLowerCase();
-      if (lower !== nameEl.value) nameEl.value = lower;
-      nameEl.removeAttribute('aria-invalid');
-    });
+    lowerCaseNames(nameEl);
     signin.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const action = (ev.submitter && ev.submitter.value) || 'signin';
@@ -213,11 +218,7 @@
   if (create) {
     const errEl = document.getElementById('create-error');
     const nameEl = create.elements.name;
-    nameEl.addEventListener('input', () => {
-      const lower = nameEl.value.toLowerCase();
-      if (lower !== nameEl.value) nameEl.value = lower;
-      nameEl.removeAttribute('aria-invalid');
-    });
+    lowerCaseNames(nameEl);
     create.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const name = nameEl.value.trim();
@@ -248,11 +249,7 @@
   if (direct) {
     const errEl = document.getElementById('direct-error');
     const nameEl = direct.elements.user;
-    nameEl.addEventListener('input', () => {
-      const lower = nameEl.value.toLowerCase();
-      if (lower !== nameEl.value) nameEl.value = lower;
-      nameEl.removeAttribute('aria-invalid');
-    });
+    lowerCaseNames(nameEl);
     const open = async (ev) => {
       ev.preventDefault();
       const user = nameEl.value.trim().replace(/^@/, '');
