@@ -110,6 +110,9 @@ func (a *api) ensureRoom(ctx context.Context, token, name string) (roomInfo, err
 	if natter.ErrorCode(err) == natter.ECONFLICT {
 		return a.room(ctx, token, name)
 	}
+	if natter.ErrorCode(err) == natter.ERATELIMITED {
+		return roomInfo{}, fmt.Errorf("create room %q: %w (the server limits the rooms a user makes: start it with --room-rate -1, as --spawn does)", name, err)
+	}
 	if err != nil {
 		return roomInfo{}, fmt.Errorf("create room %q: %w", name, err)
 	}

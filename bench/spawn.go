@@ -31,7 +31,7 @@ func Spawn(ctx context.Context, exe string, extra []string, logw io.Writer) (*Se
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--guests=true", "--send-rate", "-1", "--signin-rate", "-1", "--max-addr-conns", "-1", "--log-level", "warn"}, extra...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--guests=true", "--send-rate", "-1", "--signin-rate", "-1", "--room-rate", "-1", "--max-addr-conns", "-1", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logw
 	cmd.Env = os.Environ()

@@ -196,6 +196,10 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest: only accounts create private rooms (their members are accounts)", user.Name))
 		return
 	}
+	if err := s.roomsMade.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	room, err := s.store.CreateRoom(r.Context(), natter.Room{Name: req.Name, Title: req.Title, CreatedBy: user.Name, Private: req.Private})
 	if err != nil {
 		if natter.ErrorCode(err) == natter.ECONFLICT {

@@ -470,3 +470,24 @@ func TestClusterRename(t *testing.T) {
 		t.Fatalf("bob on B: %s, want the new title", f)
 	}
 }
+
+// TestClusterRoomLimit: the rooms a user makes count on every node together.
+func TestClusterRoomLimit(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.RoomRate, c.Server.RoomBurst = 0.01, 2 })
+	a, b := nodes[0], nodes[1]
+	onA := a.account("alice")
+	onB := b.signInPassword("alice", "alice's password")
+	for _, c := range []struct {
+		node *testServer
+		tok  string
+		name string
+	}{{a, onA, "a1"}, {b, onB, "b1"}} {
+		if r := c.node.do("POST", "/api/rooms", c.tok, map[string]string{"name": c.name}); r.Status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", c.name, r.Status, r.Raw)
+		}
+	}
+	for _, n := range []*testServer{a, b} {
+		tok := map[*testServer]string{a: onA, b: onB}[n]
+		checkError(t, n.do("POST", "/api/rooms", tok, map[string]string{"name": "more"}), http.StatusTooManyRequests, "rate_limited")
+	}
+}

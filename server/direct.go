@@ -45,8 +45,17 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	}
 	a, b := min(user.Name, req.User), max(user.Name, req.User)
 	name := natter.DirectRoomName(a, b)
-	status := http.StatusCreated
-	room, err := s.store.CreateRoom(ctx, natter.Room{Name: name, Title: a + ", " + b, CreatedBy: user.Name, Private: true, Direct: []string{a, b}})
+	status := http.StatusOK
+	room, err := s.store.Room(ctx, name)
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		// The first time: making it counts among the rooms this user makes.
+		if err := s.roomsMade.allow(user.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status = http.StatusCreated
+		room, err = s.store.CreateRoom(ctx, natter.Room{Name: name, Title: a + ", " + b, CreatedBy: user.Name, Private: true, Direct: []string{a, b}})
+	}
 	if natter.ErrorCode(err) == natter.ECONFLICT {
 		// Made before (the name is kept for this pair's conversation): open it.
 		status = http.StatusOK

@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
 	"natter"
+	"natter/app"
 )
 
 // TestDirectConversations: POST /api/dms opens the one room of two accounts (made by whichever
@@ -101,5 +103,38 @@ func TestDirectConversations(t *testing.T) {
 	}
 	if ts.listed(t, dave, natter.DirectRoomName("carol", "ann")) {
 		t.Fatal("dave sees carol and ann's conversation")
+	}
+}
+
+// TestRoomCreationLimit: each user makes at most RoomRate rooms a minute, in bursts of
+// RoomBurst, direct conversations included; past that a new room is refused with 429 and
+// Retry-After and nothing is made, while opening a conversation that exists stays free and other
+// users have their own allowance.
+func TestRoomCreationLimit(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.RoomRate, c.Server.RoomBurst = 0.01, 2 })
+	alice, bob := ts.account("alice"), ts.account("bob")
+	for _, name := range []string{"a1", "a2"} {
+		if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": name}); r.Status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, r.Status, r.Raw)
+		}
+	}
+	refused := func(r apiResponse) {
+		t.Helper()
+		checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+		if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
+			t.Fatalf("Retry-After %q, want a whole number of seconds >= 1", r.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(r.errorMessage(), "making rooms too fast: at most 0.01 a minute (bursts of 2)") {
+			t.Fatalf("refusal %q", r.errorMessage())
+		}
+	}
+	refused(ts.do("POST", "/api/rooms", alice, map[string]string{"name": "a3"}))
+	refused(ts.do("POST", "/api/dms", alice, map[string]string{"user": "bob"}))
+	checkError(t, ts.do("GET", "/api/rooms/a3", alice, nil), http.StatusNotFound, "not_found")
+	if r := ts.do("POST", "/api/dms", bob, map[string]string{"user": "alice"}); r.Status != http.StatusCreated {
+		t.Fatalf("bob, with his own allowance, opens one: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/api/dms", alice, map[string]string{"user": "bob"}); r.Status != http.StatusOK {
+		t.Fatalf("alice opens the one bob made: %d %s", r.Status, r.Raw)
 	}
 }

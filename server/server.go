@@ -74,6 +74,8 @@ const (
 	DefaultSendBurst    = 100
 	DefaultSearchRate   = 2 // searches per second per user, sustained
 	DefaultSearchBurst  = 10
+	DefaultRoomRate     = 10 // rooms (direct conversations too) a user may make per minute, sustained
+	DefaultRoomBurst    = 20
 	DefaultSignInRate   = 60 // sign-ins and registrations per minute per client address, in bursts of as many
 	maxPasswordBytes    = 1024
 	maxJSONRequestBytes = 1 << 20
@@ -103,6 +105,12 @@ type Config struct {
 	// 2 searches/s sustained, bursts of 10. On a store several nodes share it holds across them.
 	SearchRate  float64
 	SearchBurst int
+	// RoomRate and RoomBurst bound how many rooms one user may make (direct conversations
+	// included; opening one that exists is free): RoomRate a minute, sustained, in bursts of
+	// RoomBurst. A negative RoomRate turns the limit off. Defaults: 10 a minute, bursts of 20. On
+	// a store several nodes share it holds across them.
+	RoomRate  float64
+	RoomBurst int
 	// SignInRate bounds sign-ins and registrations per client address (see TrustedProxies; an
 	// IPv6 client counts by its /64): so many a minute, in bursts of as many. More are refused
 	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit. On a store several
@@ -173,6 +181,8 @@ type Server struct {
 	lookups *rateLimiter
 	// searches bounds each user's searches (Config.SearchRate).
 	searches *rateLimiter
+	// roomsMade bounds the rooms each user makes (Config.RoomRate).
+	roomsMade *rateLimiter
 	// signInFails bounds failed password sign-ins per account (newSignInLimiter).
 	signInFails *rateLimiter
 	// signIns bounds sign-ins and registrations per client address (newAddrSignInLimiter).
@@ -272,6 +282,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SignInRate == 0 {
 		cfg.SignInRate = DefaultSignInRate
 	}
+	if cfg.RoomRate == 0 {
+		cfg.RoomRate = DefaultRoomRate
+	}
+	if cfg.RoomBurst <= 0 {
+		cfg.RoomBurst = DefaultRoomBurst
+	}
 	if cfg.PollerGrace <= 0 {
 		cfg.PollerGrace = DefaultPollerGrace
 	}
@@ -323,6 +339,10 @@ func New(cfg Config) (*Server, error) {
 	s.searches.refusal = func(_ string, wait time.Duration) string {
 		return fmt.Sprintf("searching too fast: at most %g searches a second (bursts of %d); retry in %s", cfg.SearchRate, cfg.SearchBurst, wait.Round(time.Millisecond))
 	}
+	s.roomsMade = newRateLimiter(cfg.RoomRate/60, cfg.RoomBurst, cfg.Now)
+	s.roomsMade.refusal = func(_ string, wait time.Duration) string {
+		return fmt.Sprintf("making rooms too fast: at most %g a minute (bursts of %d), direct conversations included; retry in %s", cfg.RoomRate, cfg.RoomBurst, max(wait.Round(100*time.Millisecond), 100*time.Millisecond))
+	}
 	s.signInFails = newSignInLimiter(cfg.Now)
 	s.signIns = newAddrSignInLimiter(cfg.SignInRate, cfg.Now)
 	if shared, ok := cfg.Store.(natter.SharedLimiter); ok {
@@ -330,6 +350,7 @@ func New(cfg Config) (*Server, error) {
 		s.signInFails.shared, s.signInFails.scope = shared, "signin-fails"
 		s.signIns.shared, s.signIns.scope = shared, "signins"
 		s.searches.shared, s.searches.scope = shared, "searches"
+		s.roomsMade.shared, s.roomsMade.scope = shared, "rooms"
 	}
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {

@@ -176,7 +176,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res.Machine["open_file_limit"] = fmt.Sprint(limit)
 		res.Params["procs"] = fmt.Sprint(runtime.GOMAXPROCS(0))
 		if *spawn {
-			res.Params["server"] = "spawned: natter serve --send-rate -1 --signin-rate -1 --max-addr-conns -1 " + strings.Join(serverArgs, " ")
+			res.Params["server"] = "spawned: natter serve --send-rate -1 --signin-rate -1 --room-rate -1 --max-addr-conns -1 " + strings.Join(serverArgs, " ")
 			if *nodes > 1 {
 				res.Params["server"] = fmt.Sprintf("%d nodes, each ", *nodes) + res.Params["server"]
 			}

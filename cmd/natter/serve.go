@@ -68,6 +68,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sendBurst    = fs.Int("send-burst", server.DefaultSendBurst, "messages one user may send in a burst")
 		searchRate   = fs.Float64("search-rate", server.DefaultSearchRate, "room searches per second one user may make, sustained (negative: no limit)")
 		searchBurst  = fs.Int("search-burst", server.DefaultSearchBurst, "room searches one user may make in a burst")
+		roomRate     = fs.Float64("room-rate", server.DefaultRoomRate, "rooms (direct conversations too) one user may make per minute, sustained (negative: no limit)")
+		roomBurst    = fs.Int("room-burst", server.DefaultRoomBurst, "rooms one user may make in a burst")
 		signInRate   = fs.Float64("signin-rate", server.DefaultSignInRate, "sign-ins and registrations per minute from one client address, in bursts of as many (negative: no limit)")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
@@ -120,6 +122,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *sendRate == 0 {
 		return fmt.Errorf("--send-rate must be positive, or negative for no limit")
 	}
+	if *roomRate == 0 {
+		return fmt.Errorf("--room-rate must be positive, or negative for no limit")
+	}
 	if *signInRate == 0 {
 		return fmt.Errorf("--signin-rate must be positive, or negative for no limit")
 	}
@@ -142,6 +147,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			SendBurst:        *sendBurst,
 			SearchRate:       *searchRate,
 			SearchBurst:      *searchBurst,
+			RoomRate:         *roomRate,
+			RoomBurst:        *roomBurst,
 			SignInRate:       *signInRate,
 			TrustedProxies:   proxies,
 			QueueBytes:       *queueBytes,
