@@ -42,6 +42,9 @@ const (
 	DefaultMaxConns     = 100_000
 	DefaultMaxUserConns = 256
 	DefaultMaxAddrConns = 1024
+	// DefaultMaxConnRooms bounds the rooms one WebSocket is subscribed to at once
+	// (Config.MaxConnRooms).
+	DefaultMaxConnRooms = 100
 	FileReserve         = 1024
 )
 
@@ -149,6 +152,10 @@ type Config struct {
 	MaxConns     int
 	MaxUserConns int
 	MaxAddrConns int
+	// MaxConnRooms bounds the rooms one WebSocket may be subscribed to at once (default
+	// DefaultMaxConnRooms): a subscribe past it is refused with an error frame, invalid, and
+	// the connection's other subscriptions go on.
+	MaxConnRooms int
 	// Metrics serves GET /metrics: counts of connections, messages and refusals, the send
 	// latency and the process's memory, in the Prometheus text format (README, "Metrics").
 	Metrics bool
@@ -296,6 +303,9 @@ func New(cfg Config) (*Server, error) {
 		if n := fileBudget(openFileLimit()); n > 0 {
 			cfg.MaxConns = min(cfg.MaxConns, n)
 		}
+	}
+	if cfg.MaxConnRooms <= 0 {
+		cfg.MaxConnRooms = DefaultMaxConnRooms
 	}
 	if cfg.MaxUserConns == 0 {
 		cfg.MaxUserConns = DefaultMaxUserConns

@@ -650,6 +650,9 @@ func (c *wsConn) subscribe(f clientFrame) {
 	// A second subscribe to the same room restarts it from the new position.
 	if old := c.takeSub(f.Room); old != nil {
 		old.Unsubscribe()
+	} else if c.subCount() >= c.srv.cfg.MaxConnRooms {
+		c.sendError(natter.Errorf(natter.EINVALID, "a connection is subscribed to at most %d rooms at once: unsubscribe from one, or open another connection", c.srv.cfg.MaxConnRooms), f.Room)
+		return
 	}
 	sub, _, err := c.srv.hub.Subscribe(ctx, req)
 	if err != nil {
@@ -670,6 +673,13 @@ func (c *wsConn) subscribe(f clientFrame) {
 	if !c.srv.seesStill(natter.User{Name: c.user, Guest: c.guest}, f.Room) {
 		c.leftRoom(f.Room)
 	}
+}
+
+// subCount is how many rooms the connection is subscribed to.
+func (c *wsConn) subCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.subs)
 }
 
 // takeSub removes and returns the subscription to room, if any.

@@ -562,3 +562,34 @@ func TestWebSocketShutdownSaysGoingAway(t *testing.T) {
 		t.Fatalf("closed with %d %q, want 1001 \"going away\"", ce.Code, ce.Reason)
 	}
 }
+
+// TestConnRoomsLimit: one WebSocket is subscribed to at most MaxConnRooms rooms at once; a
+// subscribe past it gets an invalid error naming the room, and the others go on; unsubscribing
+// makes room, and subscribing again to a room it has restarts it, as ever.
+func TestConnRoomsLimit(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.MaxConnRooms = 2 })
+	tok := ts.signIn("alice")
+	for _, name := range []string{"ops", "dev"} {
+		if r := ts.do("POST", "/api/rooms", tok, map[string]string{"name": name}); r.Status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, r.Status, r.Raw)
+		}
+	}
+	c := ts.dialWS(tok)
+	c.subscribe("lobby")
+	c.subscribe("ops")
+	c.send(map[string]any{"type": "subscribe", "room": "dev"})
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "error" || f.Code != "invalid" || f.Ref == nil || *f.Ref != "dev" {
+		t.Fatalf("a third subscribe: %s, want invalid for dev", f)
+	}
+	c.subscribe("lobby", 0) // again: a restart, not a third room
+	ts.mustPost(tok, "dev", "not for this connection")
+	ts.mustPost(tok, "ops", "for it")
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Room != "ops" {
+		t.Fatalf("after the refusal: %s, want ops's message", f)
+	}
+	c.send(map[string]any{"type": "unsubscribe", "room": "ops"})
+	c.subscribe("dev", 0)
+	if f := c.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Room != "dev" {
+		t.Fatalf("dev after unsubscribing ops: %s", f)
+	}
+}

@@ -75,6 +75,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		coalesce     = fs.Duration("write-coalesce", server.DefaultWriteCoalesce, "shortest time between two writes to one connection: faster messages go out together (0: none)")
 		maxConns     = fs.Int("max-conns", 0, fmt.Sprintf("most WebSockets, event streams and waiting long-polls open at once (0: %d, or the open-file limit less %d, or less a quarter of it if that is fewer, if lower; negative: no limit)", server.DefaultMaxConns, server.FileReserve))
 		maxUserConns = fs.Int("max-user-conns", server.DefaultMaxUserConns, "most WebSockets, event streams and waiting long-polls one user may have open (negative: no limit)")
+		maxConnRooms = fs.Int("max-conn-rooms", server.DefaultMaxConnRooms, "most rooms one WebSocket may be subscribed to at once")
 		maxAddrConns = fs.Int("max-addr-conns", server.DefaultMaxAddrConns, "most WebSockets, event streams and waiting long-polls one client address (an IPv6 /64) may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
@@ -147,6 +148,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			SendBurst:        *sendBurst,
 			SearchRate:       *searchRate,
 			SearchBurst:      *searchBurst,
+			MaxConnRooms:     *maxConnRooms,
 			RoomRate:         *roomRate,
 			RoomBurst:        *roomBurst,
 			SignInRate:       *signInRate,
