@@ -13,7 +13,8 @@ import (
 // someone"), and it is a room named for him; dave finds it in his list as "@ann" and answers;
 // while ann's page is in the background with notifications on, each of dave's messages notifies
 // her, mention or not (its text as shown, without formatting markers); a third account sees neither the conversation in its list nor its page.
-// From a room, a name among those online opens the conversation with that account.
+// From a room, a name among those online opens the conversation with that account; and a page
+// open on another room notifies of a message in the conversation.
 func TestDirectConversationInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -88,4 +89,20 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 	dave.waitJS("the refusal", `/no account named "gus"/.test(document.getElementById('online-error').textContent) && !document.getElementById('online-error').hidden`)
 	dave.do("message carol", chromedp.Click(chromedp.CSS(`#online li[data-user="carol"] button`)))
 	dave.waitJS("the conversation with carol", fmt.Sprintf(`location.pathname === '/rooms/%s' && document.getElementById('room-title').textContent === '@carol'`, chat.DirectRoomName("carol", "dave")))
+
+	// On another room's page, ann's WebSocket follows her conversations: dave's next message in
+	// theirs notifies her at once and counts beside the lobby.
+	ann.navigate(srv.url + "/rooms/lobby")
+	ann.waitLive("ws")
+	ann.do("record notifications", evalVoid(`window.__notes = []; const Real = window.Notification;
+		window.Notification = class extends Real { constructor(title, opts) { super(title, opts); window.__notes.push(title + ': ' + opts.body); } }`))
+	dave.navigate(srv.url + "/rooms/" + room)
+	dave.waitLive("ws")
+	dave.waitJS("ann online in the conversation (her lobby page follows it)", `!!document.querySelector('#online li[data-user="ann"]')`)
+	dave.say("are you there?")
+	ann.waitJS("a notification from dave", `window.__notes.length === 1`)
+	if notes := evalJS[[]string](ann, `window.__notes`); fmt.Sprint(notes) != "[dave: are you there?]" {
+		t.Fatalf("notifications on the lobby page %q, want dave's message", notes)
+	}
+	ann.waitJS("one new beside the lobby", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-unread')?.dataset.unread === '1'`, room))
 }

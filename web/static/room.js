@@ -1167,6 +1167,40 @@
     return el.textContent;
   }
 
+  // ---- The reader's other direct conversations ----
+  //
+  // While live on a WebSocket the page also follows the reader's other direct conversations
+  // listed beside the room (up to WATCH_MAX, live from when it connects): a message of the other
+  // account there adds to that conversation's count of new messages in the list and, with
+  // notifications on, notifies at once, whether this page is in front or not (a click opens the
+  // conversation).
+  const WATCH_MAX = 50;
+
+  function watchedRooms() {
+    return [...document.querySelectorAll('#rooms li[data-with]')]
+      .map((li) => li.dataset.room).filter((r) => r !== ROOM).slice(0, WATCH_MAX);
+  }
+
+  function elsewhere(m) {
+    if (!m || m.author === ME || m.kind) return;
+    const li = document.querySelector(`#rooms li[data-room="${CSS.escape(m.room)}"]`);
+    if (!li || !li.dataset.with) return;
+    let badge = li.querySelector('.room-unread');
+    if (!badge) {
+      badge = document.createElement('span');
+      badge.className = 'room-unread';
+      (li.querySelector('a') || li).append(badge);
+    }
+    const n = (Number(badge.dataset.unread) || 0) + 1;
+    badge.dataset.unread = String(n);
+    badge.textContent = `${n} new`;
+    if (!notifyOn()) return;
+    try {
+      const note = new Notification(m.author, { body: plainText(m.body).slice(0, 200), tag: `${m.room}:${m.seq}` });
+      note.onclick = () => { window.focus(); location.assign('/rooms/' + encodeURIComponent(m.room)); note.close(); };
+    } catch { /* some browsers only notify from a service worker */ }
+  }
+
   function notifyMention(m) {
     if (!notifyOn()) return;
     try {
@@ -1497,6 +1531,7 @@
       clearTimeout(openTimer);
       lastHeard = Date.now();
       send({ type: 'subscribe', room: ROOM, after: log.highest });
+      for (const room of watchedRooms()) send({ type: 'subscribe', room }); // live from now
       heartbeat = setInterval(() => {
         const quiet = Date.now() - lastHeard;
         if (quiet > STALE_AFTER) finish({});
@@ -1515,7 +1550,8 @@
           h.live();
           break;
         case 'message':
-          deliver(f.message);
+          if (f.message && f.message.room !== ROOM) elsewhere(f.message);
+          else deliver(f.message);
           break;
         case 'presence':
         case 'join':
