@@ -50,6 +50,15 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 		const li = document.querySelector('#rooms li[data-room="%s"]');
 		return !!li && li.querySelector('.room-title').textContent === '@ann' && !!li.querySelector('.room-direct');
 	})()`, room))
+	// Rooms first by name, then conversations by who; a room made meanwhile goes in its place.
+	order := `[...document.querySelectorAll('#rooms > li[data-room]')].map((li) => li.dataset.with ? '@' + li.dataset.with : li.dataset.room).join()`
+	if got := evalJS[string](dave, order); got != "lobby,@ann" {
+		t.Fatalf("dave's list: %s, want the lobby, then the conversation", got)
+	}
+	srv.guest("gil").createRoom("zeta", "Zeta")
+	dave.setVisibility("hidden")
+	dave.setVisibility("visible") // the list refreshes when shown
+	dave.waitJS("zeta before the conversation", order+` === 'lobby,zeta,@ann'`)
 	dave.screenshot("rooms-direct")
 	dave.do("open it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room="%s"] a`, room))))
 	dave.waitLive("ws")

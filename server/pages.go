@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -372,7 +373,22 @@ func (p *pages) handleRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rooms = p.s.visibleRooms(r.Context(), *user, rooms)
-	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: p.s.roomViews(r.Context(), *user, rooms...)})
+	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: listOrder(p.s.roomViews(r.Context(), *user, rooms...))})
+}
+
+// listOrder orders rooms as pages list them: rooms by name, then direct conversations by the
+// other account's name (the page's script keeps the same order as it adds rooms).
+func listOrder(views []RoomView) []RoomView {
+	slices.SortStableFunc(views, func(a, b RoomView) int {
+		if (a.With == "") != (b.With == "") {
+			if a.With == "" {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.With+"\x00"+a.Name, b.With+"\x00"+b.Name)
+	})
+	return views
 }
 
 func (p *pages) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -409,7 +425,7 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rooms = append(rooms, room)
 	}
-	views := p.s.roomViews(r.Context(), *user, rooms...)
+	views := listOrder(p.s.roomViews(r.Context(), *user, rooms...))
 	data := PageData{Title: room.Title, User: user, Rooms: views, MaxBody: p.s.limits.MaxBodyChars}
 	data.Room = views[slices.IndexFunc(views, func(v RoomView) bool { return v.Name == room.Name })]
 	if data.Room.With != "" {

@@ -121,6 +121,7 @@
     const newRoom = (r) => {
       const li = document.createElement('li');
       li.dataset.room = r.name;
+      if (r.with) li.dataset.with = r.with;
       const a = document.createElement('a');
       a.href = '/rooms/' + encodeURIComponent(r.name);
       const name = span('room-name', r.with ? '' : '#' + r.name);
@@ -138,12 +139,16 @@
       try {
         const { data } = await api('GET', '/api/rooms');
         const items = new Map([...roomList.querySelectorAll(':scope > li[data-room]')].map((li) => [li.dataset.room, li]));
+        // The server's order (listOrder): rooms by name, then direct conversations by who.
+        const key = (name, who) => (who ? '1' + who + '\0' + name : '0' + name);
         for (const r of data.rooms) {
           let li = items.get(r.name);
           if (!li) {
             li = newRoom(r);
-            const after = [...items.keys()].filter((name) => name > r.name).sort()[0];
-            roomList.insertBefore(li, after ? items.get(after) : null);
+            const k = key(r.name, r.with);
+            const next = [...items.values()].filter((o) => key(o.dataset.room, o.dataset.with) > k)
+              .sort((x, y) => (key(x.dataset.room, x.dataset.with) < key(y.dataset.room, y.dataset.with) ? -1 : 1))[0];
+            roomList.insertBefore(li, next || null);
             items.set(r.name, li);
           }
           updateRoom(li, r);
