@@ -266,3 +266,25 @@ func TestRoomOnAPhone(t *testing.T) {
 	p.viewport(1280, 800, false)
 	p.screenshot("room-sending-desktop")
 }
+
+// The forms' text boxes (sign-in, create a room, message someone) have the page's style: as wide
+// as their field, with its rounded border. (A stylesheet edit once put them under another rule,
+// and they fell back to the browser's small default boxes.)
+func TestFormFieldsStyled(t *testing.T) {
+	srv := startNatter(t, nil)
+	p := newPage(t, newBrowser(t), "ann")
+	styled := `[...document.querySelectorAll('.field input')].every((e) => {
+		const s = getComputedStyle(e);
+		return s.borderTopLeftRadius === '10px' && Math.abs(e.getBoundingClientRect().width - e.closest('.field').getBoundingClientRect().width) < 1;
+	})`
+	p.navigate(srv.url + "/signin")
+	p.waitJS("the sign-in form", `document.querySelectorAll('.field input').length >= 2`)
+	if !evalJS[bool](p, styled) {
+		t.Fatal("the sign-in page's text boxes lack the page's style")
+	}
+	p.signIn(srv.url, "ann", "ann's password", "register")
+	p.waitJS("the room list's forms", `!!document.getElementById('direct-name') && !!document.getElementById('room-name')`)
+	if !evalJS[bool](p, styled) {
+		t.Fatal("the room list's text boxes lack the page's style")
+	}
+}
