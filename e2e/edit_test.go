@@ -29,6 +29,11 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 		t.Fatalf("bob has %d Edit/Delete boxes on alice's messages, want none", n)
 	}
 
+	// Without hover (headless Chromium, as a phone), a message's tools show once it is tapped.
+	if evalJS[bool](alice, `matchMedia('(hover: none)').matches && !!document.querySelector('#m1 .own-actions button').offsetParent`) {
+		t.Fatal("Edit and Delete show on every message without hover, before any is tapped")
+	}
+	alice.tapMessage(1)
 	alice.do("edit the first message",
 		chromedp.Click(chromedp.CSS(`#m1 .own-actions button:first-child`)),
 		chromedp.WaitVisible(chromedp.CSS(`#m1 .edit-box textarea`)),
@@ -36,6 +41,7 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#m1 .edit-box textarea`), "hello world"),
 		pressEnter,
 	)
+	alice.tapMessage(2)
 	alice.do("delete the second", chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)),
 		chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)))
 	const changed = `(() => {
@@ -97,6 +103,7 @@ func TestRoomCreatorDeletesInTheBrowser(t *testing.T) {
 	if n := evalJS[int](alice, `document.querySelectorAll('#m1 .own-actions button').length`); n != 1 {
 		t.Fatalf("%d buttons on bob's message for the room's creator, want Delete only", n)
 	}
+	alice.tapMessage(1)
 	alice.do("delete bob's message", chromedp.Click(chromedp.CSS(`#m1 .own-actions button`)), chromedp.Click(chromedp.CSS(`#m1 .own-actions button`)))
 	alice.waitJS("deleted, by alice", `document.querySelector('#m1 .body').textContent === 'This message was deleted by alice.'`)
 

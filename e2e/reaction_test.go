@@ -23,9 +23,7 @@ func TestReactionsInTheBrowser(t *testing.T) {
 	alice.say("ship it?")
 	bob.waitSeqs(1, 1)
 
-	if evalJS[bool](bob, `matchMedia('(hover: none)').matches`) {
-		bob.do("tap the message", chromedp.Click(chromedp.CSS(`#m1 .body`)))
-	}
+	bob.tapMessage(1)
 	bob.do("open React", chromedp.Click(chromedp.CSS(`#m1 .react-actions button`)))
 	bob.do("pick 👍", chromedp.Click(chromedp.CSS(`#m1 .react-palette button:first-child`)))
 	chip := func(count int, pressed bool) string {

@@ -536,7 +536,8 @@
     els.replying.hidden = true;
   }
 
-  // Without hover (a touch screen), Reply shows on the message last tapped (app.css).
+  // Without hover (a touch screen), a message's tools (Reply, React, Edit, Delete) show on the
+  // message last tapped (app.css).
   let tapped = null;
   els.list.addEventListener('click', (ev) => {
     const li = ev.target.closest('li.msg[data-seq]');
