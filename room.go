@@ -44,9 +44,6 @@ func ValidateRoom(room Room) (Room, error) {
 	if !ValidRoomName(room.Name) {
 		return Room{}, Errorf(EINVALID, "room name %q is not valid", room.Name)
 	}
-	if room.Title == "" {
-		room.Title = room.Name
-	}
 	if room.Direct != nil || strings.HasPrefix(room.Name, DirectPrefix) {
 		if err := validateDirect(room); err != nil {
 			return Room{}, err
@@ -55,13 +52,27 @@ func ValidateRoom(room Room) (Room, error) {
 	if room.Private && room.CreatedBy == "" {
 		return Room{}, Errorf(EINVALID, "a private room needs its creator, its first member")
 	}
-	if !utf8.ValidString(room.Title) {
-		return Room{}, Errorf(EINVALID, "room title is not valid UTF-8")
+	title, err := RoomTitle(room.Name, room.Title)
+	if err != nil {
+		return Room{}, err
 	}
-	if n := utf8.RuneCountInString(room.Title); n > MaxRoomTitleChars {
-		return Room{}, Errorf(EINVALID, "room title has %d characters; the limit is %d", n, MaxRoomTitleChars)
-	}
+	room.Title = title
 	return room, nil
+}
+
+// RoomTitle checks the title of the room named name, as given at creation or a rename: valid
+// UTF-8 within MaxRoomTitleChars; empty is the name. EINVALID otherwise.
+func RoomTitle(name, title string) (string, error) {
+	if title == "" {
+		return name, nil
+	}
+	if !utf8.ValidString(title) {
+		return "", Errorf(EINVALID, "room title is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(title); n > MaxRoomTitleChars {
+		return "", Errorf(EINVALID, "room title has %d characters; the limit is %d", n, MaxRoomTitleChars)
+	}
+	return title, nil
 }
 
 // DirectPrefix starts the name of every direct conversation's room (DirectRoomName), and of no

@@ -515,7 +515,7 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 // SetRoomTitle gives a room a new title (natter.RoomStore): its record is read and written back
 // in one transaction (WATCH), tried again if another node changed it meanwhile.
 func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Room, error) {
-	valid, err := natter.ValidateRoom(natter.Room{Name: name, Title: title})
+	title, err := natter.RoomTitle(name, title)
 	if err != nil {
 		return natter.Room{}, err
 	}
@@ -530,7 +530,7 @@ func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Ro
 			if err := json.Unmarshal([]byte(data), &rec); err != nil {
 				return natter.Internal("redis: room record", err)
 			}
-			rec.Title = valid.Title
+			rec.Title = title
 			out, _ := json.Marshal(rec)
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.HSet(ctx, key, name, out)

@@ -128,11 +128,11 @@ func (s *Store) Room(ctx context.Context, name string) (natter.Room, error) {
 
 // SetRoomTitle gives a room a new title (natter.RoomStore).
 func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Room, error) {
-	valid, err := natter.ValidateRoom(natter.Room{Name: name, Title: title})
+	title, err := natter.RoomTitle(name, title)
 	if err != nil {
 		return natter.Room{}, err
 	}
-	res, err := s.stmts.updateTitle.ExecContext(ctx, valid.Title, name)
+	res, err := s.stmts.updateTitle.ExecContext(ctx, title, name)
 	if err != nil {
 		return natter.Room{}, natter.Internal("sqlite: set room title", err)
 	}

@@ -306,6 +306,11 @@ func testDirectRooms(t *testing.T, s natter.Store) {
 	}
 	_, err = s.CreateRoom(ctx, natter.Room{Name: name, CreatedBy: "ann", Private: true, Direct: []string{"ann", "dave"}})
 	wantCode(t, err, natter.ECONFLICT)
+	// A new title (servers refuse one to a conversation; stores keep what they are given) keeps
+	// the rest of the room, its pair included.
+	if r, err := s.SetRoomTitle(ctx, name, "Ann & Dave"); err != nil || r.Title != "Ann & Dave" || !slices.Equal(r.Direct, []string{"ann", "dave"}) || !r.Private {
+		t.Fatalf("SetRoomTitle: %+v, %v", r, err)
+	}
 	for _, bad := range []natter.Room{
 		{Name: natter.DirectPrefix + "mine", CreatedBy: "ann"},                                        // the prefix is kept
 		{Name: natter.DirectPrefix + "mine", CreatedBy: "ann", Private: true},                         // also for private rooms
