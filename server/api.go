@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -447,7 +448,7 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 		}
 		return nil
 	}
-	account, _, err := s.store.UserPasswordHash(ctx, req.Author)
+	account, err := s.account(ctx, req.Author, "")
 	if err != nil {
 		return err
 	}
@@ -486,6 +487,20 @@ func (s *Server) checkReply(ctx context.Context, req natter.AppendRequest) error
 	return nil
 }
 
+// account returns the account named name (the store keeps accounts with their password hashes:
+// this reads one without it). ENOTFOUND "no account named ...: why" if there is none.
+func (s *Server) account(ctx context.Context, name, why string) (natter.User, error) {
+	u, _, err := s.store.UserPasswordHash(ctx, name)
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		msg := fmt.Sprintf("no account named %q", name)
+		if why != "" {
+			msg += ": " + why
+		}
+		return natter.User{}, natter.Errorf(natter.ENOTFOUND, "%s", msg)
+	}
+	return u, err
+}
+
 // moderates reports whether user may delete anyone's message in room: the account that created
 // it. A room older than the account was created by a guest who picked the same name, and the
 // lobby has no creator.
@@ -493,7 +508,7 @@ func (s *Server) moderates(ctx context.Context, user natter.User, room natter.Ro
 	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name || room.Direct != nil {
 		return false, nil // a direct conversation has no moderator
 	}
-	account, _, err := s.store.UserPasswordHash(ctx, user.Name)
+	account, err := s.account(ctx, user.Name, "")
 	if natter.ErrorCode(err) == natter.ENOTFOUND {
 		return false, nil
 	}

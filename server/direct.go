@@ -36,10 +36,7 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "a direct conversation is with another account"))
 		return
 	}
-	if _, _, err := s.store.UserPasswordHash(ctx, req.User); err != nil {
-		if natter.ErrorCode(err) == natter.ENOTFOUND {
-			err = natter.Errorf(natter.ENOTFOUND, "no account named %q: direct conversations are between accounts", req.User)
-		}
+	if _, err := s.account(ctx, req.User, "direct conversations are between accounts"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -205,10 +205,7 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("user")
-	if _, _, err := s.store.UserPasswordHash(r.Context(), name); err != nil {
-		if natter.ErrorCode(err) == natter.ENOTFOUND {
-			err = natter.Errorf(natter.ENOTFOUND, "no account named %q: members of a private room are accounts", name)
-		}
+	if _, err := s.account(r.Context(), name, "members of a private room are accounts"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -59,7 +59,23 @@
     return '/signin?next=' + encodeURIComponent(location.pathname + location.search);
   }
 
-  window.natter = { api, APIError, showError, signInPath };
+  // setUnread shows n new messages on a room list's item (none: no badge), as unread.html does.
+  function setUnread(li, n) {
+    let badge = li.querySelector('.room-unread');
+    if (!n) {
+      if (badge) badge.remove();
+      return;
+    }
+    if (!badge) {
+      badge = document.createElement('span');
+      badge.className = 'room-unread';
+      (li.querySelector('a') || li).append(badge);
+    }
+    badge.dataset.unread = String(n);
+    badge.textContent = `${n} new`;
+  }
+
+  window.natter = { api, APIError, showError, signInPath, setUnread };
 
   // Sign out: one session ends on the server, then the sign-in page. Without script the form
   // posts to /signout, which does the same.
@@ -105,18 +121,7 @@
       const count = li.querySelector('.room-count');
       const n = r.messages ?? r.last_seq;
       if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
-      const unread = r.unread ?? 0;
-      let badge = li.querySelector('.room-unread');
-      if (!unread) {
-        if (badge) badge.remove();
-        return;
-      }
-      if (!badge) {
-        badge = span('room-unread', '');
-        (li.querySelector('a') || li).append(badge);
-      }
-      badge.dataset.unread = String(unread);
-      badge.textContent = `${unread} new`;
+      setUnread(li, r.unread ?? 0);
     };
     const newRoom = (r) => {
       const li = document.createElement('li');

@@ -11,7 +11,7 @@
 (() => {
   const root = document.querySelector('main.room[data-room]');
   if (!root || !window.natter) return;
-  const { api, showError, signInPath } = window.natter;
+  const { api, showError, signInPath, setUnread } = window.natter;
 
   const ROOM = root.dataset.room;
   const ME = root.dataset.user;
@@ -1186,15 +1186,7 @@
     if (!m || m.author === ME || m.kind) return;
     const li = document.querySelector(`#rooms li[data-room="${CSS.escape(m.room)}"]`);
     if (!li || !li.dataset.with) return;
-    let badge = li.querySelector('.room-unread');
-    if (!badge) {
-      badge = document.createElement('span');
-      badge.className = 'room-unread';
-      (li.querySelector('a') || li).append(badge);
-    }
-    const n = (Number(badge.dataset.unread) || 0) + 1;
-    badge.dataset.unread = String(n);
-    badge.textContent = `${n} new`;
+    setUnread(li, (Number(li.querySelector('.room-unread')?.dataset.unread) || 0) + 1);
     if (!notifyOn()) return;
     try {
       const note = new Notification(m.author, { body: plainText(m.body).slice(0, 200), tag: `${m.room}:${m.seq}` });
