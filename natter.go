@@ -10,6 +10,7 @@ type Store interface {
 	RoomStore
 	MessageStore
 	ReadMarkStore
+	ModerationStore
 	io.Closer
 }
 

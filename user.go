@@ -13,6 +13,9 @@ type User struct {
 	Name      string    `json:"name"`
 	Guest     bool      `json:"guest,omitempty"`
 	CreatedAt time.Time `json:"-"`
+	// Suspended accounts may not sign in (ModerationStore.SetSuspended); only
+	// UserStore.UserPasswordHash reports it.
+	Suspended bool `json:"-"`
 }
 
 // Session is a signed-in user's token, stored only as a hash.

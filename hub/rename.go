@@ -25,7 +25,14 @@ func (h *Hub) Renamed(roomName, title string) {
 
 // RemoteRenamed tells this node's subscribers of room the title another node stored.
 func (h *Hub) RemoteRenamed(roomName, title string) {
-	f := EncodeEvent("room", roomFrame{Type: "room", Room: roomName, Title: title})
+	h.Tell(roomName, "room", roomFrame{Type: "room", Room: roomName, Title: title})
+}
+
+// Tell sends this node's subscribers of room (WebSocket and SSE) a notice outside the log: v as a
+// WebSocket frame, and as the SSE event typ. Like renames it is never stored or replayed and not
+// seen by long-pollers; v should carry "type": typ and the room.
+func (h *Hub) Tell(roomName, typ string, v any) {
+	f := EncodeEvent(typ, v)
 	r := h.room(roomName)
 	r.mu.Lock()
 	r.sendLocked(f, func(*Subscription) bool { return true })

@@ -220,7 +220,7 @@ func (s *Store) revoked(payload string) {
 		return
 	}
 	if s.onRevoke != nil {
-		s.onRevoke(Revocation{TokenHash: r.TokenHash, User: r.User, Keep: r.Keep, At: time.Unix(0, r.At), Room: r.Room})
+		s.onRevoke(Revocation{TokenHash: r.TokenHash, User: r.User, Keep: r.Keep, At: time.Unix(0, r.At), Room: r.Room, Ban: r.Ban})
 	}
 }
 

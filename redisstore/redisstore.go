@@ -55,7 +55,9 @@ type Config struct {
 	MaxBodyChars int
 	// OnRevoke receives every node's session revocations (DeleteSession, DeleteUserSessions),
 	// this node's too, from the goroutine that calls OnCommit: a server drops the sessions from
-	// its cache and closes the connections they opened. Nil means nobody listens.
+	// its cache and closes the connections they opened. It also hears of removed members
+	// (RemoveMember: Revocation.Room) and of changed bans (BanUser, UnbanUser: Revocation.Ban).
+	// Nil means nobody listens.
 	OnRevoke func(Revocation)
 	// OnResubscribe is called (from the same goroutine) after the subscription was lost and is
 	// back: revocations published meanwhile were missed, so a server checks the sessions of its
@@ -73,8 +75,11 @@ type Revocation struct {
 	User, Keep string
 	At         time.Time
 	// Room, when set, says that User is no longer a member of this private room (RemoveMember);
-	// no session ends.
+	// no session ends. With Ban, it is the room of the ban instead.
 	Room string
+	// Ban says that User's ban in Room changed (BanUser, UnbanUser): no session ends and no
+	// membership changed; read the room's bans (Bans) for where it stands now.
+	Ban bool
 }
 
 // Store is a natter.Store in Redis.
@@ -269,9 +274,20 @@ func userValue(created time.Time, hash string) string {
 	return strconv.FormatInt(created.UnixNano(), 10) + ":" + hash
 }
 
-// UserPasswordHash returns the account and its password hash. ENOTFOUND if absent.
+// UserPasswordHash returns the account (with whether it is suspended: the suspended set) and its
+// password hash, in one round trip. ENOTFOUND if absent.
 func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User, string, error) {
-	v, err := s.rdb.HGet(ctx, s.key("users"), name).Result()
+	var userCmd *redis.StringCmd
+	var suspendedCmd *redis.BoolCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		userCmd = p.HGet(ctx, s.key("users"), name)
+		suspendedCmd = p.SIsMember(ctx, s.key("suspended"), name)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return natter.User{}, "", unavailable("read user", err)
+	}
+	v, err := userCmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return natter.User{}, "", natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
 	}
@@ -283,7 +299,11 @@ func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User,
 	if !ok || perr != nil {
 		return natter.User{}, "", natter.Internal("redis: user record", fmt.Errorf("malformed: %q", v))
 	}
-	return natter.User{Name: name, CreatedAt: time.Unix(0, n).UTC()}, hash, nil
+	suspended, err := suspendedCmd.Result()
+	if err != nil {
+		return natter.User{}, "", unavailable("read user", err)
+	}
+	return natter.User{Name: name, CreatedAt: time.Unix(0, n).UTC(), Suspended: suspended}, hash, nil
 }
 
 // setPassword replaces the hash after the creation time, if the account exists.
@@ -376,6 +396,7 @@ type revoked struct {
 	Keep      string `json:"keep,omitempty"`
 	At        int64  `json:"at,omitempty"`
 	Room      string `json:"room,omitempty"` // User was taken out of this private room's members
+	Ban       bool   `json:"ban,omitempty"`  // User's ban in Room changed, not their membership
 }
 
 var deleteSession = redis.NewScript(`

@@ -34,6 +34,22 @@ type RoomView struct {
 	// With is, in a direct conversation (natter.Room.Direct), the other account: the one the
 	// viewer talks with. Pages show it in place of the title.
 	With string `json:"with,omitempty"`
+	// Moderator and Banned say, in a room read on its own (GET /api/rooms/{room}, the room's
+	// page), whether the viewer moderates the room (may ban from it, rename it, delete anyone's
+	// message) and whether the viewer is banned from posting in it.
+	Moderator bool `json:"moderator,omitempty"`
+	Banned    bool `json:"banned,omitempty"`
+}
+
+// withRoles fills in v's Moderator and Banned for user.
+func (s *Server) withRoles(ctx context.Context, user natter.User, v *RoomView) error {
+	var err error
+	if v.Moderator, err = s.moderates(ctx, user, v.Room); err != nil {
+		return err
+	}
+	set, err := s.roomBans(ctx, v.Name)
+	_, v.Banned = set[user.Name]
+	return err
 }
 
 // Unread is how many messages the account has not read: 0 without a read mark.
@@ -107,7 +123,13 @@ func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), authFrom(r.Context()).user, room)[0]})
+	user := authFrom(r.Context()).user
+	view := s.roomViews(r.Context(), user, room)[0]
+	if err := s.withRoles(r.Context(), user, &view); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, roomBody{Room: view})
 }
 
 // handleTyping passes on that the user is typing in the room (for clients that receive over SSE
@@ -118,8 +140,13 @@ func (s *Server) handleTyping(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	user := authFrom(r.Context()).user.Name
+	if err := s.checkBanned(r.Context(), user, room.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.metrics.typing.Add(1)
-	s.hub.Typing(room.Name, authFrom(r.Context()).user.Name)
+	s.hub.Typing(room.Name, user)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -371,6 +398,11 @@ func (s *Server) checkSend(ctx context.Context, user natter.User, req natter.App
 	if err := s.checkRoomName(ctx, user, req.Room); err != nil {
 		return req, nil, err
 	}
+	if req.Kind != natter.KindDelete { // a banned user may still delete their own messages
+		if err := s.checkBanned(ctx, author, req.Room); err != nil {
+			return req, nil, err
+		}
+	}
 	if err := natter.ValidateAppend(req, s.limits.MaxBodyChars); err != nil {
 		return req, nil, err
 	}
@@ -501,12 +533,19 @@ func (s *Server) account(ctx context.Context, name, why string) (natter.User, er
 	return u, err
 }
 
-// moderates reports whether user may delete anyone's message in room: the account that created
-// it. A room older than the account was created by a guest who picked the same name, and the
-// lobby has no creator.
+// moderates reports whether user may delete anyone's message in room, rename it and ban users
+// from it: the account that created it, and the server's admins (Config.Admins). A room older
+// than the account was created by a guest who picked the same name, and the lobby has no
+// creator.
 func (s *Server) moderates(ctx context.Context, user natter.User, room natter.Room) (bool, error) {
-	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name || room.Direct != nil {
+	if room.Direct != nil {
 		return false, nil // a direct conversation has no moderator
+	}
+	if s.admins[user.Name] {
+		return s.isAdmin(ctx, user)
+	}
+	if user.Guest || room.CreatedBy == "" || room.CreatedBy != user.Name {
+		return false, nil
 	}
 	account, err := s.account(ctx, user.Name, "")
 	if natter.ErrorCode(err) == natter.ENOTFOUND {

@@ -172,6 +172,10 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
 			return
 		}
+		if user.Suspended {
+			s.writeError(w, r, suspendedError(user.Name))
+			return
+		}
 	case natter.ErrorCode(err) == natter.ENOTFOUND:
 		if !s.cfg.Guests {
 			s.writeError(w, r, natter.Errorf(natter.EUNAUTHORIZED, "wrong name or password"))
@@ -193,6 +197,18 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if !user.Guest {
+		// Suspended while signing in: the suspension's revocation may have missed this session.
+		again, _, err := s.store.UserPasswordHash(r.Context(), user.Name)
+		if err == nil && again.Suspended {
+			err = suspendedError(user.Name)
+		}
+		if err != nil {
+			s.store.DeleteSession(context.WithoutCancel(r.Context()), sess.TokenHash)
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookieName, Value: token, Path: "/", Expires: sess.ExpiresAt,

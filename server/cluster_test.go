@@ -491,3 +491,36 @@ func TestClusterRoomLimit(t *testing.T) {
 		checkError(t, n.do("POST", "/api/rooms", tok, map[string]string{"name": "more"}), http.StatusTooManyRequests, "rate_limited")
 	}
 }
+
+// TestClusterModeration: a ban made on one node holds on the other at once (its subscribers hear
+// of it, its sends are refused), and so does its lift; a suspension made on one node closes the
+// account's connections on the other.
+func TestClusterModeration(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.Admins = []string{"root"} })
+	a, b := nodes[0], nodes[1]
+	alice, root := a.account("alice"), a.account("root")
+	bob := b.account("bob")
+	if r := a.do("POST", "/api/rooms", alice, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	// B reads ops's bans (none) before the ban, so that it must hear of the change.
+	b.mustPost(bob, "ops", "before")
+	bobWS := b.dialWS(bob)
+	bobWS.subscribe("ops")
+	if r := a.do("PUT", "/api/rooms/ops/bans/bob", alice, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("ban bob on A: %d %s", r.Status, r.Raw)
+	}
+	wantBanFrame(t, bobWS, "ops", "bob", true)
+	checkError(t, b.post(bob, "ops", "after", ""), http.StatusForbidden, "forbidden")
+	if r := a.do("DELETE", "/api/rooms/ops/bans/bob", alice, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("lift bob's ban on A: %d %s", r.Status, r.Raw)
+	}
+	wantBanFrame(t, bobWS, "ops", "bob", false)
+	b.mustPost(bob, "ops", "after the lift")
+
+	if r := a.do("PUT", "/api/users/bob/suspension", root, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("suspend bob on A: %d %s", r.Status, r.Raw)
+	}
+	wantSignedOut(t, bobWS)
+	checkError(t, b.do("POST", "/api/session", "", map[string]string{"name": "bob", "password": "bob's password"}), http.StatusForbidden, "forbidden")
+}

@@ -386,6 +386,7 @@ type wsFrame struct {
 	Online   []string        `json:"online"`
 	User     string          `json:"user"`
 	Title    *string         `json:"title"`
+	Banned   *bool           `json:"banned"`
 	Message  json.RawMessage `json:"message"`
 
 	op  ws.Opcode

@@ -31,6 +31,8 @@ type serverMetrics struct {
 	changes     [3]atomic.Int64             // edits (0), deletions (1) and reactions put on or taken off (2) stored
 	readMarks   atomic.Int64                // read marks set through the API
 	typing      atomic.Int64                // typing notices taken (each may be passed on or not)
+	bans        atomic.Int64                // bans made by moderators
+	suspensions atomic.Int64                // accounts suspended by admins
 	searches    histogram                   // how long each search took
 }
 
@@ -151,6 +153,8 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	m.value("natter_message_changes_total", `kind="reaction"`, float64(sm.changes[2].Load()))
 	m.one("natter_read_marks_total", "counter", "Read marks set by accounts (PUT /api/rooms/{room}/read).", float64(sm.readMarks.Load()))
 	m.one("natter_typing_notices_total", "counter", "Typing notices received (WebSocket typing frames and POST /api/rooms/{room}/typing).", float64(sm.typing.Load()))
+	m.one("natter_bans_total", "counter", "Users banned from posting in a room by its moderators (PUT /api/rooms/{room}/bans/{user}).", float64(sm.bans.Load()))
+	m.one("natter_suspensions_total", "counter", "Accounts suspended by admins (PUT /api/users/{name}/suspension).", float64(sm.suspensions.Load()))
 	m.histogram("natter_search_duration_seconds", "How long each room search took (GET /api/rooms/{room}/search), reading up to 10,000 log entries.", &sm.searches)
 
 	if r, ok := s.store.(natter.MetricsReporter); ok {

@@ -222,7 +222,7 @@ type PageData struct {
 	Room      RoomView     // room page
 	Transport string       // room page: "ws", "sse" or "poll" when ?transport= forces one
 	MaxBody   int          // room page: the most characters a message may have
-	Moderator bool         // room page: User created the room and may delete anyone\'s message in it
+	Moderator bool         // room page: User moderates the room (Room.Moderator)
 	Status    int          // error page: the HTTP status
 	Message   string       // error page: what went wrong
 }
@@ -431,9 +431,10 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 	if data.Room.With != "" {
 		data.Title = "@" + data.Room.With
 	}
-	if data.Moderator, err = p.s.moderates(r.Context(), *user, room); err != nil {
-		p.s.logger.Warn("room page: who moderates", "room", room.Name, "err", err)
+	if err := p.s.withRoles(r.Context(), *user, &data.Room); err != nil {
+		p.s.logger.Warn("room page: who moderates, who is banned", "room", room.Name, "err", err)
 	}
+	data.Moderator = data.Room.Moderator
 	if data.Title == "" {
 		data.Title = room.Name
 	}

@@ -166,6 +166,10 @@ type Config struct {
 	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages may open WebSockets
 	// and send cookie-authenticated requests; the server's own origin is always allowed.
 	AllowedOrigins []string
+	// Admins are the accounts that moderate every room but direct conversations (ban users from
+	// posting in it, delete anyone's message, rename it) and may suspend accounts. A guest of
+	// such a name is no admin.
+	Admins []string
 	// StaticDirs and TemplateDirs are searched in order before the embedded web files.
 	StaticDirs   []string
 	TemplateDirs []string
@@ -224,6 +228,8 @@ type Server struct {
 	metrics  serverMetrics
 	ownMarks *ownMarks // what accounts send moves their read marks
 	access   roomAccess
+	bans     banCache        // the banned users of the rooms this node has met (moderation.go)
+	admins   map[string]bool // Config.Admins
 	started  time.Time
 }
 
@@ -340,6 +346,11 @@ func New(cfg Config) (*Server, error) {
 		userSlots: make(map[string]int),
 		addrSlots: make(map[string]int),
 	}
+	admins, err := adminSet(cfg.Admins)
+	if err != nil {
+		return nil, err
+	}
+	s.admins = admins
 	s.pushAfter.Store(pushAfterTexts)
 	s.busyGap.Store(int64(defaultBusyGap))
 	s.pollWrite.Store(int64(pollWriteTimeout))
@@ -406,6 +417,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
 	mux.HandleFunc("POST /api/dms", s.authed(s.handleDirect))
+	mux.HandleFunc("GET /api/rooms/{room}/bans", s.authed(s.handleBans))
+	mux.HandleFunc("PUT /api/rooms/{room}/bans/{user}", s.authed(s.handleBan))
+	mux.HandleFunc("DELETE /api/rooms/{room}/bans/{user}", s.authed(s.handleUnban))
+	mux.HandleFunc("PUT /api/users/{name}/suspension", s.authed(s.handleSuspend))
+	mux.HandleFunc("DELETE /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.authed(s.handleMembers))
 	mux.HandleFunc("PUT /api/rooms/{room}/members/{user}", s.authed(s.handleAddMember))
 	mux.HandleFunc("DELETE /api/rooms/{room}/members/{user}", s.authed(s.handleRemoveMember))

@@ -192,6 +192,7 @@ func (s *Server) Revoked(tokenHash, user, keep string, at time.Time) {
 func (s *Server) RecheckSessions(ctx context.Context) {
 	s.sessions.forgetAll()
 	s.access.members.Clear() // members removed meanwhile: ask the store again
+	s.bans.forget("")        // bans changed meanwhile: read them again
 	hashes := make(map[string]bool)
 	s.connsMu.Lock()
 	for _, o := range s.conns {

@@ -624,6 +624,13 @@ func (c *wsConn) typing(room string) {
 		c.sendError(natter.Errorf(natter.EINVALID, "subscribe to room %q before typing in it", room), room)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := c.srv.checkBanned(ctx, c.user, room)
+	cancel()
+	if err != nil {
+		c.sendError(err, room)
+		return
+	}
 	c.srv.metrics.typing.Add(1)
 	c.srv.hub.Typing(room, c.user)
 }

@@ -422,6 +422,10 @@ type statements struct {
 	deleteMember   *sql.Stmt
 	readMember     *sql.Stmt
 	readMembers    *sql.Stmt
+	insertBan      *sql.Stmt
+	deleteBan      *sql.Stmt
+	readBans       *sql.Stmt
+	updateSuspend  *sql.Stmt
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
 	deleteSession  *sql.Stmt
@@ -478,6 +482,11 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.deleteMember, `DELETE FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMember, `SELECT 1 FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMembers, `SELECT user_name FROM room_members WHERE room = ? ORDER BY user_name`},
+		{w, &st.insertBan, `INSERT INTO room_bans (room, user_name, banned_by, banned_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`},
+		{w, &st.deleteBan, `DELETE FROM room_bans WHERE room = ? AND user_name = ?`},
+		{r, &st.readBans, `SELECT user_name, banned_by, banned_at FROM room_bans WHERE room = ? ORDER BY user_name`},
+		{w, &st.updateSuspend, `UPDATE users SET suspended = ? WHERE name = ?`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},
@@ -499,7 +508,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE name = ?`},
 		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms ORDER BY name`},
 		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
-		{r, &st.readUser, `SELECT name, password_hash, created_at FROM users WHERE name = ?`},
+		{r, &st.readUser, `SELECT name, password_hash, created_at, suspended FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions
 			WHERE token_hash = ?`},
 	} {

@@ -34,12 +34,13 @@ func (s *Store) CreateUser(ctx context.Context, name, passwordHash string) (natt
 	return natter.User{Name: name, CreatedAt: fromNanos(created)}, nil
 }
 
-// UserPasswordHash returns the account and its password hash. ENOTFOUND if absent.
+// UserPasswordHash returns the account (with whether it is suspended) and its password hash.
+// ENOTFOUND if absent.
 func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User, string, error) {
 	var u natter.User
 	var hash string
 	var created int64
-	err := s.stmts.readUser.QueryRowContext(ctx, name).Scan(&u.Name, &hash, &created)
+	err := s.stmts.readUser.QueryRowContext(ctx, name).Scan(&u.Name, &hash, &created, &u.Suspended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return natter.User{}, "", natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
 	}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"SetRoomTitle", testSetRoomTitle},
 		{"PrivateRooms", testPrivateRooms},
 		{"DirectRooms", testDirectRooms},
+		{"Moderation", testModeration},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 	}

@@ -88,11 +88,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		staticDirs   listFlag
 		templateDirs listFlag
 		origins      commaListFlag
+		admins       commaListFlag
 		proxies      proxyFlag
 	)
 	fs.Var(&staticDirs, "static-dir", "directory searched for static files before the embedded ones (repeatable; first match wins)")
 	fs.Var(&templateDirs, "template-dir", "directory searched for page templates before the embedded ones (repeatable; first match wins)")
 	fs.Var(&origins, "allowed-origin", "another origin (scheme://host:port) whose pages may use this server (repeatable, or comma-separated)")
+	fs.Var(&admins, "admins", "accounts that moderate every room (but direct conversations) and may suspend accounts (repeatable, or comma-separated)")
 	fs.Var(&proxies, "trusted-proxy", "a reverse proxy's address or CIDR prefix: requests from it count against the client that X-Forwarded-For (or Forwarded) names (repeatable, or comma-separated)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -160,6 +162,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			MaxAddrConns:     *maxAddrConns,
 			WriteCoalesce:    coalesceFlag(*coalesce),
 			AllowedOrigins:   origins,
+			Admins:           admins,
 			StaticDirs:       staticDirs,
 			TemplateDirs:     templateDirs,
 		},

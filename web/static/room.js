@@ -16,7 +16,10 @@
   const ROOM = root.dataset.room;
   const ME = root.dataset.user;
   const GUEST = root.dataset.guest === 'true';
-  const MODERATOR = root.dataset.moderator === 'true'; // created the room: may delete any message
+  // MODERATOR: created the room or is an admin: may delete any message, rename, ban.
+  const MODERATOR = root.dataset.moderator === 'true';
+  let banned = root.dataset.banned === 'true'; // a moderator banned this user from posting here
+  let bans = new Set(); // for a moderator: who is banned here
   const FORCED = root.dataset.transport || '';
   const MAX_BODY = Number(root.dataset.maxBody) || 4096;
   const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
@@ -701,7 +704,7 @@
       box.append(b);
       return b;
     };
-    if (edit) button('Edit', () => startEdit(li));
+    if (edit) button('Edit', () => startEdit(li)).className = 'edit';
     const del = button('Delete', async () => {
       if (del.dataset.confirm !== 'yes') { // a second click deletes
         del.dataset.confirm = 'yes';
@@ -1258,7 +1261,7 @@
 
   els.body.addEventListener('input', () => {
     const now = Date.now();
-    if (!els.body.value.trim() || now - typedAt < TYPING_EVERY || !current || !current.live) return;
+    if (banned || !els.body.value.trim() || now - typedAt < TYPING_EVERY || !current || !current.live) return;
     typedAt = now;
     current.typing();
   });
@@ -1284,6 +1287,18 @@
       b.title = `Message ${name}`;
       b.addEventListener('click', () => openDirect(name));
       li.append(b);
+      if (MODERATOR && !WITH) {
+        // A moderator bans from here, or lifts the ban.
+        const isBanned = bans.has(name);
+        li.classList.toggle('banned', isBanned);
+        const m = document.createElement('button');
+        m.type = 'button';
+        m.className = 'mod-action';
+        m.textContent = isBanned ? 'unban' : 'ban';
+        m.setAttribute('aria-label', isBanned ? `Let ${name} post here again` : `Ban ${name} from posting here`);
+        m.addEventListener('click', () => setBan(name, !isBanned, els.onlineError));
+        li.append(m);
+      }
       return li;
     }));
     els.onlineCount.textContent = String(names.length);
@@ -1412,6 +1427,7 @@
       holdSends(hintMs);
       return;
     }
+    if (code === 'forbidden' && !banned) recheckBanned();
     item.failed = true;
     item.el.classList.add('failed');
     item.statusEl.textContent = 'not sent: ' + message;
@@ -1557,6 +1573,9 @@
         case 'room':
           roomRenamed(f);
           break;
+        case 'ban':
+          banEvent(f);
+          break;
         case 'ack':
           acked(f.client_id, f.seq);
           break;
@@ -1644,6 +1663,7 @@
     }
     on('typing', (ev) => typingEvent(parse(ev.data)));
     on('room', (ev) => roomRenamed(parse(ev.data)));
+    on('ban', (ev) => banEvent(parse(ev.data)));
     // EventSource would reconnect by itself, but from its own idea of the position and never
     // to another transport: the page takes over instead.
     es.onerror = finish;
@@ -2262,6 +2282,83 @@
     load();
   }
 
+  // ---- Bans ----
+
+  // setBanned shows the composer or, to a banned user, the note in its place. WebSocket and SSE
+  // pages hear of a ban at once; a long-polling page when a send is refused.
+  function setBanned(on) {
+    banned = on;
+    root.classList.toggle('banned', on);
+    els.form.classList.toggle('is-banned', on);
+    $('banned-note').hidden = !on;
+    if (on) cancelReply();
+  }
+
+  // recheckBanned asks whether a refused send was refused for a ban (a long-polling page hears
+  // of bans no other way).
+  async function recheckBanned() {
+    try {
+      const { data } = await api('GET', ROOM_API);
+      if (data.room.banned) setBanned(true);
+    } catch { /* the refusal is shown on the message anyway */ }
+  }
+
+  function banEvent(f) {
+    if (!f || f.room !== ROOM) return;
+    if (f.user === ME) setBanned(!!f.banned);
+    if (bansEl) loadBans();
+  }
+
+  // For the room's moderators: the banned users, with the ban-by-name form.
+  const bansEl = $('bans');
+  async function setBan(name, on, errEl) {
+    showError(errEl, '');
+    try {
+      await api(on ? 'PUT' : 'DELETE', `${ROOM_API}/bans/${encodeURIComponent(name)}`);
+      loadBans();
+      return true;
+    } catch (err) {
+      if (err.status === 401) { goSignIn(); return false; }
+      showError(errEl, err.message);
+      return false;
+    }
+  }
+  async function loadBans() {
+    if (!bansEl) return;
+    try {
+      const { data } = await api('GET', `${ROOM_API}/bans`);
+      bans = new Set(data.bans.map((b) => b.user));
+      bansEl.replaceChildren(...data.bans.map((b) => {
+        const li = document.createElement('li');
+        li.dataset.user = b.user;
+        li.textContent = b.user;
+        li.title = `Banned by ${b.by}`;
+        const lift = document.createElement('button');
+        lift.type = 'button';
+        lift.className = 'btn btn-quiet btn-small';
+        lift.textContent = 'Lift';
+        lift.setAttribute('aria-label', `Let ${b.user} post here again`);
+        lift.addEventListener('click', () => setBan(b.user, false, $('ban-error')));
+        li.append(' ', lift);
+        return li;
+      }));
+      $('bans-count').textContent = String(data.bans.length);
+      renderOnline();
+    } catch (err) {
+      if (err.status === 401) goSignIn();
+    }
+  }
+  if (bansEl) {
+    const form = $('add-ban');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const name = form.elements.name.value.trim().toLowerCase();
+      if (!name) return;
+      if (await setBan(name, true, $('ban-error'))) form.elements.name.value = '';
+    });
+    loadBans();
+  }
+
   // ---- Composer ----
 
   els.replyCancel.addEventListener('click', () => {
@@ -2274,7 +2371,7 @@
       return;
     }
     // Up in an empty box edits one's last message, as in other chat apps.
-    if (ev.key === 'ArrowUp' && !els.body.value && !GUEST) {
+    if (ev.key === 'ArrowUp' && !els.body.value && !GUEST && !banned) {
       const mine = [...els.list.querySelectorAll(':scope > li.mine[data-seq]:not(.deleted)')].pop();
       if (mine) {
         ev.preventDefault();

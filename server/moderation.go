@@ -1,0 +1,290 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"natter"
+)
+
+// Moderation: a room's moderators (the account that created it, and the server's admins,
+// Config.Admins) may ban a user from posting in it: no messages, edits, reactions or typing
+// notices there, on any transport, until a moderator lifts the ban. The banned user still reads
+// the room and may delete their own messages. Admins may also suspend an account: its sessions
+// end at once, on every node, and it may not sign in again until reinstated. Direct
+// conversations have no moderators.
+//
+// Each node keeps the bans of the rooms it has met in memory, so that a send costs no store read;
+// a ban or its lift made here, or on another node (natter on Redis: OnRevoke), makes the node read
+// that room's bans again (BanChanged), and losing the store's notes forgets them all
+// (RecheckSessions).
+
+// banCache holds the banned users of each room this node has read the bans of. A set, once
+// stored, is never changed: a change replaces it.
+type banCache struct {
+	mu    sync.Mutex
+	gen   uint64            // counts forget calls, so that a read begun before one is not kept
+	rooms map[string]banSet // room -> its banned users
+}
+
+type banSet map[string]struct{}
+
+func (c *banCache) get(room string) (banSet, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set, ok := c.rooms[room]
+	return set, c.gen, ok
+}
+
+// put keeps set as room's bans, unless a forget came after the read began (gen).
+func (c *banCache) put(room string, set banSet, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.rooms == nil {
+		c.rooms = make(map[string]banSet)
+	}
+	c.rooms[room] = set
+}
+
+// forget drops room's bans ("" drops every room's).
+func (c *banCache) forget(room string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if room == "" {
+		clear(c.rooms)
+		return
+	}
+	delete(c.rooms, room)
+}
+
+// roomBans returns room's banned users, from memory or read from the store.
+func (s *Server) roomBans(ctx context.Context, room string) (banSet, error) {
+	set, gen, ok := s.bans.get(room)
+	if ok {
+		return set, nil
+	}
+	list, err := s.store.Bans(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	set = make(banSet, len(list))
+	for _, b := range list {
+		set[b.User] = struct{}{}
+	}
+	s.bans.put(room, set, gen)
+	return set, nil
+}
+
+// checkBanned answers EFORBIDDEN when user is banned from posting in room.
+func (s *Server) checkBanned(ctx context.Context, user, room string) error {
+	set, err := s.roomBans(ctx, room)
+	if err != nil {
+		return err
+	}
+	if _, ok := set[user]; ok {
+		return natter.Errorf(natter.EFORBIDDEN, "%s is banned from posting in room %q: a moderator may lift the ban", user, room)
+	}
+	return nil
+}
+
+// banFrame tells a room's subscribers that a user's ban changed.
+type banFrame struct {
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	User   string `json:"user"`
+	Banned bool   `json:"banned"`
+}
+
+// BanChanged applies a ban, or its lift, of user in room, made here or on another node that
+// shares the store: the node reads the room's bans again and, if user's changed, tells the
+// room's WebSocket and SSE subscribers ({"type": "ban", "room", "user", "banned"}).
+func (s *Server) BanChanged(room, user string) {
+	old, _, known := s.bans.get(room)
+	s.bans.forget(room)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	set, err := s.roomBans(ctx, room)
+	if err != nil {
+		s.logger.Warn("read a room's bans after a change", "room", room, "err", err)
+		return
+	}
+	_, banned := set[user]
+	if _, was := old[user]; known && was == banned {
+		return // told already (the store's echo of this node's own change)
+	}
+	s.hub.Tell(room, "ban", banFrame{Type: "ban", Room: room, User: user, Banned: banned})
+}
+
+type bansBody struct {
+	Room string       `json:"room"`
+	Bans []natter.Ban `json:"bans"`
+}
+
+// moderatedRoomFromPath reads the path's room for one of its moderators: EFORBIDDEN for others
+// (ENOTFOUND for those who can't see it).
+func (s *Server) moderatedRoomFromPath(r *http.Request, what string) (natter.Room, error) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		return room, err
+	}
+	if err := directFixed(room, "nobody moderates it"); err != nil {
+		return room, err
+	}
+	ok, err := s.moderates(r.Context(), authFrom(r.Context()).user, room)
+	if err != nil {
+		return room, err
+	}
+	if !ok {
+		return room, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q, or an admin, may %s", room.Name, what)
+	}
+	return room, nil
+}
+
+// handleBans lists a room's bans, for its moderators.
+func (s *Server) handleBans(w http.ResponseWriter, r *http.Request) {
+	room, err := s.moderatedRoomFromPath(r, "see its bans")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	bans, err := s.store.Bans(r.Context(), room.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bansBody{Room: room.Name, Bans: bans})
+}
+
+// handleBan bans the path's user from posting in the room: 204, also when they were already.
+func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
+	room, err := s.moderatedRoomFromPath(r, "ban from it")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	by, name := authFrom(r.Context()).user, r.PathValue("user")
+	if !natter.ValidUserName(name) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%q is not a user name", name))
+		return
+	}
+	if name == by.Name {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "a moderator can't ban themselves"))
+		return
+	}
+	// Another moderator of the room can't be banned from it. A guest may carry an admin's or
+	// the creator's name only while no account has it; such a guest may be banned.
+	if name == room.CreatedBy || s.admins[name] {
+		ok, err := s.moderates(r.Context(), natter.User{Name: name}, room)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if ok {
+			s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s moderates room %q and can't be banned from it", name, room.Name))
+			return
+		}
+	}
+	if err := s.store.BanUser(r.Context(), room.Name, name, by.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.bans.Add(1)
+	s.BanChanged(room.Name, name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleUnban lifts the path's user's ban in the room: 204, also when there was none.
+func (s *Server) handleUnban(w http.ResponseWriter, r *http.Request) {
+	room, err := s.moderatedRoomFromPath(r, "lift its bans")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := r.PathValue("user")
+	if !natter.ValidUserName(name) {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%q is not a user name", name))
+		return
+	}
+	if err := s.store.UnbanUser(r.Context(), room.Name, name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.BanChanged(room.Name, name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// isAdmin reports whether user is one of the server's admins: an account (not a guest) named in
+// Config.Admins.
+func (s *Server) isAdmin(ctx context.Context, user natter.User) (bool, error) {
+	if user.Guest || !s.admins[user.Name] {
+		return false, nil
+	}
+	_, err := s.account(ctx, user.Name, "")
+	if natter.ErrorCode(err) == natter.ENOTFOUND {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// handleSuspend suspends (PUT) or reinstates (DELETE) the path's account, for admins: 204. A
+// suspended account's sessions end at once and it may not sign in until reinstated; its
+// messages stay.
+func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
+	user, name := authFrom(r.Context()).user, r.PathValue("name")
+	ok, err := s.isAdmin(r.Context(), user)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only this server's admins (natter serve --admins) may suspend accounts"))
+		return
+	}
+	suspend := r.Method == http.MethodPut
+	if suspend && (name == user.Name || s.admins[name]) {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is an admin and can't be suspended (take it out of --admins first)", name))
+		return
+	}
+	if !natter.ValidUserName(name) {
+		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no account named %q", name))
+		return
+	}
+	if err := s.store.SetSuspended(r.Context(), name, suspend); err != nil {
+		if natter.ErrorCode(err) == natter.ENOTFOUND {
+			err = natter.Errorf(natter.ENOTFOUND, "no account named %q", name)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if suspend {
+		s.metrics.suspensions.Add(1)
+		if _, err := s.revokeUserSessions(r.Context(), name, ""); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// suspendedError is the refusal of a suspended account's sign-in.
+func suspendedError(name string) error {
+	return natter.Errorf(natter.EFORBIDDEN, "the account %s is suspended: ask this server's operator", name)
+}
+
+// adminSet checks and indexes Config.Admins.
+func adminSet(names []string) (map[string]bool, error) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !natter.ValidUserName(n) {
+			return nil, natter.Errorf(natter.EINVALID, "admins: %q is not a user name", n)
+		}
+		set[n] = true
+	}
+	return set, nil
+}

@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+
+	"natter"
+)
+
+// BanUser bars user from posting in room (natter.ModerationStore): a row of room_bans. Banning
+// again keeps the first row. Errors: EINVALID (a bad user name), ENOTFOUND (no such room).
+func (s *Store) BanUser(ctx context.Context, room, user, by string) error {
+	if !natter.ValidUserName(user) {
+		return natter.Errorf(natter.EINVALID, "user name %q is not valid: a ban needs a user's name", user)
+	}
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	if _, err := s.stmts.insertBan.ExecContext(ctx, room, user, by, toNanos(s.now())); err != nil {
+		return natter.Internal("sqlite: ban user", err)
+	}
+	// Synced even when the ban was there already: another call's insert may not be yet.
+	return s.syncWrite()
+}
+
+// UnbanUser lifts user's ban in room (natter.ModerationStore); not being banned is no error.
+// ENOTFOUND if room does not exist.
+func (s *Store) UnbanUser(ctx context.Context, room, user string) error {
+	if err := s.roomExists(ctx, room); err != nil {
+		return err
+	}
+	if _, err := s.stmts.deleteBan.ExecContext(ctx, room, user); err != nil {
+		return natter.Internal("sqlite: unban user", err)
+	}
+	return s.syncWrite()
+}
+
+// Bans lists room's bans ordered by user name (natter.ModerationStore); empty, not nil, for none.
+func (s *Store) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
+	rows, err := s.stmts.readBans.QueryContext(ctx, room)
+	if err != nil {
+		return nil, natter.Internal("sqlite: bans", err)
+	}
+	defer rows.Close()
+	bans := []natter.Ban{}
+	for rows.Next() {
+		var b natter.Ban
+		var at int64
+		if err := rows.Scan(&b.User, &b.By, &at); err != nil {
+			return nil, natter.Internal("sqlite: bans", err)
+		}
+		b.At = fromNanos(at)
+		bans = append(bans, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: bans", err)
+	}
+	return bans, nil
+}
+
+// SetSuspended suspends or reinstates an account (natter.ModerationStore). ENOTFOUND if there is
+// no such account.
+func (s *Store) SetSuspended(ctx context.Context, name string, suspended bool) error {
+	res, err := s.stmts.updateSuspend.ExecContext(ctx, suspended, name)
+	if err != nil {
+		return natter.Internal("sqlite: set suspended", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return natter.Internal("sqlite: set suspended", err)
+	} else if n == 0 {
+		return natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
+	}
+	return s.syncWrite()
+}
