@@ -8,8 +8,8 @@ import (
 
 // Bans in the browser: the room's creator bans bob from the online list; bob's page (live on a
 // WebSocket) swaps its message box for the note at once, and the creator's lists show the ban. A
-// user banned by name while long-polling learns it when a send is refused. Lifting the ban gives
-// bob his box back.
+// user banned by name while long-polling learns it when a send is refused, and of the lift when
+// the page next reads the room. Lifting the ban gives bob his box back.
 func TestBanInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -31,7 +31,7 @@ func TestBanInTheBrowser(t *testing.T) {
 	if evalJS[bool](bob, `!!document.getElementById('bans') || !!document.querySelector('#online .mod-action')`) {
 		t.Fatal("bob, no moderator, has the ban controls")
 	}
-	dan.navigate(srv.url + "/rooms/ops?transport=poll")
+	dan.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=1")
 	dan.waitLive("poll")
 
 	carol.waitJS("bob online, with a ban button", `!!document.querySelector('#online li[data-user="bob"] .mod-action')`)
@@ -56,6 +56,10 @@ func TestBanInTheBrowser(t *testing.T) {
 	dan.say("can I still talk?")
 	dan.waitJS("dan's message refused, then the note", `/banned from posting/.test(document.querySelector('#pending li.failed')?.textContent || '') &&
 		document.getElementById('composer').classList.contains('is-banned')`)
+
+	// A lift reaches the long-polling page when it next reads the room (every second here).
+	carol.do("lift dan's ban", chromedp.Click(chromedp.CSS(`#bans li[data-user="dan"] button`)))
+	dan.waitJS("dan's box back", `!document.getElementById('composer').classList.contains('is-banned') && document.getElementById('banned-note').hidden`)
 
 	carol.do("lift bob's ban", chromedp.Click(chromedp.CSS(`#bans li[data-user="bob"] button`)))
 	bob.waitJS("bob's box back", `!document.getElementById('composer').classList.contains('is-banned') && document.getElementById('banned-note').hidden`)

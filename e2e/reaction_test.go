@@ -51,7 +51,8 @@ func TestReactionsInTheBrowser(t *testing.T) {
 
 // The account that created a room renames it from the room's head: Rename, type, Enter; the
 // heading and the page's title change at once, and the room list shows the new title, as do
-// pages open on the room elsewhere. Others have no Rename.
+// pages open on the room elsewhere (long-polling ones when they next read the room). Others have
+// no Rename.
 func TestRenameInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -102,13 +103,18 @@ func TestRenameInTheBrowser(t *testing.T) {
 	carol.signIn(srv.url, "carol", "", "guest")
 	carol.navigate(srv.url + "/rooms/ops?transport=sse")
 	carol.waitLive("sse")
+	// A long-polling page reads the room when it reads who is online (every second here).
+	dave := newPage(t, browser, "dave")
+	dave.signIn(srv.url, "dave", "", "guest")
+	dave.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=1")
+	dave.waitLive("poll")
 	alice.do("rename it again",
 		chromedp.Click(chromedp.CSS(`#rename`)),
 		evalVoid(`document.getElementById('rename-title').value = ''`),
 		chromedp.SendKeys(chromedp.CSS(`#rename-title`), "Ops"),
 		pressEnter,
 	)
-	for _, p := range []*page{bob, carol} {
+	for _, p := range []*page{bob, carol, dave} {
 		p.waitJS("the new title, without a reload", `document.getElementById('room-title').textContent === 'Ops' &&
 			document.title.startsWith('Ops') && document.querySelector('#rooms li[data-room="ops"] .room-title').textContent === 'Ops'`)
 	}

@@ -55,7 +55,9 @@
   const UPGRADE_AFTER = knob('upgrade_after', 300, 0.5);
   const UPGRADE_MAX_FACTOR = 6;
   const POLL_WAIT_SECONDS = 30;
-  const PRESENCE_EVERY = 10000;
+  // A long-polling page asks who is online, and reads the room (its title, whether the reader is
+  // banned: long-polls carry no such notices), every PRESENCE_EVERY.
+  const PRESENCE_EVERY = knob('presence_every', 10, 1);
   // A transport that fails before it goes live, or dies within SHORT_LIVED of going live, while
   // the server answers plain requests, earns a strike; STRIKES strikes in a row and the client
   // falls back to the next transport. A server that is down earns none: that is a reconnect.
@@ -1695,8 +1697,12 @@
     };
     async function refreshPresence() {
       try {
-        const { data } = await api('GET', `${ROOM_API}/presence`);
-        if (!done) setOnline(data.online, true);
+        const [{ data }, { data: one }] = await Promise.all([api('GET', `${ROOM_API}/presence`), api('GET', ROOM_API)]);
+        if (done) return;
+        setOnline(data.online, true);
+        roomRenamed({ room: ROOM, title: one.room.title });
+        if (!!one.room.banned !== banned) setBanned(!!one.room.banned);
+        if (bansEl) loadBans();
       } catch { /* the next poll notices a real problem */ }
     }
     (async () => {
