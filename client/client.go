@@ -292,6 +292,41 @@ func (c *Client) Members(ctx context.Context, room string) ([]string, error) {
 	return out.Members, err
 }
 
+// Ban bars user from posting in room; this client's user must moderate it (the room's creator or
+// an admin). Again is no error. Errors: EFORBIDDEN (no moderator, or user is one), EINVALID,
+// ENOTFOUND.
+func (c *Client) Ban(ctx context.Context, room, user string) error {
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/rooms/" + url.PathEscape(room) + "/bans/" + url.PathEscape(user), idempotent: true})
+	return err
+}
+
+// Unban lifts user's ban in room (no ban is no error), for the room's moderators.
+func (c *Client) Unban(ctx context.Context, room, user string) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/rooms/" + url.PathEscape(room) + "/bans/" + url.PathEscape(user), idempotent: true})
+	return err
+}
+
+// Bans lists room's bans by user name, for the room's moderators.
+func (c *Client) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
+	var out struct {
+		Bans []natter.Ban `json:"bans"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/bans", out: &out, idempotent: true})
+	return out.Bans, err
+}
+
+// Suspend suspends the account user (its sessions end, it can't sign in), or with suspend false
+// reinstates it; this client's user must be an admin (natter serve --admins). Errors:
+// EFORBIDDEN, ENOTFOUND.
+func (c *Client) Suspend(ctx context.Context, user string, suspend bool) error {
+	method := http.MethodPut
+	if !suspend {
+		method = http.MethodDelete
+	}
+	_, err := c.do(ctx, call{method: method, path: "/api/users/" + url.PathEscape(user) + "/suspension", idempotent: true})
+	return err
+}
+
 // MarkRead moves the account's read mark in room up to seq, in the room's epoch (natter keeps
 // marks that only move forward: a lower seq changes nothing). Errors: EFORBIDDEN (a guest: marks
 // are kept for accounts), EINVALID (a seq outside the log), ECONFLICT (the room has another

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+const moderateUsage = `usage: natter moderate ACTION [flags] [USER]
+
+  ban USER        bar USER from posting in --room
+  unban USER      lift USER's ban in --room
+  bans            list --room's bans: user, who banned, when
+  suspend USER    suspend the account USER: its sessions end, it can't sign in (admins only)
+  reinstate USER  let the account USER sign in again (admins only)
+
+Sign in with --name and --password as one of the room's moderators (its creator, or an account
+the server names with --admins). Every flag can be set as NATTER_<FLAG>.
+
+`
+
+// runModerate implements `natter moderate`: the moderation API from the command line.
+func runModerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, moderateUsage)
+		if len(args) == 0 {
+			return fmt.Errorf("give an action: ban, unban, bans, suspend or reinstate")
+		}
+		return nil
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("natter moderate "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var acct accountFlags
+	acct.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), moderateUsage)
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	wantUser := action != "bans"
+	switch action {
+	case "ban", "unban", "bans", "suspend", "reinstate":
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend or reinstate", action)
+	}
+	if wantUser && len(rest) != 1 {
+		return fmt.Errorf("%s takes one user name, got %d arguments", action, len(rest))
+	}
+	if !wantUser && len(rest) != 0 {
+		return fmt.Errorf("bans takes no arguments, got %q", rest)
+	}
+	if acct.to != "" {
+		return fmt.Errorf("--to: direct conversations have no moderators")
+	}
+	c, err := acct.signIn(ctx)
+	if err != nil {
+		return err
+	}
+	defer signOut(ctx, c)
+	switch action {
+	case "ban":
+		err = c.Ban(ctx, acct.room, rest[0])
+	case "unban":
+		err = c.Unban(ctx, acct.room, rest[0])
+	case "suspend":
+		err = c.Suspend(ctx, rest[0], true)
+	case "reinstate":
+		err = c.Suspend(ctx, rest[0], false)
+	case "bans":
+		bans, berr := c.Bans(ctx, acct.room)
+		for _, b := range bans {
+			fmt.Fprintf(stdout, "%s\tby %s\t%s\n", b.User, b.By, b.At.UTC().Format(time.RFC3339))
+		}
+		err = berr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}
