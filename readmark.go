@@ -26,6 +26,21 @@ type ReadMarkStore interface {
 	// ChangesAfter returns how many of room's entries after seq after are edits or deletions, so
 	// that a count of unread messages can leave them out (0 for a room that does not exist).
 	ChangesAfter(ctx context.Context, room string, after int64) (int64, error)
+	// HideRoom records that user closed room when its log ended at at.Seq in epoch at.Epoch
+	// (at.Room names the room): lists leave it out for user until the log grows past that
+	// (natter.Hidden). Hiding again replaces the record. Errors: EINVALID (a bad user or room
+	// name, a seq below 0), ENOTFOUND (no such room).
+	HideRoom(ctx context.Context, user string, at ReadMark) error
+	// ShowRoom forgets user's HideRoom of room (none is no error).
+	ShowRoom(ctx context.Context, user, room string) error
+	// HiddenRooms returns user's HideRoom records, one per room, by room name.
+	HiddenRooms(ctx context.Context, user string) ([]ReadMark, error)
+}
+
+// Hidden reports whether a room closed at at (HideRoom) stays out of lists: nothing was added to
+// the same log since.
+func Hidden(room Room, at ReadMark) bool {
+	return at.Room == room.Name && at.Epoch == room.Epoch && room.LastSeq <= at.Seq
 }
 
 // CheckReadMark validates mark against room as every store does: the room's epoch, and a seq from

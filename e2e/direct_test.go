@@ -114,4 +114,22 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 		t.Fatalf("notifications on the lobby page %q, want dave's message", notes)
 	}
 	ann.waitJS("one new beside the lobby", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-unread')?.dataset.unread === '1'`, room))
+
+	// Dave closes his conversation with ann: his room list leaves it out until ann says
+	// something new in it. A conversation closed elsewhere leaves an open list when it refreshes.
+	dave.do("close the conversation", chromedp.Click(chromedp.CSS(`#close-direct`)))
+	withCarol := chat.DirectRoomName("carol", "dave")
+	dave.waitJS("dave's room list without it", fmt.Sprintf(`location.pathname === '/' && !!document.querySelector('#rooms li[data-room="%s"]') &&
+		!document.querySelector('#rooms li[data-room="%s"]')`, withCarol, room))
+	dave.do("close the one with carol from elsewhere", evalVoid(`fetch('/api/dms/carol', {method: 'DELETE'})`))
+	dave.setVisibility("hidden")
+	dave.setVisibility("visible")
+	dave.waitJS("the list without the one with carol", fmt.Sprintf(`!document.querySelector('#rooms li[data-room="%s"]')`, withCarol))
+	ann.navigate(srv.url + "/rooms/" + room)
+	ann.waitLive("ws")
+	ann.say("are you still there?")
+	ann.waitMessage("ann", "are you still there?")
+	dave.setVisibility("hidden")
+	dave.setVisibility("visible")
+	dave.waitJS("the conversation back in dave's list", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-title')?.textContent === '@ann'`, room))
 }

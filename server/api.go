@@ -114,7 +114,7 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := authFrom(r.Context()).user
-	writeJSON(w, http.StatusOK, roomsBody{Rooms: s.roomViews(r.Context(), user, s.visibleRooms(r.Context(), user, rooms)...)})
+	writeJSON(w, http.StatusOK, roomsBody{Rooms: s.roomViews(r.Context(), user, s.listedRooms(r.Context(), user, rooms)...)})
 }
 
 func (s *Server) handleGetRoom(w http.ResponseWriter, r *http.Request) {

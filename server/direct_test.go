@@ -138,3 +138,64 @@ func TestRoomCreationLimit(t *testing.T) {
 		t.Fatalf("alice opens the one bob made: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestCloseDirect: closing a direct conversation (DELETE /api/dms/{user}) leaves it out of the
+// closer's room lists (the API's and the pages') until something new is posted in it, by either
+// account, or the closer opens it again; the other account keeps it listed, and the closer still
+// reads it by its address. Guests, oneself, unknown accounts and pairs with no conversation are
+// refused.
+func TestCloseDirect(t *testing.T) {
+	ts := startServer(t)
+	ann, dave, carol := ts.account("ann"), ts.account("dave"), ts.account("carol")
+	r := ts.do("POST", "/api/dms", ann, map[string]string{"user": "dave"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("open: %d %s", r.Status, r.Raw)
+	}
+	dm := r.Body["room"].(map[string]any)["name"].(string)
+	ts.mustPost(ann, dm, "hi dave")
+	roomsPage := func(tok string) string {
+		t.Helper()
+		resp := ts.do("GET", "/", tok, nil, "Accept", "text/html")
+		if resp.Status != http.StatusOK {
+			t.Fatalf("GET /: %d", resp.Status)
+		}
+		return string(resp.Raw)
+	}
+	if !ts.listed(t, ann, dm) || !strings.Contains(roomsPage(ann), `data-room="`+dm+`"`) {
+		t.Fatal("the conversation is not in ann's lists before she closes it")
+	}
+
+	if r := ts.do("DELETE", "/api/dms/dave", ann, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("ann closes it: %d %s", r.Status, r.Raw)
+	}
+	if ts.listed(t, ann, dm) || strings.Contains(roomsPage(ann), `data-room="`+dm+`"`) {
+		t.Fatal("the closed conversation is still in ann's lists")
+	}
+	if !ts.listed(t, dave, dm) {
+		t.Fatal("ann's closing took the conversation out of dave's list")
+	}
+	if p := ts.read(ann, "/api/rooms/"+dm+"/messages?after=0"); len(p.Messages) != 1 {
+		t.Fatalf("ann reads %d messages in the closed conversation, want 1", len(p.Messages))
+	}
+	// Closed again: no error. Then dave answers: it is back.
+	if r := ts.do("DELETE", "/api/dms/dave", ann, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("closing again: %d %s", r.Status, r.Raw)
+	}
+	ts.mustPost(dave, dm, "hi ann")
+	if !ts.listed(t, ann, dm) {
+		t.Fatal("dave's new message did not bring the conversation back to ann's list")
+	}
+	// Closed, then opened again by ann.
+	if r := ts.do("DELETE", "/api/dms/dave", ann, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("closing: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/api/dms", ann, map[string]string{"user": "dave"}); r.Status != http.StatusOK || !ts.listed(t, ann, dm) {
+		t.Fatalf("ann opening it again: %d %s, listed %v", r.Status, r.Raw, ts.listed(t, ann, dm))
+	}
+
+	checkError(t, ts.do("DELETE", "/api/dms/dave", ts.signIn("guest1"), nil), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("DELETE", "/api/dms/ann", ann, nil), http.StatusNotFound, "not_found")
+	checkError(t, ts.do("DELETE", "/api/dms/nobody", ann, nil), http.StatusNotFound, "not_found")
+	checkError(t, ts.do("DELETE", "/api/dms/carol", ann, nil), http.StatusNotFound, "not_found")
+	checkError(t, ts.do("DELETE", "/api/dms/Bad%20Name", carol, nil), http.StatusNotFound, "not_found")
+}

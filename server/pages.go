@@ -372,7 +372,7 @@ func (p *pages) handleRooms(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusServiceUnavailable, "The room list can't be read right now. Try again in a moment.")
 		return
 	}
-	rooms = p.s.visibleRooms(r.Context(), *user, rooms)
+	rooms = p.s.listedRooms(r.Context(), *user, rooms)
 	p.render(w, r, http.StatusOK, "rooms.html", PageData{Title: "Rooms", User: user, Rooms: listOrder(p.s.roomViews(r.Context(), *user, rooms...))})
 }
 
@@ -419,7 +419,7 @@ func (p *pages) handleRoom(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.s.logger.Warn("list rooms for a room page", "err", err)
 	}
-	rooms = p.s.visibleRooms(r.Context(), *user, rooms)
+	rooms = p.s.listedRooms(r.Context(), *user, rooms)
 	if i := slices.IndexFunc(rooms, func(o natter.Room) bool { return o.Name == room.Name }); i >= 0 {
 		rooms[i] = room
 	} else {

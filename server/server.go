@@ -417,6 +417,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
 	mux.HandleFunc("POST /api/dms", s.authed(s.handleDirect))
+	mux.HandleFunc("DELETE /api/dms/{user}", s.authed(s.handleCloseDirect))
 	mux.HandleFunc("GET /api/rooms/{room}/bans", s.authed(s.handleBans))
 	mux.HandleFunc("PUT /api/rooms/{room}/bans/{user}", s.authed(s.handleBan))
 	mux.HandleFunc("DELETE /api/rooms/{room}/bans/{user}", s.authed(s.handleUnban))

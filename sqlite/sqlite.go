@@ -441,6 +441,9 @@ type statements struct {
 	readRoomExists *sql.Stmt
 	upsertMark     *sql.Stmt
 	readMarks      *sql.Stmt
+	upsertHidden   *sql.Stmt
+	deleteHidden   *sql.Stmt
+	readHidden     *sql.Stmt
 	countChanges   *sql.Stmt
 	readChanges    *sql.Stmt
 	prepared       []*sql.Stmt
@@ -499,6 +502,11 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ?`},
 		{w, &st.upsertMark, upsertMarkSQL},
 		{r, &st.readMarks, `SELECT room, epoch, seq FROM read_marks WHERE user_name = ?`},
+		{w, &st.upsertHidden, `INSERT INTO hidden_rooms (user_name, room, epoch, seq, hidden_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_name, room) DO UPDATE SET
+				epoch = excluded.epoch, seq = excluded.seq, hidden_at = excluded.hidden_at`},
+		{w, &st.deleteHidden, `DELETE FROM hidden_rooms WHERE user_name = ? AND room = ?`},
+		{r, &st.readHidden, `SELECT room, epoch, seq FROM hidden_rooms WHERE user_name = ? ORDER BY room`},
 		{r, &st.countChanges, countChangesSQL},
 		{r, &st.readChanges, readChangesSQL},
 		{r, &st.readMsgsAfter, `SELECT ` + messageColumns + ` FROM messages

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Moderation", testModeration},
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
+		{"HiddenRooms", testHiddenRooms},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -96,8 +96,9 @@
 
   // The room list stays current: a second after it loads, every ROOMS_EVERY while the page is
   // visible, and when it is shown again (another tab, Back from a room), it asks for the rooms and updates each one's count of
-  // messages and of new ones, and adds the rooms created meanwhile in name order. Rooms already
-  // listed keep their markup (an operator's template may have changed it); only the counts move.
+  // messages and of new ones, adds the rooms created meanwhile in name order, and drops those no
+  // longer listed. Rooms already listed keep their markup (an operator's template may have
+  // changed it); only the counts move.
   const roomList = document.getElementById('rooms');
   if (roomList) {
     const ROOMS_EVERY = 10000;
@@ -157,6 +158,12 @@
             items.set(r.name, li);
           }
           updateRoom(li, r);
+        }
+        // Rooms no longer listed (a conversation closed, a private room left, on any device)
+        // go, but for the room this page shows.
+        const listed = new Set(data.rooms.map((r) => r.name));
+        for (const [name, li] of items) {
+          if (!listed.has(name) && !li.querySelector('a[aria-current]')) li.remove();
         }
       } catch (err) {
         if (err.status === 401) location.assign(signInPath());

@@ -2227,6 +2227,21 @@
     });
   }
 
+  // ---- Closing a direct conversation ----
+
+  const closeDirect = $('close-direct');
+  if (closeDirect) {
+    closeDirect.addEventListener('click', async () => {
+      try {
+        await api('DELETE', '/api/dms/' + encodeURIComponent(WITH));
+        location.assign('/');
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError($('close-error'), err.message);
+      }
+    });
+  }
+
   // ---- Members (a private room) ----
 
   const membersEl = $('members');
