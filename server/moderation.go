@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"natter"
@@ -21,46 +22,45 @@ import (
 // that room's bans again (BanChanged), and losing the store's notes forgets them all
 // (RecheckSessions).
 
-// banCache holds the banned users of each room this node has read the bans of. A set, once
-// stored, is never changed: a change replaces it.
+// banCache holds the banned users of each room this node has read the bans of. Every send looks
+// here, so a look takes no lock; a set, once stored, is never changed: a change replaces it.
 type banCache struct {
-	mu    sync.Mutex
-	gen   uint64            // counts forget calls, so that a read begun before one is not kept
-	rooms map[string]banSet // room -> its banned users
+	rooms sync.Map      // room -> banSet
+	gen   atomic.Uint64 // counts forget calls, so that a read begun before one is not kept
+	mu    sync.Mutex    // orders put against forget
 }
 
 type banSet map[string]struct{}
 
+// get returns room's bans if known, and the generation to put them with if not.
 func (c *banCache) get(room string) (banSet, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	set, ok := c.rooms[room]
-	return set, c.gen, ok
+	gen := c.gen.Load()
+	set, ok := c.rooms.Load(room)
+	if !ok {
+		return nil, gen, false
+	}
+	return set.(banSet), gen, true
 }
 
 // put keeps set as room's bans, unless a forget came after the read began (gen).
 func (c *banCache) put(room string, set banSet, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
+	if c.gen.Load() == gen {
+		c.rooms.Store(room, set)
 	}
-	if c.rooms == nil {
-		c.rooms = make(map[string]banSet)
-	}
-	c.rooms[room] = set
 }
 
 // forget drops room's bans ("" drops every room's).
 func (c *banCache) forget(room string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.gen.Add(1)
 	if room == "" {
-		clear(c.rooms)
+		c.rooms.Clear()
 		return
 	}
-	delete(c.rooms, room)
+	c.rooms.Delete(room)
 }
 
 // roomBans returns room's banned users, from memory or read from the store.
