@@ -96,3 +96,38 @@ func TestMentionNotifications(t *testing.T) {
 		t.Fatalf("%d notifications after turning them off, want still 1", n)
 	}
 }
+
+// Mentions are completed: "@" and the start of a name offers the room's people (online, or
+// authors on the page) above the box; Tab or Enter takes the one picked (the arrows move), and
+// Escape closes the list without sending; the finished mention marks the message for its reader.
+func TestMentionCompletion(t *testing.T) {
+	srv := startNatter(t, nil)
+	srv.guest("bea").send("lobby", "bea was here") // an author, not online
+	browser := newBrowser(t)
+	alice, bob := newPage(t, browser, "alice"), newPage(t, browser, "bob")
+	for name, p := range map[string]*page{"alice": alice, "bob": bob} {
+		p.navigate(srv.url + "/rooms/lobby")
+		p.signIn(srv.url, name, "", "guest")
+		p.waitLive("ws")
+	}
+	choices := `[...document.querySelectorAll('#mentions:not([hidden]) li')].map((li) => li.textContent + (li.getAttribute('aria-selected') === 'true' ? '*' : '')).join()`
+	alice.waitJS("bob online", `!!document.querySelector('#online li[data-user="bob"]')`)
+	alice.do("type a mention", chromedp.SendKeys(chromedp.CSS(`#body`), "hi @b"))
+	alice.waitJS("bea and bob offered, bea picked", choices+` === '@bea*,@bob'`)
+	alice.screenshot("room-mentions")
+	alice.do("move down", pressKey("ArrowDown", 40))
+	alice.waitJS("bob picked", choices+` === '@bea,@bob*'`)
+	alice.do("take it", pressKey("Tab", 9))
+	alice.waitJS("the mention written, the list closed", `document.getElementById('body').value === 'hi @bob ' && document.getElementById('mentions').hidden`)
+	alice.do("another, then Escape", chromedp.SendKeys(chromedp.CSS(`#body`), "and @"), pressKey("Escape", 27))
+	alice.waitJS("the list closed, nothing sent", `document.getElementById('mentions').hidden && document.getElementById('body').value === 'hi @bob and @' &&
+		document.querySelectorAll('#messages li[data-seq]').length === 1`)
+	alice.do("clear", evalVoid(`document.getElementById('body').value = ''`))
+	alice.do("complete with Enter", chromedp.SendKeys(chromedp.CSS(`#body`), "@bo"), pressEnter)
+	alice.waitJS("completed, not sent", `document.getElementById('body').value === '@bob ' && document.querySelectorAll('#messages li[data-seq]').length === 1`)
+	alice.do("send", chromedp.SendKeys(chromedp.CSS(`#body`), "look"), pressEnter)
+	bob.waitMessage("alice", "@bob look")
+	if !evalJS[bool](bob, `document.querySelector('#messages li[data-seq="2"]').classList.contains('mention')`) {
+		t.Fatal("bob's page does not mark alice's mention of him")
+	}
+}

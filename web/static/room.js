@@ -2386,6 +2386,88 @@
     cancelReply();
     els.body.focus();
   });
+  // ---- Mentions: "@" and the start of a name offers the names of the room's people ----
+
+  // Who may be mentioned: those online and the authors of the last messages on the page.
+  const MENTION_CHOICES = 8;
+  const mentionsEl = $('mentions');
+  let mentionAt = -1; // where the "@" being completed is in the box; -1: none
+  let mentionPick = 0;
+  function mentionNames(prefix) {
+    const names = new Set(online);
+    const shown = els.list.querySelectorAll(':scope > li[data-author]');
+    for (let i = shown.length - 1; i >= Math.max(0, shown.length - 200); i--) names.add(shown[i].dataset.author);
+    names.delete(ME);
+    return [...names].filter((n) => n.startsWith(prefix)).sort().slice(0, MENTION_CHOICES);
+  }
+  function closeMentions() {
+    mentionAt = -1;
+    mentionPick = 0;
+    mentionsEl.hidden = true;
+    mentionsEl.replaceChildren();
+    els.body.setAttribute('aria-expanded', 'false');
+    els.body.removeAttribute('aria-activedescendant');
+  }
+  function updateMentions() {
+    const caret = els.body.selectionStart;
+    const m = caret === els.body.selectionEnd && /(^|[^a-z0-9_.@-])@([a-z0-9_.-]{0,31})$/i.exec(els.body.value.slice(0, caret));
+    const names = m ? mentionNames(m[2].toLowerCase()) : [];
+    if (!names.length || (names.length === 1 && names[0] === m[2])) {
+      closeMentions();
+      return;
+    }
+    const at = caret - m[2].length - 1;
+    if (at !== mentionAt) mentionPick = 0;
+    mentionAt = at;
+    mentionPick = Math.min(mentionPick, names.length - 1);
+    mentionsEl.replaceChildren(...names.map((n, i) => {
+      const li = document.createElement('li');
+      li.id = 'mention-' + i;
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', String(i === mentionPick));
+      li.dataset.user = n;
+      li.textContent = '@' + n;
+      li.addEventListener('mousedown', (ev) => ev.preventDefault()); // keep the box focused
+      li.addEventListener('click', () => pickMention(n));
+      return li;
+    }));
+    mentionsEl.hidden = false;
+    els.body.setAttribute('aria-expanded', 'true');
+    els.body.setAttribute('aria-activedescendant', 'mention-' + mentionPick);
+  }
+  function pickMention(name) {
+    const v = els.body.value;
+    const insert = '@' + name + ' ';
+    els.body.value = v.slice(0, mentionAt) + insert + v.slice(els.body.selectionStart);
+    const pos = mentionAt + insert.length;
+    els.body.setSelectionRange(pos, pos);
+    closeMentions();
+    els.body.dispatchEvent(new Event('input'));
+    els.body.focus();
+  }
+  els.body.addEventListener('input', updateMentions);
+  els.body.addEventListener('click', updateMentions);
+  els.body.addEventListener('blur', closeMentions);
+  // While the choices show, the arrows move among them, Enter or Tab takes one, Escape closes
+  // them; this runs before the box's other keys (Enter sends).
+  els.body.addEventListener('keydown', (ev) => {
+    if (mentionsEl.hidden || ev.isComposing) return;
+    const n = mentionsEl.children.length;
+    const take = () => { ev.preventDefault(); ev.stopImmediatePropagation(); };
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      take();
+      mentionPick = (mentionPick + (ev.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      for (const [i, li] of [...mentionsEl.children].entries()) li.setAttribute('aria-selected', String(i === mentionPick));
+      els.body.setAttribute('aria-activedescendant', 'mention-' + mentionPick);
+    } else if ((ev.key === 'Enter' && !ev.shiftKey) || ev.key === 'Tab') {
+      take();
+      pickMention(mentionsEl.children[mentionPick].dataset.user);
+    } else if (ev.key === 'Escape') {
+      take();
+      closeMentions();
+    }
+  });
+
   els.body.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && replyTo) {
       cancelReply();
