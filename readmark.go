@@ -37,6 +37,21 @@ type ReadMarkStore interface {
 	HiddenRooms(ctx context.Context, user string) ([]ReadMark, error)
 }
 
+// CheckHide validates a HideRoom call's arguments as every store does: EINVALID for a bad user or
+// room name or a seq below 0.
+func CheckHide(user string, at ReadMark) error {
+	if !ValidUserName(user) {
+		return Errorf(EINVALID, "user name %q is not valid", user)
+	}
+	if !ValidRoomName(at.Room) {
+		return Errorf(EINVALID, "room name %q is not valid", at.Room)
+	}
+	if at.Seq < 0 {
+		return Errorf(EINVALID, "seq %d of hidden room %q is below 0", at.Seq, at.Room)
+	}
+	return nil
+}
+
 // Hidden reports whether a room closed at at (HideRoom) stays out of lists: nothing was added to
 // the same log since.
 func Hidden(room Room, at ReadMark) bool {

@@ -17,14 +17,8 @@ import (
 // hiding again replaces the record. Errors: EINVALID (a bad user or room name, a seq below 0),
 // ENOTFOUND (no such room).
 func (s *Store) HideRoom(ctx context.Context, user string, at natter.ReadMark) error {
-	if !natter.ValidUserName(user) {
-		return natter.Errorf(natter.EINVALID, "user name %q is not valid", user)
-	}
-	if !natter.ValidRoomName(at.Room) {
-		return natter.Errorf(natter.EINVALID, "room name %q is not valid", at.Room)
-	}
-	if at.Seq < 0 {
-		return natter.Errorf(natter.EINVALID, "seq %d of hidden room %q is below 0", at.Seq, at.Room)
+	if err := natter.CheckHide(user, at); err != nil {
+		return err
 	}
 	if err := s.roomExists(ctx, at.Room); err != nil {
 		return err

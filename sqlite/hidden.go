@@ -13,7 +13,7 @@ import (
 // (natter.ReadMarkStore); hiding again replaces the row. Errors: EINVALID (a bad user or room
 // name, a seq below 0), ENOTFOUND (no such room).
 func (s *Store) HideRoom(ctx context.Context, user string, at natter.ReadMark) error {
-	if err := checkHide(user, at); err != nil {
+	if err := natter.CheckHide(user, at); err != nil {
 		return err
 	}
 	if err := s.roomExists(ctx, at.Room); err != nil {
@@ -23,20 +23,6 @@ func (s *Store) HideRoom(ctx context.Context, user string, at natter.ReadMark) e
 		return natter.Internal("sqlite: hide room", err)
 	}
 	return s.syncWrite()
-}
-
-// checkHide validates a HideRoom call's arguments, as both stores do.
-func checkHide(user string, at natter.ReadMark) error {
-	if !natter.ValidUserName(user) {
-		return natter.Errorf(natter.EINVALID, "user name %q is not valid", user)
-	}
-	if !natter.ValidRoomName(at.Room) {
-		return natter.Errorf(natter.EINVALID, "room name %q is not valid", at.Room)
-	}
-	if at.Seq < 0 {
-		return natter.Errorf(natter.EINVALID, "seq %d of hidden room %q is below 0", at.Seq, at.Room)
-	}
-	return nil
 }
 
 // ShowRoom forgets user's HideRoom of room (natter.ReadMarkStore); none, or no such room, is no
