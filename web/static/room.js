@@ -446,6 +446,15 @@
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
+    // The time is the message's link: /rooms/ops#m42 opens the room at it.
+    const time = li.querySelector('.meta time');
+    if (time) {
+      const a = document.createElement('a');
+      a.className = 'permalink';
+      a.href = '#m' + m.seq;
+      time.replaceWith(a);
+      a.append(time);
+    }
     if (m.reply_to) {
       addQuote(li, m.reply_to);
       // An answer to one of the reader's messages calls the reader as a mention does.
@@ -473,9 +482,28 @@
     reactButton.setAttribute('aria-label', 'Add a reaction');
     reactButton.addEventListener('click', () => togglePalette(li));
     reactBox.append(reactButton);
-    tools.append(reply, reactBox);
+    // Link: the address of the message (copied where the browser lets a page write the
+    // clipboard), and the page shows it as a link from elsewhere would.
+    const linkBox = document.createElement('span');
+    linkBox.className = 'msg-actions link-actions';
+    const linkButton = document.createElement('button');
+    linkButton.type = 'button';
+    linkButton.textContent = 'Link';
+    linkButton.setAttribute('aria-label', 'Link to this message');
+    linkButton.addEventListener('click', () => linkTo(m.seq, linkButton));
+    linkBox.append(linkButton);
+    tools.append(reply, reactBox, linkBox);
     applyChanges(li);
     return li;
+  }
+
+  async function linkTo(seq, button) {
+    location.hash = 'm' + seq;
+    try {
+      await navigator.clipboard.writeText(location.href);
+      button.textContent = 'Copied';
+      setTimeout(() => { button.textContent = 'Link'; }, 2000);
+    } catch { /* no clipboard here (a plain http:// address): the address bar has the link */ }
   }
 
   // ---- Replies ----
@@ -892,11 +920,22 @@
     for (const m of data.messages) settle(m);
     updateHistoryControls();
     showUnreadFrom(firstLoad && log.epoch === root.dataset.epoch ? INITIAL_READ : null);
+    const first = firstLoad;
     firstLoad = false;
     scrollToBottom();
     noteSeen();
     fillViewport();
+    if (first && linkedSeq()) jumpTo(linkedSeq());
   }
+
+  // linkedSeq is the message the address names (#m42), or 0.
+  function linkedSeq() {
+    const m = /^#m(\d+)$/.exec(location.hash);
+    return m ? Number(m[1]) : 0;
+  }
+  window.addEventListener('hashchange', () => {
+    if (linkedSeq()) jumpTo(linkedSeq());
+  });
 
   // deliver takes a message from any transport. Duplicates (a resume overlaps what was shown)
   // are dropped; a message past a gap waits until the gap is fetched.
