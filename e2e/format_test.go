@@ -91,8 +91,8 @@ func TestFormatting(t *testing.T) {
 	if v := evalJS[string](p, `String(window.__pwned)`); v != "undefined" {
 		t.Errorf("injected script ran: window.__pwned = %s", v)
 	}
-	// No link was made inside code.
-	if links := evalJS[[]string](p, `[...document.querySelectorAll('#messages a')].map(a => a.href)`); strings.Join(links, " ") != "https://example.com/docs_v2 https://example.org/a_b_c" {
+	// No link was made inside code (the times link to their messages: not in the text).
+	if links := evalJS[[]string](p, `[...document.querySelectorAll('#messages .body a')].map(a => a.href)`); strings.Join(links, " ") != "https://example.com/docs_v2 https://example.org/a_b_c" {
 		t.Errorf("links %q, want only the two outside code", links)
 	}
 

@@ -55,7 +55,7 @@ func TestTextIsText(t *testing.T) {
 	if title := evalJS[string](p, `document.getElementById('room-title').textContent`); title != `<img src=x onerror="window.__pwned='title'">Ops` {
 		t.Errorf("room title shows %q", title)
 	}
-	links := evalJS[[]map[string]string](p, `[...document.querySelectorAll('#messages a')].map(a => ({href: a.href, text: a.textContent, rel: a.rel}))`)
+	links := evalJS[[]map[string]string](p, `[...document.querySelectorAll('#messages .body a')].map(a => ({href: a.href, text: a.textContent, rel: a.rel}))`)
 	wantLinks := []map[string]string{
 		{"href": "https://example.com/a?b=1&c=2", "text": "https://example.com/a?b=1&c=2", "rel": "noopener noreferrer"},
 		{"href": "https://example.net/x", "text": "https://example.net/x", "rel": "noopener noreferrer"},
