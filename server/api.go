@@ -272,6 +272,10 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q may rename it", room.Name))
 		return
 	}
+	if err := s.changes.allow(authFrom(r.Context()).user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if room, err = s.store.SetRoomTitle(r.Context(), room.Name, *req.Title); err != nil {
 		s.writeError(w, r, err)
 		return

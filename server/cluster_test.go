@@ -524,3 +524,23 @@ func TestClusterModeration(t *testing.T) {
 	wantSignedOut(t, bobWS)
 	checkError(t, b.do("POST", "/api/session", "", map[string]string{"name": "bob", "password": "bob's password"}), http.StatusForbidden, "forbidden")
 }
+
+// TestClusterChangeLimit: one user's allowance of changes holds across the nodes.
+func TestClusterChangeLimit(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.ChangeRate, c.Server.ChangeBurst = 0.01, 2 })
+	a, b := nodes[0], nodes[1]
+	onA := a.account("alice")
+	onB := b.signInPassword("alice", "alice's password")
+	a.account("bob")
+	if r := a.do("POST", "/api/rooms", onA, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	if r := a.do("PUT", "/api/rooms/ops/bans/bob", onA, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("ban on A: %d %s", r.Status, r.Raw)
+	}
+	if r := b.do("DELETE", "/api/rooms/ops/bans/bob", onB, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("lift on B: %d %s", r.Status, r.Raw)
+	}
+	checkError(t, a.do("PUT", "/api/rooms/ops/bans/bob", onA, nil), http.StatusTooManyRequests, "rate_limited")
+	checkError(t, b.do("PATCH", "/api/rooms/ops", onB, map[string]string{"title": "Ops"}), http.StatusTooManyRequests, "rate_limited")
+}

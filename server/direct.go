@@ -107,6 +107,10 @@ func (s *Server) handleCloseDirect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.changes.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.store.HideRoom(ctx, user.Name, natter.ReadMark{Room: room.Name, Epoch: room.Epoch, Seq: room.LastSeq}); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -190,6 +190,10 @@ func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.changes.allow(by.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.store.BanUser(r.Context(), room.Name, name, by.Name); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -209,6 +213,10 @@ func (s *Server) handleUnban(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("user")
 	if !natter.ValidUserName(name) {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%q is not a user name", name))
+		return
+	}
+	if err := s.changes.allow(authFrom(r.Context()).user.Name); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.store.UnbanUser(r.Context(), room.Name, name); err != nil {
@@ -253,6 +261,10 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 	}
 	if !natter.ValidUserName(name) {
 		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no account named %q", name))
+		return
+	}
+	if err := s.changes.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.store.SetSuspended(r.Context(), name, suspend); err != nil {

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	"natter/app"
@@ -186,4 +188,44 @@ func TestSuspension(t *testing.T) {
 	}
 	alice = ts.signInPassword("alice", "alice's password")
 	ts.mustPost(alice, "lobby", "alice is back")
+}
+
+// TestChangeLimit: the changes one user makes to rooms and accounts (members, bans, renames,
+// closed conversations) are limited, and a refused one changes nothing; another user has their
+// own allowance. On Redis the allowance holds across the nodes (TestClusterChangeLimit).
+func TestChangeLimit(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.ChangeRate, c.Server.ChangeBurst = 0.01, 2 })
+	alice, bob := ts.account("alice"), ts.account("bob")
+	ts.account("carol")
+	if r := ts.do("POST", "/api/rooms", alice, map[string]any{"name": "ops", "private": true}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	for _, who := range []string{"bob", "carol"} {
+		if r := ts.do("PUT", "/api/rooms/ops/members/"+who, alice, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("add %s: %d %s", who, r.Status, r.Raw)
+		}
+	}
+	for _, r := range []apiResponse{
+		ts.do("DELETE", "/api/rooms/ops/members/carol", alice, nil),
+		ts.do("PUT", "/api/rooms/ops/bans/carol", alice, nil),
+		ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Ops"}),
+	} {
+		checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+		if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
+			t.Fatalf("Retry-After %q, want a whole number of seconds >= 1", r.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(r.errorMessage(), "changing rooms and accounts too fast: at most 0.01 changes a minute (bursts of 2)") {
+			t.Fatalf("refusal %q", r.errorMessage())
+		}
+	}
+	members := ts.do("GET", "/api/rooms/ops/members", alice, nil).Body["members"].([]any)
+	bans := ts.do("GET", "/api/rooms/ops/bans", alice, nil).Body["bans"].([]any)
+	title := ts.do("GET", "/api/rooms/ops", alice, nil).Body["room"].(map[string]any)["title"]
+	if len(members) != 3 || len(bans) != 0 || title == "Ops" {
+		t.Fatalf("after the refusals: members %v, bans %v, title %v; want all three members, no ban, the old title", members, bans, title)
+	}
+	// Bob's allowance is his own: he leaves.
+	if r := ts.do("DELETE", "/api/rooms/ops/members/bob", bob, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("bob leaves: %d %s", r.Status, r.Raw)
+	}
 }

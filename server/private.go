@@ -151,6 +151,10 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.changes.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.store.RemoveMember(r.Context(), room.Name, name); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -206,6 +210,10 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("user")
 	if _, err := s.account(r.Context(), name, "members of a private room are accounts"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.changes.allow(authFrom(r.Context()).user.Name); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -79,6 +79,8 @@ const (
 	DefaultSearchBurst  = 10
 	DefaultRoomRate     = 10 // rooms (direct conversations too) a user may make per minute, sustained
 	DefaultRoomBurst    = 20
+	DefaultChangeRate   = 60 // room and account changes a user may make per minute, sustained
+	DefaultChangeBurst  = 30
 	DefaultSignInRate   = 60 // sign-ins and registrations per minute per client address, in bursts of as many
 	maxPasswordBytes    = 1024
 	maxJSONRequestBytes = 1 << 20
@@ -114,6 +116,13 @@ type Config struct {
 	// a store several nodes share it holds across them.
 	RoomRate  float64
 	RoomBurst int
+	// ChangeRate and ChangeBurst bound the changes one user makes to rooms and accounts
+	// (members added or removed, bans made or lifted, renames, conversations closed,
+	// suspensions), each a write the store makes durable on its own: ChangeRate a minute,
+	// sustained, in bursts of ChangeBurst. A negative ChangeRate turns the limit off. Defaults: 60
+	// a minute, bursts of 30. On a store several nodes share it holds across them.
+	ChangeRate  float64
+	ChangeBurst int
 	// SignInRate bounds sign-ins and registrations per client address (see TrustedProxies; an
 	// IPv6 client counts by its /64): so many a minute, in bursts of as many. More are refused
 	// with 429 rate_limited. Default DefaultSignInRate; negative: no limit. On a store several
@@ -194,6 +203,8 @@ type Server struct {
 	searches *rateLimiter
 	// roomsMade bounds the rooms each user makes (Config.RoomRate).
 	roomsMade *rateLimiter
+	// changes bounds each user's changes to rooms and accounts (Config.ChangeRate).
+	changes *rateLimiter
 	// signInFails bounds failed password sign-ins per account (newSignInLimiter).
 	signInFails *rateLimiter
 	// signIns bounds sign-ins and registrations per client address (newAddrSignInLimiter).
@@ -301,6 +312,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RoomBurst <= 0 {
 		cfg.RoomBurst = DefaultRoomBurst
 	}
+	if cfg.ChangeRate == 0 {
+		cfg.ChangeRate = DefaultChangeRate
+	}
+	if cfg.ChangeBurst <= 0 {
+		cfg.ChangeBurst = DefaultChangeBurst
+	}
 	if cfg.PollerGrace <= 0 {
 		cfg.PollerGrace = DefaultPollerGrace
 	}
@@ -364,6 +381,10 @@ func New(cfg Config) (*Server, error) {
 	s.roomsMade.refusal = func(_ string, wait time.Duration) string {
 		return fmt.Sprintf("making rooms too fast: at most %g a minute (bursts of %d), direct conversations included; retry in %s", cfg.RoomRate, cfg.RoomBurst, max(wait.Round(100*time.Millisecond), 100*time.Millisecond))
 	}
+	s.changes = newRateLimiter(cfg.ChangeRate/60, cfg.ChangeBurst, cfg.Now)
+	s.changes.refusal = func(_ string, wait time.Duration) string {
+		return fmt.Sprintf("changing rooms and accounts too fast: at most %g changes a minute (bursts of %d); retry in %s", cfg.ChangeRate, cfg.ChangeBurst, max(wait.Round(100*time.Millisecond), 100*time.Millisecond))
+	}
 	s.signInFails = newSignInLimiter(cfg.Now)
 	s.signIns = newAddrSignInLimiter(cfg.SignInRate, cfg.Now)
 	if shared, ok := cfg.Store.(natter.SharedLimiter); ok {
@@ -372,6 +393,7 @@ func New(cfg Config) (*Server, error) {
 		s.signIns.shared, s.signIns.scope = shared, "signins"
 		s.searches.shared, s.searches.scope = shared, "searches"
 		s.roomsMade.shared, s.roomsMade.scope = shared, "rooms"
+		s.changes.shared, s.changes.scope = shared, "changes"
 	}
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
