@@ -131,3 +131,31 @@ func TestMentionCompletion(t *testing.T) {
 		t.Fatal("bob's page does not mark alice's mention of him")
 	}
 }
+
+// Drafts: what is typed and not sent is still in the box after going to another room and back
+// (and after a reload), per room; sending clears it.
+func TestDrafts(t *testing.T) {
+	srv := startNatter(t, nil)
+	srv.guest("gil").createRoom("ops", "Ops")
+	browser := newBrowser(t)
+	p := newPage(t, browser, "ann")
+	p.navigate(srv.url + "/rooms/lobby")
+	p.signIn(srv.url, "ann", "", "guest")
+	p.waitLive("ws")
+	p.do("type without sending", chromedp.SendKeys(chromedp.CSS(`#body`), "half a thought"))
+	p.navigate(srv.url + "/rooms/ops")
+	p.waitLive("ws")
+	if v := evalJS[string](p, `document.getElementById('body').value`); v != "" {
+		t.Fatalf("ops's box holds %q, want nothing (the draft is the lobby's)", v)
+	}
+	p.navigate(srv.url + "/rooms/lobby")
+	p.waitLive("ws")
+	p.waitJS("the lobby's draft back", `document.getElementById('body').value === 'half a thought'`)
+	p.do("finish and send", chromedp.SendKeys(chromedp.CSS(`#body`), ", whole now"), pressEnter)
+	p.waitMessage("ann", "half a thought, whole now")
+	p.navigate(srv.url + "/rooms/lobby")
+	p.waitLive("ws")
+	if v := evalJS[string](p, `document.getElementById('body').value`); v != "" {
+		t.Fatalf("after sending, the lobby's box holds %q on the next visit, want nothing", v)
+	}
+}

@@ -2542,12 +2542,38 @@
     els.body.dispatchEvent(new Event('input'));
     els.body.focus();
   });
+  // ---- Drafts ----
+
+  // What is typed and not sent is kept in this browser per account and room (localStorage), so
+  // that leaving the room, a reload or a closed tab does not lose it; sending clears it.
+  const DRAFT_KEY = `natter.draft.${ME}.${ROOM}`;
+  const draftStore = (() => { try { return window.localStorage; } catch { return null; } })();
+  let draftTimer = null;
+  function saveDraft() {
+    clearTimeout(draftTimer);
+    draftTimer = null;
+    try {
+      if (els.body.value.trim()) draftStore?.setItem(DRAFT_KEY, els.body.value);
+      else draftStore?.removeItem(DRAFT_KEY);
+    } catch { /* storage full or refused: the draft is only a convenience */ }
+  }
+  els.body.addEventListener('input', () => {
+    if (!draftTimer) draftTimer = setTimeout(saveDraft, 300);
+  });
+  window.addEventListener('pagehide', saveDraft);
+
   // Browsers without field-sizing grow the box by script.
   if (!(window.CSS && CSS.supports && CSS.supports('field-sizing', 'content'))) {
     els.body.addEventListener('input', () => {
       els.body.style.height = 'auto';
       els.body.style.height = Math.min(els.body.scrollHeight + 2, 160) + 'px';
     });
+  }
+
+  const draft = draftStore?.getItem(DRAFT_KEY);
+  if (draft && !els.body.value) {
+    els.body.value = draft;
+    els.body.dispatchEvent(new Event('input'));
   }
 
   renderOnline();
