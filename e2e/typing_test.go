@@ -133,7 +133,7 @@ func TestMentionCompletion(t *testing.T) {
 }
 
 // Drafts: what is typed and not sent is still in the box after going to another room and back
-// (and after a reload), per room; sending clears it.
+// (and after a reload), per room; sending clears it, and signing out forgets them all.
 func TestDrafts(t *testing.T) {
 	srv := startNatter(t, nil)
 	srv.guest("gil").createRoom("ops", "Ops")
@@ -158,4 +158,10 @@ func TestDrafts(t *testing.T) {
 	if v := evalJS[string](p, `document.getElementById('body').value`); v != "" {
 		t.Fatalf("after sending, the lobby's box holds %q on the next visit, want nothing", v)
 	}
+	// Signing out forgets the drafts kept in the browser.
+	p.do("type a draft", chromedp.SendKeys(chromedp.CSS(`#body`), "private note"))
+	p.navigate(srv.url + "/rooms/ops")
+	p.waitJS("the draft kept", `Object.keys(localStorage).some((k) => k.startsWith('natter.draft.'))`)
+	p.do("sign out", chromedp.Click(chromedp.CSS(`form[data-signout] button`)))
+	p.waitJS("the sign-in page, no drafts", `location.pathname === '/signin' && !Object.keys(localStorage).some((k) => k.startsWith('natter.draft.'))`)
 }

@@ -78,10 +78,13 @@
   window.natter = { api, APIError, showError, signInPath, setUnread };
 
   // Sign out: one session ends on the server, then the sign-in page. Without script the form
-  // posts to /signout, which does the same.
+  // posts to /signout, which does the same. The unsent drafts kept in this browser go too.
   for (const form of document.querySelectorAll('form[data-signout]')) {
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      try {
+        for (const k of Object.keys(localStorage)) if (k.startsWith('natter.draft.')) localStorage.removeItem(k);
+      } catch { /* no storage: nothing kept */ }
       try {
         await api('DELETE', '/api/session');
       } catch (err) {
