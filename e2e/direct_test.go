@@ -132,4 +132,22 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 	dave.setVisibility("hidden")
 	dave.setVisibility("visible")
 	dave.waitJS("the conversation back in dave's list", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-title')?.textContent === '@ann'`, room))
+
+	// A room page follows a conversation that its list's refresh brings back, from then on.
+	dave.do("close it again", evalVoid(`fetch('/api/dms/ann', {method: 'DELETE'})`))
+	dave.navigate(srv.url + "/rooms/lobby")
+	dave.waitLive("ws")
+	dave.waitJS("the lobby page without the conversation", fmt.Sprintf(`!document.querySelector('#rooms li[data-room="%s"]')`, room))
+	dave.grantNotifications(srv.url)
+	dave.do("record notifications", evalVoid(`window.__notes = []; const Real = window.Notification;
+		window.Notification = class extends Real { constructor(title, opts) { super(title, opts); window.__notes.push(title + ': ' + opts.body); } }`))
+	dave.do("turn notifications on", chromedp.Click(chromedp.CSS(`#notify`)))
+	dave.waitJS("notifications on", `document.getElementById('notify').getAttribute('aria-pressed') === 'true'`)
+	ann.say("one")
+	ann.waitMessage("ann", "one")
+	dave.setVisibility("hidden")
+	dave.setVisibility("visible")
+	dave.waitJS("the conversation back beside the lobby", fmt.Sprintf(`!!document.querySelector('#rooms li[data-room="%s"]')`, room))
+	ann.say("two")
+	dave.waitJS("a notification of ann's next message", `window.__notes.includes('ann: two')`)
 }

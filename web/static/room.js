@@ -1215,7 +1215,8 @@
   // ---- The reader's other direct conversations ----
   //
   // While live on a WebSocket the page also follows the reader's other direct conversations
-  // listed beside the room (up to WATCH_MAX, live from when it connects): a message of the other
+  // listed beside the room (up to WATCH_MAX, live from when it connects or the list's refresh
+  // adds one): a message of the other
   // account there adds to that conversation's count of new messages in the list and, with
   // notifications on, notifies at once, whether this page is in front or not (a click opens the
   // conversation).
@@ -1561,7 +1562,17 @@
       teardown();
       h.down({ live, liveSince, slow: info.code === 4008, unanswered: !!info.unanswered });
     }
+    // The conversations followed change with the list beside the room (its refresh adds a
+    // conversation that came back or began, and drops one closed elsewhere).
+    let watched = new Set();
+    const listWatch = new MutationObserver(() => {
+      const now = new Set(watchedRooms());
+      for (const room of now) if (!watched.has(room)) send({ type: 'subscribe', room });
+      for (const room of watched) if (!now.has(room)) send({ type: 'unsubscribe', room });
+      watched = now;
+    });
     function teardown() {
+      listWatch.disconnect();
       clearTimeout(openTimer);
       clearInterval(heartbeat);
       clearTimeout(sendTimer);
@@ -1581,7 +1592,10 @@
       clearTimeout(openTimer);
       lastHeard = Date.now();
       send({ type: 'subscribe', room: ROOM, after: log.highest });
-      for (const room of watchedRooms()) send({ type: 'subscribe', room }); // live from now
+      watched = new Set(watchedRooms());
+      for (const room of watched) send({ type: 'subscribe', room }); // live from now
+      const list = $('rooms');
+      if (list) listWatch.observe(list, { childList: true });
       heartbeat = setInterval(() => {
         const quiet = Date.now() - lastHeard;
         if (quiet > STALE_AFTER) finish({});
