@@ -199,6 +199,7 @@ func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.bans.Add(1)
+	s.logger.Info("moderation: banned from posting", "room", room.Name, "user", name, "by", by.Name)
 	s.BanChanged(room.Name, name)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -223,6 +224,7 @@ func (s *Server) handleUnban(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.logger.Info("moderation: ban lifted", "room", room.Name, "user", name, "by", authFrom(r.Context()).user.Name)
 	s.BanChanged(room.Name, name)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -273,6 +275,11 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeError(w, r, err)
 		return
+	}
+	if suspend {
+		s.logger.Info("moderation: account suspended", "user", name, "by", user.Name)
+	} else {
+		s.logger.Info("moderation: account reinstated", "user", name, "by", user.Name)
 	}
 	if suspend {
 		s.metrics.suspensions.Add(1)

@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
 	"natter/app"
+	"natter/internal/syncbuf"
 )
 
 // wantBanFrame wants c's next frame (presence and typing aside) to say user's ban in room is
@@ -154,8 +156,13 @@ func TestAdmins(t *testing.T) {
 // TestSuspension: an admin suspends an account: its open connections close and its sessions end
 // at once, and it can't sign in again (403, after a right password only) until reinstated. Its
 // messages stay. Only admins suspend, an admin can't be suspended, and a missing account is 404.
+// Each suspension and reinstatement is in the log, with who made it (as are bans and lifts).
 func TestSuspension(t *testing.T) {
-	ts := startServer(t, func(c *app.Config) { c.Server.Admins = []string{"root"} })
+	var logs syncbuf.Buffer
+	ts := startServer(t, func(c *app.Config) {
+		c.Server.Admins = []string{"root"}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	root, alice, bob := ts.account("root"), ts.account("alice"), ts.account("bob")
 	msg := ts.mustPost(alice, "lobby", "alice was here")
 	aliceWS := ts.dialWS(alice)
@@ -188,6 +195,18 @@ func TestSuspension(t *testing.T) {
 	}
 	alice = ts.signInPassword("alice", "alice's password")
 	ts.mustPost(alice, "lobby", "alice is back")
+	if r := ts.do("PUT", "/api/rooms/lobby/bans/bob", root, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("root bans bob: %d %s", r.Status, r.Raw)
+	}
+	for _, line := range []string{
+		`msg="moderation: account suspended" user=alice by=root`,
+		`msg="moderation: account reinstated" user=alice by=root`,
+		`msg="moderation: banned from posting" room=lobby user=bob by=root`,
+	} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("the log lacks %s:\n%s", line, logs.String())
+		}
+	}
 }
 
 // TestChangeLimit: the changes one user makes to rooms and accounts (members, bans, renames,
