@@ -327,6 +327,17 @@ func (c *Client) Suspend(ctx context.Context, user string, suspend bool) error {
 	return err
 }
 
+// ResetPassword gives the account user a new password and ends its sessions; this client's user
+// must be an admin, and user no admin. Errors: EFORBIDDEN, EINVALID (a password registration
+// would refuse), ENOTFOUND.
+func (c *Client) ResetPassword(ctx context.Context, user, newPassword string) error {
+	in := struct {
+		NewPassword string `json:"new_password"`
+	}{newPassword}
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/users/" + url.PathEscape(user) + "/password", in: in, idempotent: true})
+	return err
+}
+
 // MarkRead moves the account's read mark in room up to seq, in the room's epoch (natter keeps
 // marks that only move forward: a lower seq changes nothing). Errors: EFORBIDDEN (a guest: marks
 // are kept for accounts), EINVALID (a seq outside the log), ECONFLICT (the room has another

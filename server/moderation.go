@@ -291,6 +291,63 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+type passwordReset struct {
+	NewPassword string `json:"new_password"`
+}
+
+// handleResetPassword gives the path's account a new password, for admins: 204. For an account
+// whose owner lost the password (natter sends no mail): every session of the account ends, with
+// its connections, and the admin passes the new password on. Not for admins' accounts: each
+// changes its own (PUT /api/account/password).
+func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
+	var req passwordReset
+	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user, name := authFrom(r.Context()).user, r.PathValue("name")
+	ok, err := s.isAdmin(r.Context(), user)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only this server's admins (natter serve --admins) may reset passwords"))
+		return
+	}
+	if s.admins[name] {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is an admin: admins change their own passwords (PUT /api/account/password)", name))
+		return
+	}
+	if err := s.checkNewPassword(req.NewPassword); err != nil {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "new %s", natter.ErrorMessage(err)))
+		return
+	}
+	if _, err := s.account(r.Context(), name, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.changes.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var hash string
+	if err := s.withHashSlot(r.Context(), func() { hash = hashPassword(req.NewPassword) }); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.SetPasswordHash(r.Context(), name, hash); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.Info("moderation: password reset", "user", name, "by", user.Name)
+	if _, err := s.revokeUserSessions(r.Context(), name, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // suspendedError is the refusal of a suspended account's sign-in.
 func suspendedError(name string) error {
 	return natter.Errorf(natter.EFORBIDDEN, "the account %s is suspended: ask this server's operator", name)

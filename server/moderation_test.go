@@ -248,3 +248,32 @@ func TestChangeLimit(t *testing.T) {
 		t.Fatalf("bob leaves: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestResetPassword: an admin gives an account a new password (its owner lost it): the old one
+// no longer signs in, the new one does, and the account's sessions and connections end at once.
+// Only admins reset, never another admin's, a password registration would refuse is 400 and
+// changes nothing, and a missing account is 404.
+func TestResetPassword(t *testing.T) {
+	ts := startServer(t, func(c *app.Config) { c.Server.Admins = []string{"root", "ops"} })
+	root, alice := ts.account("root"), ts.account("alice")
+	ts.account("ops")
+	aliceWS := ts.dialWS(alice)
+	aliceWS.subscribe("lobby")
+	reset := func(tok, name, password string) apiResponse {
+		return ts.do("PUT", "/api/users/"+name+"/password", tok, map[string]string{"new_password": password})
+	}
+	checkError(t, reset(alice, "alice", "new secret"), http.StatusForbidden, "forbidden")
+	checkError(t, reset(root, "ops", "new secret"), http.StatusForbidden, "forbidden")
+	checkError(t, reset(root, "nobody", "new secret"), http.StatusNotFound, "not_found")
+	checkError(t, reset(root, "alice", "x"), http.StatusBadRequest, "invalid")
+	if r := ts.do("GET", "/api/session", alice, nil); r.Status != http.StatusOK {
+		t.Fatalf("alice's session after the refusals: %d, want it alive", r.Status)
+	}
+	if r := reset(root, "alice", "new secret"); r.Status != http.StatusNoContent {
+		t.Fatalf("root resets alice's password: %d %s", r.Status, r.Raw)
+	}
+	wantSignedOut(t, aliceWS)
+	checkError(t, ts.do("GET", "/api/session", alice, nil), http.StatusUnauthorized, "unauthorized")
+	checkError(t, ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "alice's password"}), http.StatusUnauthorized, "unauthorized")
+	ts.signInPassword("alice", "new secret")
+}

@@ -118,7 +118,7 @@ type Config struct {
 	RoomBurst int
 	// ChangeRate and ChangeBurst bound the changes one user makes to rooms and accounts
 	// (members added or removed, bans made or lifted, renames, conversations closed,
-	// suspensions), each a write the store makes durable on its own: ChangeRate a minute,
+	// suspensions, password resets), each a write the store makes durable on its own: ChangeRate a minute,
 	// sustained, in bursts of ChangeBurst. A negative ChangeRate turns the limit off. Defaults: 60
 	// a minute, bursts of 30. On a store several nodes share it holds across them.
 	ChangeRate  float64
@@ -445,6 +445,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/rooms/{room}/bans/{user}", s.authed(s.handleUnban))
 	mux.HandleFunc("PUT /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("DELETE /api/users/{name}/suspension", s.authed(s.handleSuspend))
+	mux.HandleFunc("PUT /api/users/{name}/password", s.authed(s.handleResetPassword))
 	mux.HandleFunc("GET /api/rooms/{room}/members", s.authed(s.handleMembers))
 	mux.HandleFunc("PUT /api/rooms/{room}/members/{user}", s.authed(s.handleAddMember))
 	mux.HandleFunc("DELETE /api/rooms/{room}/members/{user}", s.authed(s.handleRemoveMember))

@@ -28,7 +28,7 @@ usage:
   natter send [flags] TEXT    send one message (TEXT "-": each line of standard input)
   natter tail [flags]         print a room's messages as they arrive
   natter search [flags] WORDS find a room's messages by their words, newest first
-  natter moderate ACTION ...  ban, unban, bans, suspend, reinstate (natter moderate -h)
+  natter moderate ACTION ...  ban, unban, bans, suspend, reinstate, reset-password (-h)
   natter bench SCENARIO ...   measure a running natter (natter bench -h)
   natter backup FILE          copy a running natter's database to FILE (--data-dir)
   natter restore FILE         put a backup in place of a stopped natter's database (--data-dir)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -15,6 +18,9 @@ const moderateUsage = `usage: natter moderate ACTION [flags] [USER]
   bans            list --room's bans: user, who banned, when
   suspend USER    suspend the account USER: its sessions end, it can't sign in (admins only)
   reinstate USER  let the account USER sign in again (admins only)
+  reset-password USER
+                  give the account USER the password --new-password (or, with "-", the first
+                  line of standard input); its sessions end (admins only)
 
 Sign in with --name and --password as one of the room's moderators (its creator, or an account
 the server names with --admins). Every flag can be set as NATTER_<FLAG>.
@@ -23,10 +29,14 @@ the server names with --admins). Every flag can be set as NATTER_<FLAG>.
 
 // runModerate implements `natter moderate`: the moderation API from the command line.
 func runModerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runModerateIn(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, moderateUsage)
 		if len(args) == 0 {
-			return fmt.Errorf("give an action: ban, unban, bans, suspend or reinstate")
+			return fmt.Errorf("give an action: ban, unban, bans, suspend, reinstate or reset-password")
 		}
 		return nil
 	}
@@ -35,6 +45,7 @@ func runModerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	var acct accountFlags
 	acct.register(fs)
+	newPassword := fs.String("new-password", "", `reset-password: the new password ("-": read it from standard input)`)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), moderateUsage)
 		fs.PrintDefaults()
@@ -45,10 +56,22 @@ func runModerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	wantUser := action != "bans"
 	switch action {
-	case "ban", "unban", "bans", "suspend", "reinstate":
+	case "ban", "unban", "bans", "suspend", "reinstate", "reset-password":
 	default:
 		fs.Usage()
-		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend or reinstate", action)
+		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend, reinstate or reset-password", action)
+	}
+	if action == "reset-password" {
+		if *newPassword == "-" {
+			line, err := bufio.NewReader(stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("read the new password from standard input: %v", err)
+			}
+			*newPassword = strings.TrimRight(line, "\r\n")
+		}
+		if *newPassword == "" {
+			return fmt.Errorf("reset-password needs --new-password (or NATTER_NEW_PASSWORD, or - for standard input)")
+		}
 	}
 	if wantUser && len(rest) != 1 {
 		return fmt.Errorf("%s takes one user name, got %d arguments", action, len(rest))
@@ -73,6 +96,8 @@ func runModerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		err = c.Suspend(ctx, rest[0], true)
 	case "reinstate":
 		err = c.Suspend(ctx, rest[0], false)
+	case "reset-password":
+		err = c.ResetPassword(ctx, rest[0], *newPassword)
 	case "bans":
 		bans, berr := c.Bans(ctx, acct.room)
 		for _, b := range bans {

@@ -19,7 +19,7 @@ func moderate(t *testing.T, args ...string) (string, error) {
 }
 
 // TestModerateCommand: an admin bans a user from a room, lists the bans, lifts the ban, suspends
-// an account and reinstates it, all from the command line; each step shows in what the server
+// an account, reinstates it and gives it a new password, all from the command line; each step shows in what the server
 // lets the users do. Refusals (no moderator, bad arguments) are errors that change nothing.
 func TestModerateCommand(t *testing.T) {
 	url := openNatter(t, func(c *server.Config) { c.Admins = []string{"root"} })
@@ -73,5 +73,24 @@ func TestModerateCommand(t *testing.T) {
 	}
 	if err := client.New(url).SignIn(ctx, "bob", "bob's password"); err != nil {
 		t.Fatalf("bob's sign-in after reinstatement: %v", err)
+	}
+
+	// A new password for bob, from a flag and from standard input.
+	if _, err := moderate(t, as("root", "reset-password", "bob")...); err == nil {
+		t.Fatal("reset-password without a new password: no error")
+	}
+	if _, err := moderate(t, as("root", "reset-password", "bob", "--new-password", "bob's new one")...); err != nil {
+		t.Fatalf("reset-password: %v", err)
+	}
+	if err := client.New(url).SignIn(ctx, "bob", "bob's new one"); err != nil {
+		t.Fatalf("bob's sign-in with the new password: %v", err)
+	}
+	var printed, errOut bytes.Buffer
+	args := as("root", "reset-password", "bob", "--new-password", "-")
+	if err := runModerateIn(ctx, args, strings.NewReader("from stdin\n"), &printed, &errOut); err != nil {
+		t.Fatalf("reset-password from standard input: %v (%s)", err, errOut.String())
+	}
+	if err := client.New(url).SignIn(ctx, "bob", "from stdin"); err != nil {
+		t.Fatalf("bob's sign-in with the password read from standard input: %v", err)
 	}
 }

@@ -70,7 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		searchBurst  = fs.Int("search-burst", server.DefaultSearchBurst, "room searches one user may make in a burst")
 		roomRate     = fs.Float64("room-rate", server.DefaultRoomRate, "rooms (direct conversations too) one user may make per minute, sustained (negative: no limit)")
 		roomBurst    = fs.Int("room-burst", server.DefaultRoomBurst, "rooms one user may make in a burst")
-		changeRate   = fs.Float64("change-rate", server.DefaultChangeRate, "changes of rooms and accounts (members, bans, renames, closed conversations, suspensions) one user may make per minute, sustained (negative: no limit)")
+		changeRate   = fs.Float64("change-rate", server.DefaultChangeRate, "changes of rooms and accounts (members, bans, renames, closed conversations, suspensions, password resets) one user may make per minute, sustained (negative: no limit)")
 		changeBurst  = fs.Int("change-burst", server.DefaultChangeBurst, "changes of rooms and accounts one user may make in a burst")
 		signInRate   = fs.Float64("signin-rate", server.DefaultSignInRate, "sign-ins and registrations per minute from one client address, in bursts of as many (negative: no limit)")
 		queueBytes   = fs.Int("queue-bytes", hub.DefaultQueueBytes, "bytes queued for one connection before it is closed as slow")
