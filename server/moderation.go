@@ -242,18 +242,23 @@ func (s *Server) isAdmin(ctx context.Context, user natter.User) (bool, error) {
 	return err == nil, err
 }
 
+// requireAdmin answers EFORBIDDEN unless user is one of the server's admins; what names the
+// refused action.
+func (s *Server) requireAdmin(ctx context.Context, user natter.User, what string) error {
+	ok, err := s.isAdmin(ctx, user)
+	if err == nil && !ok {
+		err = natter.Errorf(natter.EFORBIDDEN, "only this server's admins (natter serve --admins) may %s", what)
+	}
+	return err
+}
+
 // handleSuspend suspends (PUT) or reinstates (DELETE) the path's account, for admins: 204. A
 // suspended account's sessions end at once and it may not sign in until reinstated; its
 // messages stay.
 func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 	user, name := authFrom(r.Context()).user, r.PathValue("name")
-	ok, err := s.isAdmin(r.Context(), user)
-	if err != nil {
+	if err := s.requireAdmin(r.Context(), user, "suspend accounts"); err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !ok {
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only this server's admins (natter serve --admins) may suspend accounts"))
 		return
 	}
 	suspend := r.Method == http.MethodPut
@@ -276,12 +281,10 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if suspend {
-		s.logger.Info("moderation: account suspended", "user", name, "by", user.Name)
-	} else {
+	if !suspend {
 		s.logger.Info("moderation: account reinstated", "user", name, "by", user.Name)
-	}
-	if suspend {
+	} else {
+		s.logger.Info("moderation: account suspended", "user", name, "by", user.Name)
 		s.metrics.suspensions.Add(1)
 		if _, err := s.revokeUserSessions(r.Context(), name, ""); err != nil {
 			s.writeError(w, r, err)
@@ -306,13 +309,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, name := authFrom(r.Context()).user, r.PathValue("name")
-	ok, err := s.isAdmin(r.Context(), user)
-	if err != nil {
+	if err := s.requireAdmin(r.Context(), user, "reset passwords"); err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !ok {
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only this server's admins (natter serve --admins) may reset passwords"))
 		return
 	}
 	if s.admins[name] {
