@@ -18,6 +18,11 @@ import (
 // like any message. An entry of Kind KindReact puts the reaction Body (an emoji) of its author on
 // message Target, one of KindUnreact takes it off again: for each author, reaction and message,
 // the later entry wins.
+//
+// A deletion also erases: from the moment it is stored, every read returns the deleted message
+// and its edits with an empty Body and Deleted set (the stores overwrite the text), so the words
+// taken back are no longer served to anyone. The entries keep their seq, author, time and kind:
+// the log stays gapless.
 type Message struct {
 	Room     string    `json:"room"`
 	Seq      int64     `json:"seq"`
@@ -29,6 +34,14 @@ type Message struct {
 	Kind     string    `json:"kind,omitempty"`
 	Target   int64     `json:"target,omitempty"`
 	ReplyTo  int64     `json:"reply_to,omitempty"`
+	Deleted  bool      `json:"deleted,omitempty"` // a later deletion erased its text (Body is "")
+}
+
+// MarkDeleted sets Deleted if a deletion erased m: stores call it on what they read back, where
+// only erasing leaves a message or an edit with an empty Body (a deletion's own entry has none
+// and is not erased; a reaction is never erased).
+func (m *Message) MarkDeleted() {
+	m.Deleted = m.Body == "" && (m.Kind == "" || m.Kind == KindEdit)
 }
 
 // The kinds of log entries that change an earlier message (Message.Kind).

@@ -33,6 +33,20 @@ func (m Message) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, m.Body)
 	dst = append(dst, `,"ts":"`...)
 	dst = m.TS.UTC().AppendFormat(dst, TimeFormat)
+	if m.Deleted {
+		dst = append(dst, `","deleted":true`...)
+		if m.ReplyTo != 0 {
+			dst = append(dst, `,"reply_to":`...)
+			dst = strconv.AppendInt(dst, m.ReplyTo, 10)
+		}
+		if m.Kind != "" {
+			dst = append(dst, `,"kind":`...)
+			dst = appendJSONString(dst, m.Kind)
+			dst = append(dst, `,"target":`...)
+			dst = strconv.AppendInt(dst, m.Target, 10)
+		}
+		return append(dst, '}')
+	}
 	if m.ReplyTo != 0 {
 		dst = append(dst, `","reply_to":`...)
 		dst = strconv.AppendInt(dst, m.ReplyTo, 10)

@@ -110,3 +110,34 @@ func FuzzMessageJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestDeletedJSON: an erased message or edit says so (with its reply_to, kind and target), reads
+// back, and MarkDeleted tells erased entries from a deletion's own.
+func TestDeletedJSON(t *testing.T) {
+	for _, m := range []natter.Message{
+		{Room: "r", Seq: 3, ID: "x", Author: "a", ReplyTo: 2},
+		{Room: "r", Seq: 4, ID: "y", Author: "a"},
+		{Room: "r", Seq: 5, ID: "z", Author: "a", Kind: natter.KindEdit, Target: 4},
+	} {
+		m.MarkDeleted()
+		data, err := json.Marshal(m)
+		if err != nil || !json.Valid(data) || !bytes.Contains(data, []byte(`"body":"",`)) || !bytes.Contains(data, []byte(`"deleted":true`)) {
+			t.Fatalf("%+v: %s %v", m, data, err)
+		}
+		var back natter.Message
+		if err := json.Unmarshal(data, &back); err != nil || !back.Deleted || back.ReplyTo != m.ReplyTo || back.Kind != m.Kind || back.Target != m.Target || back.Seq != m.Seq {
+			t.Fatalf("round trip of %s gave %+v, %v", data, back, err)
+		}
+	}
+	kept := []natter.Message{
+		{Room: "r", Seq: 6, Author: "a", Kind: natter.KindDelete, Target: 4},
+		{Room: "r", Seq: 7, Author: "a", Body: "hi"},
+		{Room: "r", Seq: 8, Author: "a", Body: "👍", Kind: natter.KindReact, Target: 7},
+	}
+	for _, m := range kept {
+		m.MarkDeleted()
+		if data, _ := json.Marshal(m); m.Deleted || bytes.Contains(data, []byte("deleted")) {
+			t.Fatalf("%+v is not erased: %s", m, data)
+		}
+	}
+}

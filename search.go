@@ -150,7 +150,7 @@ func Search(ctx context.Context, store MessageStore, req SearchRequest) (SearchR
 				note(m)
 				continue
 			}
-			if deleted[m.Seq] {
+			if deleted[m.Seq] || m.Deleted { // erased: its deletion may be older than the changes read
 				continue
 			}
 			text := m.Body

@@ -34,15 +34,12 @@ type call struct {
 
 // findScript finds the message (room, author, client_id) stored, with AppendMessage's answers:
 // {"notfound"} (no room), {"none"}, or {"dup", seq, id, ts, body, kind, target, reply_to}.
-var findScript = redis.NewScript(`
+// KEYS: the rooms hash, the room's client_id hash, its stream, its erased entries.
+var findScript = redis.NewScript(luaStored + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 local seq = redis.call('HGET', KEYS[2], ARGV[2] .. '\0' .. ARGV[3])
 if not seq then return {'none'} end
-local e = redis.call('XRANGE', KEYS[3], seq .. '-0', seq .. '-0')
-local f = e[1][2]
-local m = {}
-for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0', m.reply or '0'}`)
+return stored(KEYS[3], KEYS[4], ARGV[1], seq)`)
 
 // enqueue queues c for the batcher, or refuses: the store is closed, or c's context ended.
 func (s *Store) enqueue(c *call) error {
@@ -197,10 +194,10 @@ func (s *Store) pipeline(calls []*call) []scriptResult {
 	for i, c := range calls {
 		r := c.req
 		if c.lookup {
-			cmds[i] = findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room)}, r.Room, r.Author, r.ClientID)
+			cmds[i] = findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room), s.key("gone", r.Room)}, r.Room, r.Author, r.ClientID)
 		} else {
 			cmds[i] = appendScript.EvalSha(context.Background(), pipe,
-				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room)},
+				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room), s.key("gone", r.Room), s.key("edits", r.Room)},
 				r.Room, r.Author, r.ClientID, r.Body, c.id, r.Kind, strconv.FormatInt(r.Target, 10), strconv.FormatInt(r.ReplyTo, 10))
 		}
 	}
@@ -240,6 +237,10 @@ func answer(c *call, res []string) (natter.Message, bool, error) {
 			m.Target, _ = strconv.ParseInt(res[6], 10, 64)
 			m.ReplyTo, _ = strconv.ParseInt(res[7], 10, 64)
 		}
+		if res[0] == "new" && len(res) >= 5 && res[4] == "1" {
+			m.Body = "" // an edit of a message deleted before it: stored erased
+		}
+		m.MarkDeleted()
 		return m, res[0] == "new" || (c.lookup && res[0] == "dup"), nil
 	}
 	return natter.Message{}, false, natter.Internal("redis: append", fmt.Errorf("unexpected answer %q", res))

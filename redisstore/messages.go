@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -13,43 +14,90 @@ import (
 	"natter"
 )
 
+// luaStored is a Lua function for the scripts: the answer {"dup", seq, id, ts, body, kind, target,
+// reply_to} for the entry seq of a room's log, read from the stream (log) or, if a deletion erased
+// it, from the erased entries' hash (gone), with an empty body.
+const luaStored = `
+local function stored(log, gone, room, seq)
+  local e = redis.call('XRANGE', log, seq .. '-0', seq .. '-0')
+  local m = {}
+  if e[1] then
+    local f = e[1][2]
+    for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+  else
+    local g = redis.call('HGET', gone, seq)
+    if not g then return redis.error_reply('natter: entry ' .. seq .. ' of room ' .. room .. ' is missing') end
+    m = cjson.decode(g)
+    m.body = ''
+  end
+  return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0', m.reply or '0'}
+end
+`
+
 // appendScript stores one message, or finds the one its client_id stored before.
 //
 // KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel,
-// the room's sorted set of edits and deletions (their seqs, for ChangesAfter).
+// the room's sorted set of edits and deletions (their seqs, for ChangesAfter), the room's erased
+// entries (a hash: seq -> the entry's fields but its body, as JSON), the room's edits by target (a
+// hash: target -> the seqs of its edits, each followed by a space).
 // ARGV: room, author, client_id ("" for none), body, id, kind ("" for a plain message), target,
 // reply_to ("0" for none).
 // It returns {"notfound"}, {"dup", seq, id, ts, body, kind, target, reply_to} or {"new", seq, id,
-// ts}; ts is Redis's clock in nanoseconds, as a string (Lua numbers are doubles, which would round
-// it). An edit's or a deletion's entry has the fields kind and target too, a reply's reply.
-var appendScript = redis.NewScript(`
+// ts, erased}; ts is Redis's clock in nanoseconds, as a string (Lua numbers are doubles, which
+// would round it); erased is "1" for an edit stored erased (its target was deleted before it),
+// else "0". An edit's or a deletion's entry has the fields kind and target too, a reply's reply.
+//
+// A deletion erases: its target and the target's edits leave the stream for the erased entries'
+// hash, without their bodies (the stream can't change an entry in place); reads put them back in
+// their holes (window).
+var appendScript = redis.NewScript(luaStored + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 local key = ''
 if ARGV[3] ~= '' then
   key = ARGV[2] .. '\0' .. ARGV[3]
   local seq = redis.call('HGET', KEYS[4], key)
-  if seq then
-    local e = redis.call('XRANGE', KEYS[3], seq .. '-0', seq .. '-0')
-    local f = e[1][2]
-    local m = {}
-    for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-    return {'dup', seq, m.id, m.ts, m.body, m.kind or '', m.target or '0', m.reply or '0'}
-  end
+  if seq then return stored(KEYS[3], KEYS[7], ARGV[1], seq) end
+end
+local function erase(s, kind)
+  local e = redis.call('XRANGE', KEYS[3], s .. '-0', s .. '-0')
+  if not e[1] then return end
+  local f = e[1][2]
+  local m = {}
+  for i = 1, #f, 2 do if f[i] ~= 'body' then m[f[i]] = f[i + 1] end end
+  if (m.kind or '') ~= kind then return end
+  redis.call('HSET', KEYS[7], s, cjson.encode(m))
+  redis.call('XDEL', KEYS[3], s .. '-0')
+end
+local body = ARGV[4]
+local erased = '0'
+if ARGV[6] == 'edit' and redis.call('HEXISTS', KEYS[7], ARGV[7]) == 1 then
+  body = ''
+  erased = '1'
 end
 local seq = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local t = redis.call('TIME')
 local ts = t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
 if ARGV[6] == '' and ARGV[8] == '0' then
-  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts)
+  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', body, 'ts', ts)
 elseif ARGV[6] == '' then
-  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts, 'reply', ARGV[8])
+  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', body, 'ts', ts, 'reply', ARGV[8])
 else
-  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', ARGV[4], 'ts', ts, 'kind', ARGV[6], 'target', ARGV[7])
+  redis.call('XADD', KEYS[3], seq .. '-0', 'id', ARGV[5], 'cid', ARGV[3], 'author', ARGV[2], 'body', body, 'ts', ts, 'kind', ARGV[6], 'target', ARGV[7])
   redis.call('ZADD', KEYS[6], seq, seq)
 end
+if ARGV[6] == 'delete' then
+  erase(ARGV[7], '')
+  local edits = redis.call('HGET', KEYS[8], ARGV[7])
+  if edits then
+    for e in string.gmatch(edits, '%d+') do erase(e, 'edit') end
+    redis.call('HDEL', KEYS[8], ARGV[7])
+  end
+elseif ARGV[6] == 'edit' and erased == '0' then
+  redis.call('HSET', KEYS[8], ARGV[7], (redis.call('HGET', KEYS[8], ARGV[7]) or '') .. seq .. ' ')
+end
 if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
-redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = ARGV[4], ts = ts, kind = ARGV[6], target = ARGV[7], reply = ARGV[8]}))
-return {'new', tostring(seq), ARGV[5], ts}`)
+redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = body, ts = ts, kind = ARGV[6], target = ARGV[7], reply = ARGV[8]}))
+return {'new', tostring(seq), ARGV[5], ts, erased}`)
 
 func parseTS(s string) time.Time {
 	n, _ := strconv.ParseInt(s, 10, 64)
@@ -65,11 +113,74 @@ func (s *Store) rangeMessages(ctx context.Context, room string, from, to int64, 
 	if to < 1<<62 {
 		stop = strconv.FormatInt(to, 10) + "-0"
 	}
-	entries, err := s.rdb.XRangeN(ctx, s.key("log", room), strconv.FormatInt(from, 10)+"-0", stop, int64(limit)).Result()
-	if err != nil {
+	var last *redis.StringCmd
+	var entries *redis.XMessageSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		last = p.HGet(ctx, s.key("seq"), room)
+		entries = p.XRangeN(ctx, s.key("log", room), strconv.FormatInt(from, 10)+"-0", stop, int64(limit))
+		return nil
+	})
+	if err != nil && err != redis.Nil {
 		return nil, unavailable("read log", err)
 	}
-	return decodeEntries(room, entries), nil
+	n, _ := last.Int64() // the room's last seq, read before the entries: none above it is read
+	return s.window(ctx, room, from, min(to, from+int64(limit)-1, n), entries.Val(), false)
+}
+
+// window returns the entries lo to hi of room's log, oldest first: those read from the stream
+// (read, oldest first or, fromTop, newest first; those outside lo..hi are left out) and, in the holes that a deletion's erasing
+// left, the erased entries from their hash. A seq found in neither (a log that lost entries)
+// ends the window: going up, before it; going down (fromTop), after it, so that what is returned
+// is always gapless.
+func (s *Store) window(ctx context.Context, room string, lo, hi int64, read []redis.XMessage, fromTop bool) ([]natter.Message, error) {
+	if hi < lo {
+		return []natter.Message{}, nil
+	}
+	msgs := decodeEntries(room, read)
+	msgs = slices.DeleteFunc(msgs, func(m natter.Message) bool { return m.Seq < lo || m.Seq > hi })
+	if fromTop {
+		slices.Reverse(msgs) // read newest first
+	}
+	if int64(len(msgs)) == hi-lo+1 {
+		return msgs, nil
+	}
+	have := make(map[int64]bool, len(msgs))
+	for _, m := range msgs {
+		have[m.Seq] = true
+	}
+	var holes []string
+	for q := lo; q <= hi; q++ {
+		if !have[q] {
+			holes = append(holes, strconv.FormatInt(q, 10))
+		}
+	}
+	got, err := s.rdb.HMGet(ctx, s.key("gone", room), holes...).Result()
+	if err != nil {
+		return nil, unavailable("read erased entries", err)
+	}
+	for i, v := range got {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		seq, _ := strconv.ParseInt(holes[i], 10, 64)
+		msgs = append(msgs, decodeErased(room, seq, str))
+	}
+	slices.SortFunc(msgs, func(a, b natter.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	if fromTop {
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].Seq != hi-int64(len(msgs)-1-i) {
+				return msgs[i+1:], nil
+			}
+		}
+		return msgs, nil
+	}
+	for i, m := range msgs {
+		if m.Seq != lo+int64(i) {
+			return msgs[:i], nil
+		}
+	}
+	return msgs, nil
 }
 
 func decodeEntries(room string, entries []redis.XMessage) []natter.Message {
@@ -77,12 +188,30 @@ func decodeEntries(room string, entries []redis.XMessage) []natter.Message {
 	for _, e := range entries {
 		seqStr, _, _ := strings.Cut(e.ID, "-")
 		seq, _ := strconv.ParseInt(seqStr, 10, 64)
-		str := func(k string) string { v, _ := e.Values[k].(string); return v }
-		target, _ := strconv.ParseInt(str("target"), 10, 64)
-		reply, _ := strconv.ParseInt(str("reply"), 10, 64)
-		msgs = append(msgs, natter.Message{Room: room, Seq: seq, ID: str("id"), ClientID: str("cid"), Author: str("author"), Body: str("body"), TS: parseTS(str("ts")), Kind: str("kind"), Target: target, ReplyTo: reply})
+		msgs = append(msgs, fromFields(room, seq, func(k string) string { v, _ := e.Values[k].(string); return v }))
 	}
 	return msgs
+}
+
+// decodeErased decodes an erased entry: its fields but the body, as the append script keeps them.
+func decodeErased(room string, seq int64, fields string) natter.Message {
+	var f map[string]string
+	json.Unmarshal([]byte(fields), &f) // written by the script: a flat object of strings
+	return fromFields(room, seq, func(k string) string {
+		if k == "body" {
+			return ""
+		}
+		return f[k]
+	})
+}
+
+// fromFields makes the message at seq from its entry's fields.
+func fromFields(room string, seq int64, str func(k string) string) natter.Message {
+	target, _ := strconv.ParseInt(str("target"), 10, 64)
+	reply, _ := strconv.ParseInt(str("reply"), 10, 64)
+	m := natter.Message{Room: room, Seq: seq, ID: str("id"), ClientID: str("cid"), Author: str("author"), Body: str("body"), TS: parseTS(str("ts")), Kind: str("kind"), Target: target, ReplyTo: reply}
+	m.MarkDeleted()
+	return m
 }
 
 // roomExists answers ENOTFOUND for a room that is not there.
@@ -117,13 +246,19 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	if before <= 1 || limit <= 0 {
 		return []natter.Message{}, nil
 	}
-	entries, err := s.rdb.XRevRangeN(ctx, s.key("log", room), strconv.FormatInt(before-1, 10)+"-0", "-", int64(limit)).Result()
-	if err != nil {
+	var last *redis.StringCmd
+	var entries *redis.XMessageSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		last = p.HGet(ctx, s.key("seq"), room)
+		entries = p.XRevRangeN(ctx, s.key("log", room), strconv.FormatInt(before-1, 10)+"-0", "-", int64(limit))
+		return nil
+	})
+	if err != nil && err != redis.Nil {
 		return nil, unavailable("read log", err)
 	}
-	msgs := decodeEntries(room, entries)
-	slices.Reverse(msgs)
-	return msgs, nil
+	n, _ := last.Int64()
+	hi := min(before-1, n)
+	return s.window(ctx, room, max(1, hi-int64(limit)+1), hi, entries.Val(), true)
 }
 
 func sortRooms(rooms []natter.Room) {

@@ -89,18 +89,26 @@ func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limi
 	if len(seqs) == 0 {
 		return msgs, nil
 	}
+	// Each from the stream or, an edit a deletion erased, from the erased entries.
 	cmds := make([]*redis.XMessageSliceCmd, len(seqs))
+	gone := make([]*redis.StringCmd, len(seqs))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, seq := range seqs {
 			cmds[i] = p.XRange(ctx, s.key("log", room), seq+"-0", seq+"-0")
+			gone[i] = p.HGet(ctx, s.key("gone", room), seq)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && err != redis.Nil {
 		return nil, unavailable("read changes", err)
 	}
 	for i := len(cmds) - 1; i >= 0; i-- {
-		msgs = append(msgs, decodeEntries(room, cmds[i].Val())...)
+		if e := cmds[i].Val(); len(e) > 0 {
+			msgs = append(msgs, decodeEntries(room, e)...)
+		} else if f, err := gone[i].Result(); err == nil {
+			seq, _ := strconv.ParseInt(seqs[i], 10, 64)
+			msgs = append(msgs, decodeErased(room, seq, f))
+		}
 	}
 	return msgs, nil
 }

@@ -464,6 +464,9 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	if m.Kind != "" {
 		return natter.Errorf(natter.EINVALID, "entry %d is itself a change (%s) of message %d: change that one", req.Target, m.Kind, m.Target)
 	}
+	if m.Deleted {
+		return natter.Errorf(natter.ECONFLICT, "message %d was deleted: there is nothing left to %s", req.Target, req.Kind)
+	}
 	if natter.IsReaction(req.Kind) {
 		return nil // anyone may react to any message
 	}

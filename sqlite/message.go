@@ -384,6 +384,9 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 			if _, err := count.ExecContext(ctx, m.Room); err != nil {
 				return nil, fmt.Errorf("count %s: %w", m.Kind, err)
 			}
+			if err := s.erase(ctx, tx, m); err != nil {
+				return nil, err
+			}
 		}
 	}
 	stmt := tx.StmtContext(ctx, s.stmts.updateRoomSeq)
@@ -408,6 +411,27 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	}
 	s.sweep.debt += len(created)
 	return created, nil
+}
+
+// erase carries out what a deletion m does to the text of earlier entries, in its transaction:
+// it erases the message it deletes and that message's edits. An edit m of a message already
+// deleted (an edit racing the deletion) is erased as it is stored. The entries keep their place
+// and everything but the text (natter.Message.Deleted).
+func (s *Store) erase(ctx context.Context, tx *sql.Tx, m *natter.Message) error {
+	switch m.Kind {
+	case natter.KindDelete:
+		if _, err := tx.StmtContext(ctx, s.stmts.eraseMessage).ExecContext(ctx, m.Room, m.Target); err != nil {
+			return fmt.Errorf("erase message: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts.eraseEdits).ExecContext(ctx, m.Room, m.Target); err != nil {
+			return fmt.Errorf("erase edits: %w", err)
+		}
+	case natter.KindEdit:
+		if _, err := tx.StmtContext(ctx, s.stmts.eraseLateEdit).ExecContext(ctx, m.Room, m.Seq, m.Target); err != nil {
+			return fmt.Errorf("erase a late edit: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadLastSeq makes sure s.lastSeq knows c's room, or fails c alone with ENOTFOUND. The returned
@@ -514,6 +538,7 @@ func (s *Store) scanProbe(ctx context.Context, stmt *sql.Stmt, args []any, keyed
 			return err
 		}
 		m.TS = fromNanos(ts)
+		m.MarkDeleted()
 		for _, c := range keyed {
 			if c.key == key && c.msg.Seq == 0 && sameKey(&m, &c.req) {
 				c.msg = m
@@ -535,6 +560,7 @@ func scanMessage(r rowScanner) (natter.Message, error) {
 		return natter.Message{}, err
 	}
 	m.TS = fromNanos(ts)
+	m.MarkDeleted()
 	return m, nil
 }
 

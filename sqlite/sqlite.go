@@ -261,6 +261,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// After a burst, give back all but this much of the WAL's disk space when it rewinds.
 	w.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	w.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
+	// A deletion's erased text is zeroed in the page it leaves, where that costs no extra
+	// write (the WAL's older copies of the page go as it is checkpointed and rewound).
+	w.Add("_pragma", "secure_delete(FAST)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails halfway
 	// through when it tries to upgrade a read lock.
 	w.Set("_txlock", "immediate")
@@ -416,6 +419,9 @@ type statements struct {
 	roomLastSeq    *sql.Stmt
 	updateRoomSeq  *sql.Stmt
 	countChange    *sql.Stmt // one more edit or deletion in a room
+	eraseMessage   *sql.Stmt // a deletion erases its target's text
+	eraseEdits     *sql.Stmt // and its target's edits
+	eraseLateEdit  *sql.Stmt // an edit stored after its target's deletion
 	insertRoom     *sql.Stmt
 	updateTitle    *sql.Stmt
 	insertMember   *sql.Stmt
@@ -478,6 +484,11 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
 		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
+		{w, &st.eraseMessage, `UPDATE messages SET body = '' WHERE room = ? AND seq = ? AND kind = ''`},
+		{w, &st.eraseEdits, `UPDATE messages INDEXED BY messages_targets SET body = ''
+			WHERE room = ? AND target = ? AND kind != '' AND kind = 'edit'`},
+		{w, &st.eraseLateEdit, `UPDATE messages SET body = '' WHERE room = ?1 AND seq = ?2 AND EXISTS (
+			SELECT 1 FROM messages INDEXED BY messages_targets WHERE room = ?1 AND target = ?3 AND kind != '' AND kind = 'delete')`},
 		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at, private, direct)
 			VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{w, &st.insertMember, `INSERT INTO room_members (room, user_name, added_by, added_at) VALUES (?, ?, ?, ?)

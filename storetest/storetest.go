@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"EditsAndDeletions", testEditsAndDeletions},
+		{"Erase", testErase},
 		{"ChangesSince", testChangesSince},
 		{"Search", testSearch},
 		{"Replies", testReplies},
@@ -973,15 +974,18 @@ func testEditsAndDeletions(t *testing.T, s natter.Store) {
 	if last.Kind != "" || last.Target != 0 {
 		t.Fatalf("a message after them has kind %q, target %d", last.Kind, last.Target)
 	}
+	// The deletion erased the edit's text (testErase has the rest of erasing).
+	erased := e
+	erased.Body, erased.Deleted = "", true
 	for _, page := range [][]natter.Message{mustAfter(t, s, "edits", 0, 10), mustBefore(t, s, "edits", last.Seq+1, 10)} {
 		wantSeqs(t, page, 1, 2, 3, 4)
-		if !sameMessage(page[1], e) || !sameMessage(page[2], d) || page[1].Kind != natter.KindEdit || page[2].Target != first.Seq {
-			t.Fatalf("read back %+v, %+v; want %+v, %+v", page[1], page[2], e, d)
+		if !sameMessage(page[1], erased) || !page[1].Deleted || !sameMessage(page[2], d) || page[2].Deleted || page[1].Kind != natter.KindEdit || page[2].Target != first.Seq {
+			t.Fatalf("read back %+v, %+v; want %+v, %+v", page[1], page[2], erased, d)
 		}
 	}
 	again, created, err := s.AppendMessage(ctx, edit)
-	if err != nil || created || again.Seq != e.Seq || again.Kind != natter.KindEdit || again.Target != first.Seq || again.Body != "hello" {
-		t.Fatalf("a repeat of the edit's client_id: %+v, created %v, %v; want the stored edit", again, created, err)
+	if err != nil || created || again.Seq != e.Seq || again.Kind != natter.KindEdit || again.Target != first.Seq || again.Body != "" || !again.Deleted {
+		t.Fatalf("a repeat of the edit's client_id: %+v, created %v, %v; want the stored edit, erased", again, created, err)
 	}
 	found, ok, err := s.FindByClientID(ctx, edit)
 	if err != nil || !ok || found.Seq != e.Seq || found.Kind != natter.KindEdit || found.Target != first.Seq {

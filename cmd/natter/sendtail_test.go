@@ -186,6 +186,20 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatalf("tail returned %v after the interrupt; want nil", err)
 			}
+			// Read again, a deleted message has no words left: tail says so.
+			ctx, stop = context.WithCancel(t.Context())
+			defer stop()
+			pr, pw = io.Pipe()
+			go func() {
+				runTail(ctx, []string{"--url", url, "--name", "tailer", "--transport", tr, "--after", "2"}, pw, io.Discard)
+				pw.Close()
+			}()
+			lines = bufio.NewScanner(pr)
+			if got, want := next(), "[3] ann: (deleted)"; got != want {
+				t.Fatalf("line %q; want %q", got, want)
+			}
+			stop()
+			go io.Copy(io.Discard, pr)
 		})
 	}
 }

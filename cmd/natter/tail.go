@@ -49,9 +49,13 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		After:     *after,
 		Transport: tr,
 		OnMessage: func(m natter.Message) {
+			body := m.Body
+			if m.Deleted {
+				body = "(deleted)"
+			}
 			switch m.Kind {
 			case natter.KindEdit:
-				fmt.Fprintf(stdout, "[%d] %s edited [%d]: %s\n", m.Seq, m.Author, m.Target, m.Body)
+				fmt.Fprintf(stdout, "[%d] %s edited [%d]: %s\n", m.Seq, m.Author, m.Target, body)
 			case natter.KindDelete:
 				fmt.Fprintf(stdout, "[%d] %s deleted [%d]\n", m.Seq, m.Author, m.Target)
 			case natter.KindReact:
@@ -60,10 +64,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(stdout, "[%d] %s took back %s on [%d]\n", m.Seq, m.Author, m.Body, m.Target)
 			default:
 				if m.ReplyTo != 0 {
-					fmt.Fprintf(stdout, "[%d] %s (to [%d]): %s\n", m.Seq, m.Author, m.ReplyTo, m.Body)
+					fmt.Fprintf(stdout, "[%d] %s (to [%d]): %s\n", m.Seq, m.Author, m.ReplyTo, body)
 					return
 				}
-				fmt.Fprintf(stdout, "[%d] %s: %s\n", m.Seq, m.Author, m.Body)
+				fmt.Fprintf(stdout, "[%d] %s: %s\n", m.Seq, m.Author, body)
 			}
 		},
 		OnEpoch: func(old, new string) {

@@ -443,6 +443,9 @@
   }
 
   function renderMessage(m) {
+    // A deleted message comes without its words (deleted: true): shown as deleted, whether or
+    // not the page has its deletion yet.
+    if (m.deleted && !deleted.has(m.seq)) deleted.set(m.seq, '');
     const li = messageElement(m.author, m.body, m.ts);
     li.dataset.seq = String(m.seq);
     li.id = 'm' + m.seq;
@@ -594,7 +597,11 @@
 
   // recordChange takes in a change and updates its target if it is on the page.
   function recordChange(m) {
-    if (m.kind === 'delete') deleted.set(m.target, m.author);
+    if (m.deleted) {
+      // An edit a deletion erased (the server keeps no words of a deleted message): its target
+      // is deleted, by someone the deletion's own entry tells.
+      if (!deleted.has(m.target)) deleted.set(m.target, '');
+    } else if (m.kind === 'delete') deleted.set(m.target, m.author);
     else if (m.kind === 'react' || m.kind === 'unreact') {
       if (!reactions.has(m.target)) reactions.set(m.target, new Map());
       const r = reactions.get(m.target);
@@ -683,11 +690,12 @@
     const seq = Number(li.dataset.seq);
     const body = li.querySelector('.body');
     if (deleted.has(seq)) {
+      // '' when the page has the erased message but not yet its deletion (a page boundary).
+      const by = deleted.get(seq);
+      body.textContent = !by || by === li.dataset.author ? 'This message was deleted.' : `This message was deleted by ${by}.`;
       if (li.classList.contains('deleted')) return;
       li.classList.add('deleted');
       li.classList.remove('mention');
-      const by = deleted.get(seq);
-      body.textContent = by === li.dataset.author ? 'This message was deleted.' : `This message was deleted by ${by}.`;
       li.querySelector('.own-actions')?.remove();
       li.querySelector('.reply-actions')?.remove();
       li.querySelector('.react-actions')?.remove();
