@@ -292,11 +292,28 @@ func (c *Client) Members(ctx context.Context, room string) ([]string, error) {
 	return out.Members, err
 }
 
-// Ban bars user from posting in room; this client's user must moderate it (the room's creator or
-// an admin). Again is no error. Errors: EFORBIDDEN (no moderator, or user is one), EINVALID,
-// ENOTFOUND.
+// Ban bars user from posting in room until a moderator lifts the ban, for the room's
+// moderators; banning again replaces the ban's terms. Errors: EFORBIDDEN (not a moderator, or
+// user moderates the room), EINVALID (a bad name, or oneself), ENOTFOUND.
 func (c *Client) Ban(ctx context.Context, room, user string) error {
-	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/rooms/" + url.PathEscape(room) + "/bans/" + url.PathEscape(user), idempotent: true})
+	return c.BanWith(ctx, room, user, BanTerms{})
+}
+
+// BanTerms are a ban's optional terms: how long it lasts (0: until lifted; else from
+// natter.MinBanFor to natter.MaxBanFor) and why (at most natter.MaxBanReasonChars characters on
+// one line; shown to the banned user and the room).
+type BanTerms struct {
+	For    time.Duration
+	Reason string
+}
+
+// BanWith is Ban with terms. EINVALID for terms out of bounds.
+func (c *Client) BanWith(ctx context.Context, room, user string, terms BanTerms) error {
+	body := map[string]string{"reason": terms.Reason}
+	if terms.For != 0 {
+		body["for"] = terms.For.String()
+	}
+	_, err := c.do(ctx, call{method: http.MethodPut, path: "/api/rooms/" + url.PathEscape(room) + "/bans/" + url.PathEscape(user), in: body, idempotent: true})
 	return err
 }
 

@@ -65,4 +65,17 @@ func TestBanInTheBrowser(t *testing.T) {
 	bob.waitJS("bob's box back", `!document.getElementById('composer').classList.contains('is-banned') && document.getElementById('banned-note').hidden`)
 	bob.say("thanks")
 	carol.waitMessage("bob", "thanks")
+
+	// Terms chosen in the panel go with the next ban, the button beside a name's too: bob sees
+	// until when and why, live and after a reload; carol's list says until when.
+	carol.do("choose an hour and a reason", chromedp.SetValue(chromedp.CSS(`#ban-for`), "1h"),
+		chromedp.SendKeys(chromedp.CSS(`#ban-reason`), "cool off"),
+		chromedp.Click(chromedp.CSS(`#online li[data-user="bob"] .mod-action`)))
+	const terms = `!document.getElementById('banned-note').hidden && / until .*\(cool off\)$/.test(document.getElementById('ban-terms').textContent)`
+	bob.waitJS("bob's note with the terms", terms)
+	carol.waitJS("bob's ban listed with its end", `/^bob \(until /.test(document.querySelector('#bans li[data-user="bob"]')?.firstChild?.textContent || '')`)
+	bob.navigate(srv.url + "/rooms/ops")
+	bob.waitLive("ws")
+	bob.waitJS("the terms after a reload", terms)
+	bob.screenshot("room-banned-terms")
 }

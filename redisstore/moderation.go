@@ -17,24 +17,51 @@ import (
 // Moderation (natter.ModerationStore). A room's bans are a hash, PREFIX:bans:ROOM, of user to
 // banValue; suspended accounts are the set PREFIX:suspended.
 
-// banValue is a ban as stored: when, in nanoseconds, a colon, and who banned.
-func banValue(at time.Time, by string) string {
-	return strconv.FormatInt(at.UnixNano(), 10) + ":" + by
+// banValue is a ban as stored: when, in nanoseconds, who banned, until when (nanoseconds, 0 for
+// until lifted) and why, separated by colons (the reason last: it may hold colons). Bans stored
+// before ban terms existed have the first two alone.
+func banValue(at time.Time, ban natter.Ban) string {
+	var until int64
+	if !ban.Until.IsZero() {
+		until = ban.Until.UnixNano()
+	}
+	return strconv.FormatInt(at.UnixNano(), 10) + ":" + ban.By + ":" + strconv.FormatInt(until, 10) + ":" + ban.Reason
 }
 
-// BanUser bars user from posting in room and tells every node, on the channel of revocations
-// (Revocation.Ban), in one transaction. Banning again keeps the first record. Errors: EINVALID (a
+// parseBan reads a banValue.
+func parseBan(user, v string) (natter.Ban, error) {
+	f := strings.SplitN(v, ":", 4)
+	at, err := strconv.ParseInt(f[0], 10, 64)
+	if len(f) < 2 || len(f) == 3 || err != nil {
+		return natter.Ban{}, natter.Internal("redis: ban record", fmt.Errorf("malformed: %q", v))
+	}
+	b := natter.Ban{User: user, By: f[1], At: time.Unix(0, at).UTC()}
+	if len(f) == 4 {
+		until, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			return natter.Ban{}, natter.Internal("redis: ban record", fmt.Errorf("malformed: %q", v))
+		}
+		if until != 0 {
+			b.Until = time.Unix(0, until).UTC()
+		}
+		b.Reason = f[3]
+	}
+	return b, nil
+}
+
+// BanUser bars ban.User from posting in room and tells every node, on the channel of revocations
+// (Revocation.Ban), in one transaction. Banning again replaces the record. Errors: EINVALID (a
 // bad user name), ENOTFOUND (no such room).
-func (s *Store) BanUser(ctx context.Context, room, user, by string) error {
-	if !natter.ValidUserName(user) {
-		return natter.Errorf(natter.EINVALID, "user name %q is not valid: a ban needs a user's name", user)
+func (s *Store) BanUser(ctx context.Context, room string, ban natter.Ban) error {
+	if !natter.ValidUserName(ban.User) {
+		return natter.Errorf(natter.EINVALID, "user name %q is not valid: a ban needs a user's name", ban.User)
 	}
 	if err := s.roomExists(ctx, room); err != nil {
 		return err
 	}
-	note, _ := json.Marshal(revoked{User: user, Room: room, Ban: true})
+	note, _ := json.Marshal(revoked{User: ban.User, Room: room, Ban: true})
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSetNX(ctx, s.key("bans", room), user, banValue(s.now(), by))
+		p.HSet(ctx, s.key("bans", room), ban.User, banValue(s.now(), ban))
 		p.Publish(ctx, s.key("revoked"), note)
 		return nil
 	})
@@ -62,20 +89,22 @@ func (s *Store) UnbanUser(ctx context.Context, room, user string) error {
 	return nil
 }
 
-// Bans lists room's bans ordered by user name; empty, not nil, for none.
+// Bans lists room's active bans ordered by user name; empty, not nil, for none.
 func (s *Store) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
 	recs, err := s.rdb.HGetAll(ctx, s.key("bans", room)).Result()
 	if err != nil {
 		return nil, unavailable("read bans", err)
 	}
 	bans := make([]natter.Ban, 0, len(recs))
+	now := s.now()
 	for user, v := range recs {
-		ns, by, ok := strings.Cut(v, ":")
-		n, perr := strconv.ParseInt(ns, 10, 64)
-		if !ok || perr != nil {
-			return nil, natter.Internal("redis: ban record", fmt.Errorf("malformed: %q", v))
+		b, err := parseBan(user, v)
+		if err != nil {
+			return nil, err
 		}
-		bans = append(bans, natter.Ban{User: user, By: by, At: time.Unix(0, n).UTC()})
+		if b.Active(now) { // an ended ban stays a field of the hash, read past, until banned again or lifted
+			bans = append(bans, b)
+		}
 	}
 	slices.SortFunc(bans, func(a, b natter.Ban) int { return strings.Compare(a.User, b.User) })
 	return bans, nil

@@ -30,7 +30,7 @@ func TestModerationNotes(t *testing.T) {
 			return Revocation{}
 		}
 	}
-	if err := a.BanUser(ctx, "ops", "mallory", "carol"); err != nil {
+	if err := a.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	if r := next("BanUser"); !r.Ban || r.Room != "ops" || r.User != "mallory" || r.TokenHash != "" {
@@ -49,10 +49,10 @@ func TestModerationNotes(t *testing.T) {
 		t.Fatalf("RemoveMember's note: %+v", r)
 	}
 	// A refused ban tells nobody.
-	if err := a.BanUser(ctx, "nowhere", "mallory", "carol"); natter.ErrorCode(err) != natter.ENOTFOUND {
+	if err := a.BanUser(ctx, "nowhere", natter.Ban{User: "mallory", By: "carol"}); natter.ErrorCode(err) != natter.ENOTFOUND {
 		t.Fatalf("BanUser in a missing room: %v", err)
 	}
-	if err := a.BanUser(ctx, "ops", "Bad Name!", "carol"); natter.ErrorCode(err) != natter.EINVALID {
+	if err := a.BanUser(ctx, "ops", natter.Ban{User: "Bad Name!", By: "carol"}); natter.ErrorCode(err) != natter.EINVALID {
 		t.Fatalf("BanUser of a bad name: %v", err)
 	}
 	if err := a.DeleteSession(ctx, "th-1"); err != nil { // a marker: the next note after them

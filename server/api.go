@@ -39,16 +39,22 @@ type RoomView struct {
 	// message) and whether the viewer is banned from posting in it.
 	Moderator bool `json:"moderator,omitempty"`
 	Banned    bool `json:"banned,omitempty"`
+	// BanUntil and BanReason are the viewer's ban's end (none: until lifted) and reason.
+	BanUntil  time.Time `json:"ban_until,omitzero"`
+	BanReason string    `json:"ban_reason,omitempty"`
 }
 
-// withRoles fills in v's Moderator and Banned for user.
+// withRoles fills in v's Moderator and Banned (with the ban's terms) for user.
 func (s *Server) withRoles(ctx context.Context, user natter.User, v *RoomView) error {
 	var err error
 	if v.Moderator, err = s.moderates(ctx, user, v.Room); err != nil {
 		return err
 	}
-	set, err := s.roomBans(ctx, v.Name)
-	_, v.Banned = set[user.Name]
+	b, banned, err := s.activeBan(ctx, user.Name, v.Name)
+	v.Banned = banned
+	if banned {
+		v.BanUntil, v.BanReason = b.Until, b.Reason
+	}
 	return err
 }
 

@@ -30,7 +30,7 @@ type banCache struct {
 	mu    sync.Mutex    // orders put against forget
 }
 
-type banSet map[string]struct{}
+type banSet map[string]natter.Ban // by user; a ban read may have ended since (Ban.Active)
 
 // get returns room's bans if known, and the generation to put them with if not.
 func (c *banCache) get(room string) (banSet, uint64, bool) {
@@ -75,35 +75,54 @@ func (s *Server) roomBans(ctx context.Context, room string) (banSet, error) {
 	}
 	set = make(banSet, len(list))
 	for _, b := range list {
-		set[b.User] = struct{}{}
+		set[b.User] = b
 	}
 	s.bans.put(room, set, gen)
 	return set, nil
 }
 
-// checkBanned answers EFORBIDDEN when user is banned from posting in room.
-func (s *Server) checkBanned(ctx context.Context, user, room string) error {
+// activeBan returns user's ban in room if it bars them now.
+func (s *Server) activeBan(ctx context.Context, user, room string) (natter.Ban, bool, error) {
 	set, err := s.roomBans(ctx, room)
 	if err != nil {
-		return err
+		return natter.Ban{}, false, err
 	}
-	if _, ok := set[user]; ok {
-		return natter.Errorf(natter.EFORBIDDEN, "%s is banned from posting in room %q: a moderator may lift the ban", user, room)
-	}
-	return nil
+	b, ok := set[user]
+	return b, ok && b.Active(time.Now()), nil
 }
 
-// banFrame tells a room's subscribers that a user's ban changed.
+// checkBanned answers EFORBIDDEN when user is banned from posting in room, saying until when and
+// why where the ban says.
+func (s *Server) checkBanned(ctx context.Context, user, room string) error {
+	b, banned, err := s.activeBan(ctx, user, room)
+	if err != nil || !banned {
+		return err
+	}
+	terms := ": a moderator may lift the ban"
+	if !b.Until.IsZero() {
+		terms = " until " + b.Until.UTC().Format(time.RFC3339) + terms
+	}
+	if b.Reason != "" {
+		terms = " (" + b.Reason + ")" + terms
+	}
+	return natter.Errorf(natter.EFORBIDDEN, "%s is banned from posting in room %q%s", user, room, terms)
+}
+
+// banFrame tells a room's subscribers that a user's ban changed: made (with its end and reason,
+// if it has them) or lifted.
 type banFrame struct {
-	Type   string `json:"type"`
-	Room   string `json:"room"`
-	User   string `json:"user"`
-	Banned bool   `json:"banned"`
+	Type   string    `json:"type"`
+	Room   string    `json:"room"`
+	User   string    `json:"user"`
+	Banned bool      `json:"banned"`
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // BanChanged applies a ban, or its lift, of user in room, made here or on another node that
 // shares the store: the node reads the room's bans again and, if user's changed, tells the
-// room's WebSocket and SSE subscribers ({"type": "ban", "room", "user", "banned"}).
+// room's WebSocket and SSE subscribers ({"type": "ban", "room", "user", "banned", "until",
+// "reason"}). A ban that ends by itself is told to nobody: clients end it at its "until".
 func (s *Server) BanChanged(room, user string) {
 	old, _, known := s.bans.get(room)
 	s.bans.forget(room)
@@ -114,11 +133,11 @@ func (s *Server) BanChanged(room, user string) {
 		s.logger.Warn("read a room's bans after a change", "room", room, "err", err)
 		return
 	}
-	_, banned := set[user]
-	if _, was := old[user]; known && was == banned {
+	now, was := set[user]
+	if prev, had := old[user]; known && had == was && prev.Until.Equal(now.Until) && prev.Reason == now.Reason {
 		return // told already (the store's echo of this node's own change)
 	}
-	s.hub.Tell(room, "ban", banFrame{Type: "ban", Room: room, User: user, Banned: banned})
+	s.hub.Tell(room, "ban", banFrame{Type: "ban", Room: room, User: user, Banned: was, Until: now.Until, Reason: now.Reason})
 }
 
 type bansBody struct {
@@ -161,8 +180,31 @@ func (s *Server) handleBans(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, bansBody{Room: room.Name, Bans: bans})
 }
 
-// handleBan bans the path's user from posting in the room: 204, also when they were already.
+// banRequest is the optional body of a ban: how long it lasts (natter.ParseBanFor; none: until
+// lifted) and why.
+type banRequest struct {
+	For    string `json:"for"`
+	Reason string `json:"reason"`
+}
+
+// handleBan bans the path's user from posting in the room: 204, also when they were already (the
+// new terms replace the old).
 func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
+	var req banRequest
+	if r.ContentLength != 0 { // a body is optional: none bans until lifted, without a reason
+		if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	d, err := natter.ParseBanFor(req.For)
+	if err == nil {
+		err = natter.CheckBanReason(req.Reason)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	room, err := s.moderatedRoomFromPath(r, "ban from it")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -194,12 +236,16 @@ func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.store.BanUser(r.Context(), room.Name, name, by.Name); err != nil {
+	ban := natter.Ban{User: name, By: by.Name, Reason: req.Reason}
+	if d > 0 {
+		ban.Until = time.Now().Add(d).UTC()
+	}
+	if err := s.store.BanUser(r.Context(), room.Name, ban); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.bans.Add(1)
-	s.logger.Info("moderation: banned from posting", "room", room.Name, "user", name, "by", by.Name)
+	s.logger.Info("moderation: banned from posting", "room", room.Name, "user", name, "by", by.Name, "for", req.For, "reason", req.Reason)
 	s.BanChanged(room.Name, name)
 	w.WriteHeader(http.StatusNoContent)
 }

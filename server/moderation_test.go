@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"natter/app"
 	"natter/internal/syncbuf"
@@ -276,4 +278,77 @@ func TestResetPassword(t *testing.T) {
 	checkError(t, ts.do("GET", "/api/session", alice, nil), http.StatusUnauthorized, "unauthorized")
 	checkError(t, ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "alice's password"}), http.StatusUnauthorized, "unauthorized")
 	ts.signInPassword("alice", "new secret")
+}
+
+// TestBanTerms: a ban may say how long it lasts and why. Bad terms are refused with 400 and
+// ban nobody; good ones are kept, listed, told to the room's subscribers and to the banned user
+// (on the room and in every refusal). Banning again replaces the terms.
+func TestBanTerms(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, dave := ts.account("alice"), ts.account("bob"), ts.account("dave")
+	if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
+		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
+	}
+	daveWS := ts.dialWS(dave)
+	daveWS.subscribe("ops")
+	for _, body := range []any{
+		map[string]string{"for": "30s"},
+		map[string]string{"for": "367d"},
+		map[string]string{"for": "soon"},
+		map[string]string{"for": "-1h"},
+		map[string]string{"reason": strings.Repeat("x", 201)},
+		map[string]string{"reason": "two\nlines"},
+		[]byte(`"spam"`),
+	} {
+		checkError(t, ts.do("PUT", "/api/rooms/ops/bans/bob", alice, body), http.StatusBadRequest, "invalid")
+	}
+	if r := ts.do("GET", "/api/rooms/ops/bans", alice, nil); r.Status != http.StatusOK || len(r.Body["bans"].([]any)) != 0 {
+		t.Fatalf("bans after refused terms: %d %s, want none", r.Status, r.Raw)
+	}
+
+	before := time.Now()
+	if r := ts.do("PUT", "/api/rooms/ops/bans/bob", alice, map[string]string{"for": "2h", "reason": "links to spam"}); r.Status != http.StatusNoContent {
+		t.Fatalf("ban bob for 2h: %d %s", r.Status, r.Raw)
+	}
+	near2h := func(what, s string) {
+		t.Helper()
+		until, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || until.Before(before.Add(2*time.Hour)) || until.After(time.Now().Add(2*time.Hour)) {
+			t.Fatalf("%s: until %q, want two hours from the ban", what, s)
+		}
+	}
+	var frame struct{ Until, Reason string }
+	f := daveWS.nextExcept("join", "leave", "presence")
+	if f.Type != "ban" || json.Unmarshal(f.raw, &frame) != nil || frame.Reason != "links to spam" {
+		t.Fatalf("the ban frame: %s", f)
+	}
+	near2h("the ban frame", frame.Until)
+	r := ts.do("GET", "/api/rooms/ops/bans", alice, nil)
+	b := r.Body["bans"].([]any)[0].(map[string]any)
+	if b["user"] != "bob" || b["reason"] != "links to spam" {
+		t.Fatalf("the bans: %s", r.Raw)
+	}
+	near2h("the list", b["until"].(string))
+	room := ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any)
+	if room["banned"] != true || room["ban_reason"] != "links to spam" {
+		t.Fatalf("ops as bob reads it: %v", room)
+	}
+	near2h("the room", room["ban_until"].(string))
+	r = ts.post(bob, "ops", "hello?", "")
+	checkError(t, r, http.StatusForbidden, "forbidden")
+	if msg := r.errorMessage(); !strings.Contains(msg, `(links to spam) until `) {
+		t.Fatalf("bob's send refused with %q, want the reason and the end", msg)
+	}
+
+	// Again, for good and without a reason: the terms are replaced, and told.
+	if r := ts.do("PUT", "/api/rooms/ops/bans/bob", alice, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("ban bob for good: %d %s", r.Status, r.Raw)
+	}
+	if f := daveWS.nextExcept("join", "leave", "presence"); f.Type != "ban" || string(f.raw) != `{"type":"ban","room":"ops","user":"bob","banned":true}` {
+		t.Fatalf("the second ban frame: %s", f)
+	}
+	room = ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any)
+	if room["banned"] != true || room["ban_until"] != nil || room["ban_reason"] != nil {
+		t.Fatalf("ops as bob reads it after the ban for good: %v", room)
+	}
 }

@@ -6,19 +6,22 @@ import (
 	"natter"
 )
 
-// BanUser bars user from posting in room (natter.ModerationStore): a row of room_bans. Banning
-// again keeps the first row. Errors: EINVALID (a bad user name), ENOTFOUND (no such room).
-func (s *Store) BanUser(ctx context.Context, room, user, by string) error {
-	if !natter.ValidUserName(user) {
-		return natter.Errorf(natter.EINVALID, "user name %q is not valid: a ban needs a user's name", user)
+// BanUser bars ban.User from posting in room (natter.ModerationStore): a row of room_bans.
+// Banning again replaces the row. Errors: EINVALID (a bad user name), ENOTFOUND (no such room).
+func (s *Store) BanUser(ctx context.Context, room string, ban natter.Ban) error {
+	if !natter.ValidUserName(ban.User) {
+		return natter.Errorf(natter.EINVALID, "user name %q is not valid: a ban needs a user's name", ban.User)
 	}
 	if err := s.roomExists(ctx, room); err != nil {
 		return err
 	}
-	if _, err := s.stmts.insertBan.ExecContext(ctx, room, user, by, toNanos(s.now())); err != nil {
+	var until int64
+	if !ban.Until.IsZero() {
+		until = toNanos(ban.Until)
+	}
+	if _, err := s.stmts.insertBan.ExecContext(ctx, room, ban.User, ban.By, toNanos(s.now()), until, ban.Reason); err != nil {
 		return natter.Internal("sqlite: ban user", err)
 	}
-	// Synced even when the ban was there already: another call's insert may not be yet.
 	return s.syncWrite()
 }
 
@@ -34,9 +37,10 @@ func (s *Store) UnbanUser(ctx context.Context, room, user string) error {
 	return s.syncWrite()
 }
 
-// Bans lists room's bans ordered by user name (natter.ModerationStore); empty, not nil, for none.
+// Bans lists room's active bans ordered by user name (natter.ModerationStore); empty, not nil,
+// for none.
 func (s *Store) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
-	rows, err := s.stmts.readBans.QueryContext(ctx, room)
+	rows, err := s.stmts.readBans.QueryContext(ctx, room, toNanos(s.now()))
 	if err != nil {
 		return nil, natter.Internal("sqlite: bans", err)
 	}
@@ -44,11 +48,14 @@ func (s *Store) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
 	bans := []natter.Ban{}
 	for rows.Next() {
 		var b natter.Ban
-		var at int64
-		if err := rows.Scan(&b.User, &b.By, &at); err != nil {
+		var at, until int64
+		if err := rows.Scan(&b.User, &b.By, &at, &until, &b.Reason); err != nil {
 			return nil, natter.Internal("sqlite: bans", err)
 		}
 		b.At = fromNanos(at)
+		if until != 0 {
+			b.Until = fromNanos(until)
+		}
 		bans = append(bans, b)
 	}
 	if err := rows.Err(); err != nil {

@@ -7,7 +7,7 @@ import (
 	"natter"
 )
 
-// Expired sessions are deleted in the background, at Open and then every sessionSweepEvery, at
+// Expired sessions (and bans that have ended) are deleted in the background, at Open and then every sessionSweepEvery, at
 // most sessionSweepBatch rows per statement so that sends never wait long for the writer.
 // Without it every sign-in that is not signed out (a browser's, a script's) would stay a row for
 // ever.
@@ -49,6 +49,9 @@ func (s *Store) startSessionSweeper() {
 				s.log.Warn("sqlite: sweeping expired sessions", "err", err)
 			} else if n > 0 {
 				s.log.Info("sqlite: swept expired sessions", "sessions", n)
+			}
+			if _, err := s.stmts.sweepBans.ExecContext(ctx, toNanos(s.now())); err != nil && ctx.Err() == nil {
+				s.log.Warn("sqlite: sweeping ended bans", "err", err) // Bans leaves them out anyway
 			}
 			select {
 			case <-ctx.Done():

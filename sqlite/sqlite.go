@@ -437,6 +437,7 @@ type statements struct {
 	deleteSession  *sql.Stmt
 	deleteSessOf   *sql.Stmt
 	sweepSessions  *sql.Stmt
+	sweepBans      *sql.Stmt
 	updatePassword *sql.Stmt
 	readMsgsAfter  *sql.Stmt
 	readMsgsBefore *sql.Stmt
@@ -496,10 +497,13 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.deleteMember, `DELETE FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMember, `SELECT 1 FROM room_members WHERE room = ? AND user_name = ?`},
 		{r, &st.readMembers, `SELECT user_name FROM room_members WHERE room = ? ORDER BY user_name`},
-		{w, &st.insertBan, `INSERT INTO room_bans (room, user_name, banned_by, banned_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`},
+		{w, &st.insertBan, `INSERT INTO room_bans (room, user_name, banned_by, banned_at, until, reason) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (room, user_name) DO UPDATE SET banned_by = excluded.banned_by, banned_at = excluded.banned_at,
+			until = excluded.until, reason = excluded.reason`},
+		{w, &st.sweepBans, `DELETE FROM room_bans WHERE until != 0 AND until <= ?`},
 		{w, &st.deleteBan, `DELETE FROM room_bans WHERE room = ? AND user_name = ?`},
-		{r, &st.readBans, `SELECT user_name, banned_by, banned_at FROM room_bans WHERE room = ? ORDER BY user_name`},
+		{r, &st.readBans, `SELECT user_name, banned_by, banned_at, until, reason FROM room_bans
+			WHERE room = ? AND (until = 0 OR until > ?) ORDER BY user_name`},
 		{w, &st.updateSuspend, `UPDATE users SET suspended = ? WHERE name = ?`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)

@@ -2,12 +2,13 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"natter"
 )
 
-// testModeration checks room bans (the first record kept, ordered, per room, checked before
-// anything is stored) and account suspensions (reported by UserPasswordHash alone).
+// testModeration checks room bans (a new record replacing the old, an end and a reason kept,
+// ended ones not listed, ordered, per room, checked before anything is stored) and account suspensions (reported by UserPasswordHash alone).
 func testModeration(t *testing.T, s natter.Store) {
 	ctx := t.Context()
 	mustCreateRoom(t, s, "ops")
@@ -37,25 +38,38 @@ func testModeration(t *testing.T, s natter.Store) {
 	wantBans("ops")
 	wantBans("nowhere")
 
-	must(t, s.BanUser(ctx, "ops", "mallory", "alice"))
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "alice"}))
 	first := wantBans("ops", natter.Ban{User: "mallory", By: "alice"})[0]
-	must(t, s.BanUser(ctx, "ops", "mallory", "carol")) // again: no error, the first record stays
-	if again := wantBans("ops", natter.Ban{User: "mallory", By: "alice"})[0]; !again.At.Equal(first.At) {
-		t.Fatalf("banning again moved the ban's time from %v to %v", first.At, again.At)
+	if !first.Until.IsZero() || first.Reason != "" {
+		t.Fatalf("a ban without an end or a reason reads back as %+v", first)
 	}
-	must(t, s.BanUser(ctx, "ops", "bob", "carol"))
-	must(t, s.BanUser(ctx, "ops", "zoe", "carol"))
+	// Again, for a day and with a reason: the record is replaced.
+	until := time.Now().Add(24 * time.Hour).UTC()
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "carol", Until: until, Reason: "spam: links, again"}))
+	again := wantBans("ops", natter.Ban{User: "mallory", By: "carol"})[0]
+	if again.At.Before(first.At) || !again.Until.Equal(until) || again.Reason != "spam: links, again" {
+		t.Fatalf("banned again until %v for spam, reads back as %+v", until, again)
+	}
+	// A ban that has ended is not listed; banning without an end again makes it for good.
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "carol", Until: time.Now().Add(-time.Second), Reason: "over"}))
+	wantBans("ops")
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "alice"}))
+	if b := wantBans("ops", natter.Ban{User: "mallory", By: "alice"})[0]; !b.Until.IsZero() || b.Reason != "" {
+		t.Fatalf("a ban for good after an ended one reads back as %+v", b)
+	}
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "bob", By: "carol"}))
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "zoe", By: "carol"}))
 	wantBans("ops", natter.Ban{User: "bob", By: "carol"}, natter.Ban{User: "mallory", By: "alice"}, natter.Ban{User: "zoe", By: "carol"})
 	wantBans("dev")
 
-	wantCode(t, s.BanUser(ctx, "nowhere", "bob", "alice"), natter.ENOTFOUND)
+	wantCode(t, s.BanUser(ctx, "nowhere", natter.Ban{User: "bob", By: "alice"}), natter.ENOTFOUND)
 	wantCode(t, s.UnbanUser(ctx, "nowhere", "bob"), natter.ENOTFOUND)
 	wantBans("nowhere")
-	wantCode(t, s.BanUser(ctx, "dev", "Bad Name!", "alice"), natter.EINVALID)
-	wantCode(t, s.BanUser(ctx, "dev", "", "alice"), natter.EINVALID)
+	wantCode(t, s.BanUser(ctx, "dev", natter.Ban{User: "Bad Name!", By: "alice"}), natter.EINVALID)
+	wantCode(t, s.BanUser(ctx, "dev", natter.Ban{User: "", By: "alice"}), natter.EINVALID)
 	wantBans("dev")
 
-	must(t, s.BanUser(ctx, "dev", "mallory", "dave"))
+	must(t, s.BanUser(ctx, "dev", natter.Ban{User: "mallory", By: "dave"}))
 	must(t, s.UnbanUser(ctx, "ops", "mallory"))
 	wantBans("ops", natter.Ban{User: "bob", By: "carol"}, natter.Ban{User: "zoe", By: "carol"})
 	must(t, s.UnbanUser(ctx, "ops", "mallory")) // not banned: no error
@@ -63,7 +77,7 @@ func testModeration(t *testing.T, s natter.Store) {
 	wantBans("ops", natter.Ban{User: "bob", By: "carol"}, natter.Ban{User: "zoe", By: "carol"})
 	wantBans("dev", natter.Ban{User: "mallory", By: "dave"})
 	// Banned again after an unban: a new record.
-	must(t, s.BanUser(ctx, "ops", "mallory", "carol"))
+	must(t, s.BanUser(ctx, "ops", natter.Ban{User: "mallory", By: "carol"}))
 	wantBans("ops", natter.Ban{User: "bob", By: "carol"}, natter.Ban{User: "mallory", By: "carol"}, natter.Ban{User: "zoe", By: "carol"})
 
 	// Suspensions.

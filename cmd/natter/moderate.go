@@ -9,13 +9,17 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"natter"
+	"natter/client"
 )
 
 const moderateUsage = `usage: natter moderate ACTION [flags] [USER]
 
-  ban USER        bar USER from posting in --room
+  ban USER        bar USER from posting in --room, until lifted or --for a while ("2h",
+                  "7d"), with an optional --reason shown to USER and the room
   unban USER      lift USER's ban in --room
-  bans            list --room's bans: user, who banned, when
+  bans            list --room's bans: user, who banned, when, until when, why
   suspend USER    suspend the account USER: its sessions end, it can't sign in (admins only)
   reinstate USER  let the account USER sign in again (admins only)
   reset-password USER
@@ -46,6 +50,8 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	var acct accountFlags
 	acct.register(fs)
 	newPassword := fs.String("new-password", "", `reset-password: the new password ("-": read it from standard input)`)
+	banFor := fs.String("for", "", `ban: how long ("30m", "2h", "7d"; default: until lifted)`)
+	banReason := fs.String("reason", "", "ban: why, shown to the banned user and the room")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), moderateUsage)
 		fs.PrintDefaults()
@@ -89,7 +95,11 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	defer signOut(ctx, c)
 	switch action {
 	case "ban":
-		err = c.Ban(ctx, acct.room, rest[0])
+		d, perr := natter.ParseBanFor(*banFor)
+		if perr != nil {
+			return fmt.Errorf("--for: %s", natter.ErrorMessage(perr))
+		}
+		err = c.BanWith(ctx, acct.room, rest[0], client.BanTerms{For: d, Reason: *banReason})
 	case "unban":
 		err = c.Unban(ctx, acct.room, rest[0])
 	case "suspend":
@@ -101,7 +111,11 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case "bans":
 		bans, berr := c.Bans(ctx, acct.room)
 		for _, b := range bans {
-			fmt.Fprintf(stdout, "%s\tby %s\t%s\n", b.User, b.By, b.At.UTC().Format(time.RFC3339))
+			until := "until lifted"
+			if !b.Until.IsZero() {
+				until = "until " + b.Until.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%s\tby %s\t%s\t%s\t%s\n", b.User, b.By, b.At.UTC().Format(time.RFC3339), until, b.Reason)
 		}
 		err = berr
 	}

@@ -52,8 +52,22 @@ func TestModerateCommand(t *testing.T) {
 		t.Fatalf("bob's send after the ban: %v, want forbidden", err)
 	}
 	out, err := moderate(t, as("root", "bans", "--room", "lobby")...)
-	if err != nil || !strings.HasPrefix(out, "bob\tby root\t") || strings.Count(out, "\n") != 1 {
-		t.Fatalf("bans printed %q, %v; want bob's, by root", out, err)
+	if err != nil || !strings.HasPrefix(out, "bob\tby root\t") || !strings.HasSuffix(out, "\tuntil lifted\t\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("bans printed %q, %v; want bob's, by root, until lifted", out, err)
+	}
+	// Terms: a bad --for is refused before anything is asked; good ones replace the ban's.
+	if _, err := moderate(t, as("root", "ban", "--for", "5s", "bob")...); err == nil || !strings.Contains(err.Error(), "--for") {
+		t.Fatalf("a ban for 5s: %v, want --for refused", err)
+	}
+	if _, err := moderate(t, as("root", "ban", "--for", "7d", "--reason", "cool off", "bob")...); err != nil {
+		t.Fatalf("root bans bob for a week: %v", err)
+	}
+	if _, err := bob.Send(ctx, "lobby", "hi"); natter.ErrorCode(err) != natter.EFORBIDDEN || !strings.Contains(err.Error(), "(cool off) until ") {
+		t.Fatalf("bob's send after the week's ban: %v, want forbidden with the reason and end", err)
+	}
+	out, err = moderate(t, as("root", "bans", "--room", "lobby")...)
+	if err != nil || !strings.Contains(out, "\tuntil 20") || !strings.HasSuffix(out, "\tcool off\n") {
+		t.Fatalf("bans printed %q, %v; want the week's end and the reason", out, err)
 	}
 	if _, err := moderate(t, as("root", "unban", "bob")...); err != nil {
 		t.Fatalf("root lifts bob's ban: %v", err)

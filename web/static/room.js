@@ -1762,7 +1762,7 @@
         if (done) return;
         setOnline(data.online, true);
         roomRenamed({ room: ROOM, title: one.room.title });
-        if (!!one.room.banned !== banned) setBanned(!!one.room.banned);
+        if (!!one.room.banned !== banned) setBanned(!!one.room.banned, one.room.ban_until, one.room.ban_reason);
         if (bansEl) loadBans();
       } catch { /* the next poll notices a real problem */ }
     }
@@ -2368,26 +2368,36 @@
 
   // setBanned shows the composer or, to a banned user, the note in its place. WebSocket and SSE
   // pages hear of a ban at once; a long-polling page when a send is refused.
-  function setBanned(on) {
+  // A ban with an end lifts itself then: nobody is told, so the page ends it at that time and
+  // asks the server whether another ban took its place.
+  let banEnds = null;
+  function setBanned(on, until, reason) {
     banned = on;
     root.classList.toggle('banned', on);
     els.form.classList.toggle('is-banned', on);
     $('banned-note').hidden = !on;
-    if (on) cancelReply();
+    clearTimeout(banEnds);
+    if (!on) return;
+    cancelReply();
+    const end = until ? new Date(until) : null;
+    $('ban-terms').textContent = (end ? ` until ${end.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })}` : '') + (reason ? ` (${reason})` : '');
+    // setTimeout waits at most about 24.8 days; a longer ban is checked again then.
+    if (end) banEnds = setTimeout(recheckBanned, Math.min(end - Date.now() + 500, 2 ** 31 - 1));
   }
+  if (banned) setBanned(true, root.dataset.banUntil, root.dataset.banReason);
 
-  // recheckBanned asks whether a refused send was refused for a ban (a long-polling page hears
-  // of bans no other way).
+  // recheckBanned asks whether the user is banned now: after a refused send (a long-polling page
+  // hears of bans no other way), and when a ban's end comes.
   async function recheckBanned() {
     try {
       const { data } = await api('GET', ROOM_API);
-      if (data.room.banned) setBanned(true);
+      if (!!data.room.banned !== banned || data.room.banned) setBanned(!!data.room.banned, data.room.ban_until, data.room.ban_reason);
     } catch { /* the refusal is shown on the message anyway */ }
   }
 
   function banEvent(f) {
     if (!f || f.room !== ROOM) return;
-    if (f.user === ME) setBanned(!!f.banned);
+    if (f.user === ME) setBanned(!!f.banned, f.until, f.reason);
     if (bansEl) loadBans();
   }
 
@@ -2396,7 +2406,10 @@
   async function setBan(name, on, errEl) {
     showError(errEl, '');
     try {
-      await api(on ? 'PUT' : 'DELETE', `${ROOM_API}/bans/${encodeURIComponent(name)}`);
+      // Banning takes the terms chosen in the panel: for how long, and why.
+      const form = $('add-ban');
+      const terms = on ? { for: form.elements.for.value, reason: form.elements.reason.value.trim() } : undefined;
+      await api(on ? 'PUT' : 'DELETE', `${ROOM_API}/bans/${encodeURIComponent(name)}`, terms);
       loadBans();
       return true;
     } catch (err) {
@@ -2413,8 +2426,9 @@
       bansEl.replaceChildren(...data.bans.map((b) => {
         const li = document.createElement('li');
         li.dataset.user = b.user;
-        li.textContent = b.user;
-        li.title = `Banned by ${b.by}`;
+        const until = b.until ? new Date(b.until).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }) : '';
+        li.textContent = b.user + (until ? ` (until ${until})` : '');
+        li.title = `Banned by ${b.by}` + (b.reason ? `: ${b.reason}` : '');
         const lift = document.createElement('button');
         lift.type = 'button';
         lift.className = 'btn btn-quiet btn-small';
@@ -2436,7 +2450,10 @@
       ev.preventDefault();
       const name = form.elements.name.value.trim().toLowerCase();
       if (!name) return;
-      if (await setBan(name, true, $('ban-error'))) form.elements.name.value = '';
+      if (await setBan(name, true, $('ban-error'))) {
+        form.elements.name.value = '';
+        form.elements.reason.value = '';
+      }
     });
     loadBans();
   }
