@@ -84,4 +84,6 @@ type ModerationStore interface {
 	// SetSuspended suspends an account (it may no longer sign in; natter.User.Suspended) or
 	// reinstates it. It ends no session: the caller does. ENOTFOUND if there is no such account.
 	SetSuspended(ctx context.Context, name string, suspended bool) error
+	// Suspended lists the suspended accounts by name (empty, not nil, for none).
+	Suspended(ctx context.Context) ([]string, error)
 }

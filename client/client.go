@@ -332,6 +332,16 @@ func (c *Client) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
 	return out.Bans, err
 }
 
+// Suspended lists the suspended accounts by name, for the server's admins. EFORBIDDEN for
+// anyone else.
+func (c *Client) Suspended(ctx context.Context) ([]string, error) {
+	var out struct {
+		Users []string `json:"users"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/suspensions", out: &out, idempotent: true})
+	return out.Users, err
+}
+
 // Suspend suspends the account user (its sessions end, it can't sign in), or with suspend false
 // reinstates it; this client's user must be an admin (natter serve --admins). Errors:
 // EFORBIDDEN, ENOTFOUND.

@@ -131,3 +131,16 @@ func (s *Store) SetSuspended(ctx context.Context, name string, suspended bool) e
 	}
 	return nil
 }
+
+// Suspended lists the suspended accounts by name: the members of PREFIX:suspended, sorted.
+func (s *Store) Suspended(ctx context.Context) ([]string, error) {
+	names, err := s.rdb.SMembers(ctx, s.key("suspended")).Result()
+	if err != nil {
+		return nil, unavailable("read suspended", err)
+	}
+	slices.Sort(names)
+	if names == nil {
+		names = []string{}
+	}
+	return names, nil
+}

@@ -340,6 +340,20 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleSuspensions lists the suspended accounts, for admins: {"users": [...]} by name.
+func (s *Server) handleSuspensions(w http.ResponseWriter, r *http.Request) {
+	if err := s.requireAdmin(r.Context(), authFrom(r.Context()).user, "list suspended accounts"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	names, err := s.store.Suspended(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"users": names})
+}
+
 type passwordReset struct {
 	NewPassword string `json:"new_password"`
 }

@@ -171,12 +171,19 @@ func TestSuspension(t *testing.T) {
 	aliceWS.subscribe("lobby")
 
 	checkError(t, ts.do("PUT", "/api/users/alice/suspension", bob, nil), http.StatusForbidden, "forbidden")
+	checkError(t, ts.do("GET", "/api/suspensions", bob, nil), http.StatusForbidden, "forbidden")
+	if r := ts.do("GET", "/api/suspensions", root, nil); r.Status != http.StatusOK || string(r.Raw) != `{"users":[]}`+"\n" {
+		t.Fatalf("the suspended before any suspension: %d %q", r.Status, r.Raw)
+	}
 	checkError(t, ts.do("PUT", "/api/users/root/suspension", root, nil), http.StatusForbidden, "forbidden")
 	checkError(t, ts.do("PUT", "/api/users/nobody/suspension", root, nil), http.StatusNotFound, "not_found")
 	if r := ts.do("PUT", "/api/users/alice/suspension", root, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("root suspends alice: %d %s", r.Status, r.Raw)
 	}
 	wantSignedOut(t, aliceWS)
+	if r := ts.do("GET", "/api/suspensions", root, nil); r.Status != http.StatusOK || string(r.Raw) != `{"users":["alice"]}`+"\n" {
+		t.Fatalf("the suspended after alice's suspension: %d %q", r.Status, r.Raw)
+	}
 	checkError(t, ts.do("GET", "/api/session", alice, nil), http.StatusUnauthorized, "unauthorized")
 	checkError(t, ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "wrong password"}), http.StatusUnauthorized, "unauthorized")
 	r := ts.do("POST", "/api/session", "", map[string]string{"name": "alice", "password": "alice's password"})

@@ -443,6 +443,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}/bans", s.authed(s.handleBans))
 	mux.HandleFunc("PUT /api/rooms/{room}/bans/{user}", s.authed(s.handleBan))
 	mux.HandleFunc("DELETE /api/rooms/{room}/bans/{user}", s.authed(s.handleUnban))
+	mux.HandleFunc("GET /api/suspensions", s.authed(s.handleSuspensions))
 	mux.HandleFunc("PUT /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("DELETE /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("PUT /api/users/{name}/password", s.authed(s.handleResetPassword))

@@ -78,3 +78,25 @@ func (s *Store) SetSuspended(ctx context.Context, name string, suspended bool) e
 	}
 	return s.syncWrite()
 }
+
+// Suspended lists the suspended accounts by name (natter.ModerationStore); empty, not nil, for
+// none. Few accounts are suspended: the scan of users reads one column.
+func (s *Store) Suspended(ctx context.Context) ([]string, error) {
+	rows, err := s.stmts.readSuspended.QueryContext(ctx)
+	if err != nil {
+		return nil, natter.Internal("sqlite: suspended", err)
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, natter.Internal("sqlite: suspended", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: suspended", err)
+	}
+	return names, nil
+}

@@ -432,6 +432,7 @@ type statements struct {
 	deleteBan      *sql.Stmt
 	readBans       *sql.Stmt
 	updateSuspend  *sql.Stmt
+	readSuspended  *sql.Stmt
 	insertUser     *sql.Stmt
 	insertSession  *sql.Stmt
 	deleteSession  *sql.Stmt
@@ -505,6 +506,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{r, &st.readBans, `SELECT user_name, banned_by, banned_at, until, reason FROM room_bans
 			WHERE room = ? AND (until = 0 OR until > ?) ORDER BY user_name`},
 		{w, &st.updateSuspend, `UPDATE users SET suspended = ? WHERE name = ?`},
+		{r, &st.readSuspended, `SELECT name FROM users WHERE suspended = 1 ORDER BY name`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},

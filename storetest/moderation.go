@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +95,20 @@ func testModeration(t *testing.T, s natter.Store) {
 	if u, _ := user("alice"); u.Suspended {
 		t.Fatalf("a new account is suspended: %+v", u)
 	}
+	suspended := func(want ...string) {
+		t.Helper()
+		got, err := s.Suspended(ctx)
+		must(t, err)
+		if got == nil || strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("Suspended() = %#v, want %q", got, want)
+		}
+	}
+	suspended()
+	must(t, s.SetSuspended(ctx, "bob", true))
 	must(t, s.SetSuspended(ctx, "alice", true))
+	suspended("alice", "bob")
+	must(t, s.SetSuspended(ctx, "bob", false))
+	suspended("alice")
 	if u, hash := user("alice"); !u.Suspended || hash != "hash-1" || u.Name != "alice" || !u.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("after SetSuspended(true): %+v %q; want alice as created, suspended, with hash-1", u, hash)
 	}
@@ -111,6 +125,7 @@ func testModeration(t *testing.T, s natter.Store) {
 		t.Fatalf("after SetSuspended(false): %+v %q; want not suspended, with hash-3", u, hash)
 	}
 	must(t, s.SetSuspended(ctx, "alice", false)) // again: no error
+	suspended()
 	wantCode(t, s.SetSuspended(ctx, "nobody", true), natter.ENOTFOUND)
 	wantCode(t, s.SetSuspended(ctx, "nobody", false), natter.ENOTFOUND)
 	if _, _, err := s.UserPasswordHash(ctx, "nobody"); natter.ErrorCode(err) != natter.ENOTFOUND {

@@ -22,6 +22,7 @@ const moderateUsage = `usage: natter moderate ACTION [flags] [USER]
   bans            list --room's bans: user, who banned, when, until when, why
   suspend USER    suspend the account USER: its sessions end, it can't sign in (admins only)
   reinstate USER  let the account USER sign in again (admins only)
+  suspended       list the suspended accounts (admins only)
   reset-password USER
                   give the account USER the password --new-password (or, with "-", the first
                   line of standard input); its sessions end (admins only)
@@ -40,7 +41,7 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, moderateUsage)
 		if len(args) == 0 {
-			return fmt.Errorf("give an action: ban, unban, bans, suspend, reinstate or reset-password")
+			return fmt.Errorf("give an action: ban, unban, bans, suspend, reinstate, suspended or reset-password")
 		}
 		return nil
 	}
@@ -60,12 +61,12 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	wantUser := action != "bans"
+	wantUser := action != "bans" && action != "suspended"
 	switch action {
-	case "ban", "unban", "bans", "suspend", "reinstate", "reset-password":
+	case "ban", "unban", "bans", "suspend", "reinstate", "suspended", "reset-password":
 	default:
 		fs.Usage()
-		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend, reinstate or reset-password", action)
+		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend, reinstate, suspended or reset-password", action)
 	}
 	if action == "reset-password" {
 		if *newPassword == "-" {
@@ -83,7 +84,7 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return fmt.Errorf("%s takes one user name, got %d arguments", action, len(rest))
 	}
 	if !wantUser && len(rest) != 0 {
-		return fmt.Errorf("bans takes no arguments, got %q", rest)
+		return fmt.Errorf("%s takes no arguments, got %q", action, rest)
 	}
 	if acct.to != "" {
 		return fmt.Errorf("--to: direct conversations have no moderators")
@@ -108,6 +109,12 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		err = c.Suspend(ctx, rest[0], false)
 	case "reset-password":
 		err = c.ResetPassword(ctx, rest[0], *newPassword)
+	case "suspended":
+		names, serr := c.Suspended(ctx)
+		for _, n := range names {
+			fmt.Fprintln(stdout, n)
+		}
+		err = serr
 	case "bans":
 		bans, berr := c.Bans(ctx, acct.room)
 		for _, b := range bans {

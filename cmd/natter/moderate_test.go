@@ -82,6 +82,12 @@ func TestModerateCommand(t *testing.T) {
 	if err := client.New(url).SignIn(ctx, "bob", "bob's password"); natter.ErrorCode(err) != natter.EFORBIDDEN {
 		t.Fatalf("bob's sign-in while suspended: %v, want forbidden", err)
 	}
+	if out, err := moderate(t, as("root", "suspended")...); err != nil || out != "bob\n" {
+		t.Fatalf("suspended printed %q, %v; want bob", out, err)
+	}
+	if _, err := moderate(t, as("root", "suspended", "extra")...); err == nil {
+		t.Fatal("suspended with an argument: no error")
+	}
 	if _, err := moderate(t, as("root", "reinstate", "bob")...); err != nil {
 		t.Fatalf("root reinstates bob: %v", err)
 	}
