@@ -187,19 +187,22 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 				t.Fatalf("tail returned %v after the interrupt; want nil", err)
 			}
 			// Read again, a deleted message has no words left: tail says so.
-			ctx, stop = context.WithCancel(t.Context())
-			defer stop()
-			pr, pw = io.Pipe()
+			ctx2, stop2 := context.WithCancel(t.Context())
+			defer stop2()
+			pr2, pw2 := io.Pipe()
+			done2 := make(chan struct{})
 			go func() {
-				runTail(ctx, []string{"--url", url, "--name", "tailer", "--transport", tr, "--after", "2"}, pw, io.Discard)
-				pw.Close()
+				defer close(done2)
+				runTail(ctx2, []string{"--url", url, "--name", "tailer", "--transport", tr, "--after", "2"}, pw2, io.Discard)
+				pw2.Close()
 			}()
-			lines = bufio.NewScanner(pr)
-			if got, want := next(), "[3] ann: (deleted)"; got != want {
-				t.Fatalf("line %q; want %q", got, want)
+			again := bufio.NewScanner(pr2)
+			if !again.Scan() || again.Text() != "[3] ann: (deleted)" {
+				t.Fatalf("line %q (%v); want %q", again.Text(), again.Err(), "[3] ann: (deleted)")
 			}
-			stop()
-			go io.Copy(io.Discard, pr)
+			stop2()
+			go io.Copy(io.Discard, pr2)
+			<-done2
 		})
 	}
 }
