@@ -17,7 +17,8 @@ import (
 // itself never changes: an edit or a deletion is a new entry, delivered, resumed from and paged
 // like any message. An entry of Kind KindReact puts the reaction Body (an emoji) of its author on
 // message Target, one of KindUnreact takes it off again: for each author, reaction and message,
-// the later entry wins.
+// the later entry wins. An entry of Kind KindPin pins message Target to the room (a room's
+// pinned messages are listed apart: MessageStore.Pins), one of KindUnpin takes it off.
 //
 // A deletion also erases: from the moment it is stored, every read returns the deleted message
 // and its edits with an empty Body and Deleted set (the stores overwrite the text), so the words
@@ -50,6 +51,8 @@ const (
 	KindDelete  = "delete"
 	KindReact   = "react"
 	KindUnreact = "unreact"
+	KindPin     = "pin"
+	KindUnpin   = "unpin"
 	// MaxReactionChars bounds a reaction's Body: an emoji, perhaps of several code points (a
 	// flag, a family, a skin tone), or a short word.
 	MaxReactionChars = 16
@@ -58,13 +61,26 @@ const (
 // IsReaction reports whether kind puts a reaction on a message or takes one off.
 func IsReaction(kind string) bool { return kind == KindReact || kind == KindUnreact }
 
+// IsPin reports whether kind pins a message or unpins it.
+func IsPin(kind string) bool { return kind == KindPin || kind == KindUnpin }
+
+// MaxPins is how many messages a room may have pinned at once.
+const MaxPins = 50
+
+// Pin is a pinned message of a room: its seq, who pinned it and when.
+type Pin struct {
+	Seq int64     `json:"seq"`
+	By  string    `json:"by"`
+	At  time.Time `json:"at"`
+}
+
 // AppendRequest asks a store to add a message to the end of a room's log.
 type AppendRequest struct {
 	Room     string
 	Author   string
 	Body     string
 	ClientID string // optional; makes the append idempotent per (Room, Author, ClientID)
-	Kind     string // "" (a message), KindEdit, KindDelete, KindReact or KindUnreact
+	Kind     string // "" (a message), KindEdit, KindDelete, KindReact, KindUnreact, KindPin or KindUnpin
 	Target   int64  // with Kind: the seq of the message it changes
 	ReplyTo  int64  // a message (no Kind) may answer an earlier message of its room: its seq
 }
@@ -121,12 +137,12 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 		if req.Target != 0 {
 			return Errorf(EINVALID, `a target needs a kind ("edit" or "delete")`)
 		}
-	case KindEdit, KindDelete, KindReact, KindUnreact:
+	case KindEdit, KindDelete, KindReact, KindUnreact, KindPin, KindUnpin:
 		if req.Target < 1 {
 			return Errorf(EINVALID, "%s needs a target: the seq of the message it changes", req.Kind)
 		}
 	default:
-		return Errorf(EINVALID, `kind %q is not one of "edit", "delete", "react" and "unreact"`, req.Kind)
+		return Errorf(EINVALID, `kind %q is not one of "edit", "delete", "react", "unreact", "pin" and "unpin"`, req.Kind)
 	}
 	if req.ReplyTo < 0 || (req.ReplyTo != 0 && req.Kind != "") {
 		return Errorf(EINVALID, "reply_to must be the seq (>= 1) of an earlier message, and only a message (not an edit or a deletion) answers one")
@@ -134,9 +150,9 @@ func ValidateAppend(req AppendRequest, maxBodyChars int) error {
 	if !utf8.ValidString(req.Body) {
 		return Errorf(EINVALID, "message body is not valid UTF-8")
 	}
-	if req.Kind == KindDelete {
+	if req.Kind == KindDelete || IsPin(req.Kind) {
 		if req.Body != "" {
-			return Errorf(EINVALID, "a deletion has no body")
+			return Errorf(EINVALID, "a %s has no body", map[string]string{KindDelete: "deletion", KindPin: "pin", KindUnpin: "unpin"}[req.Kind])
 		}
 	} else if req.Body == "" {
 		return Errorf(EINVALID, "message body is empty")
@@ -188,6 +204,10 @@ type MessageStore interface {
 	// past learns from them which of the older messages were changed since). ENOTFOUND if the
 	// room does not exist.
 	ChangesSince(ctx context.Context, room string, after int64, limit int) ([]Message, error)
+
+	// Pins lists room's pinned messages, the latest pinned first: those whose last pin or unpin
+	// entry is a pin, and not deleted since. ENOTFOUND if the room does not exist.
+	Pins(ctx context.Context, room string) ([]Pin, error)
 }
 
 // AsyncAppender is implemented by stores that can queue an append without waiting for its commit,

@@ -457,6 +457,34 @@ func (c *Client) React(ctx context.Context, room string, seq int64, emoji string
 	return msg, err
 }
 
+// Pin pins the message seq of room (for the room's moderators, or either account of a direct
+// conversation), or with off unpins it: it appends a change of Kind natter.KindPin or
+// natter.KindUnpin and returns it. Retries are safe. Errors: EFORBIDDEN, ECONFLICT (a pin past
+// natter.MaxPins, an unpin of a message not pinned, a deleted message), ENOTFOUND.
+func (c *Client) Pin(ctx context.Context, room string, seq int64, off bool) (natter.Message, error) {
+	kind := natter.KindPin
+	if off {
+		kind = natter.KindUnpin
+	}
+	msg, _, err := c.append(ctx, room, sendBody{ClientID: NewClientID(), Kind: kind, Target: seq})
+	return msg, err
+}
+
+// PinnedMessage is one of a room's pinned messages: the pin, and the message as it was sent.
+type PinnedMessage struct {
+	natter.Pin
+	Message natter.Message `json:"message"`
+}
+
+// Pins lists room's pinned messages, the latest pinned first.
+func (c *Client) Pins(ctx context.Context, room string) ([]PinnedMessage, error) {
+	var out struct {
+		Pins []PinnedMessage `json:"pins"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/pins", out: &out, idempotent: true})
+	return out.Pins, err
+}
+
 // Reply sends body to room as an answer to the message seq of that room (natter.Message.ReplyTo),
 // with a fresh client_id, so retries are safe. Errors: Send's, and ENOTFOUND when room has no
 // message seq.

@@ -464,6 +464,23 @@ func TestDirect(t *testing.T) {
 	wantCode(t, err, natter.EINVALID)
 	_, err = ns.guest(t, "gil").Direct(ctx, "ann")
 	wantCode(t, err, natter.EFORBIDDEN)
+
+	// Either account pins in the conversation; Pins lists it with the message.
+	if _, err := ann.Pin(ctx, r.Name, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	pins, err := ben.Pins(ctx, r.Name)
+	if err != nil || len(pins) != 1 || pins[0].Seq != 1 || pins[0].By != "ann" || pins[0].Message.Body != "psst" {
+		t.Fatalf("Pins: %+v, %v", pins, err)
+	}
+	if _, err := ben.Pin(ctx, r.Name, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ben.Pin(ctx, r.Name, 1, true)
+	wantCode(t, err, natter.ECONFLICT)
+	if pins, err := ann.Pins(ctx, r.Name); err != nil || len(pins) != 0 {
+		t.Fatalf("Pins after the unpin: %+v, %v", pins, err)
+	}
 }
 
 // TestRenameRoom: the room's creator renames it, and a WebSocket subscriber hears the new title.

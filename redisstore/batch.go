@@ -197,7 +197,7 @@ func (s *Store) pipeline(calls []*call) []scriptResult {
 			cmds[i] = findScript.EvalSha(context.Background(), pipe, []string{s.key("rooms"), s.key("cid", r.Room), s.key("log", r.Room), s.key("gone", r.Room)}, r.Room, r.Author, r.ClientID)
 		} else {
 			cmds[i] = appendScript.EvalSha(context.Background(), pipe,
-				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room), s.key("gone", r.Room), s.key("edits", r.Room)},
+				[]string{s.key("rooms"), s.key("seq"), s.key("log", r.Room), s.key("cid", r.Room), s.key("commits"), s.key("changes", r.Room), s.key("gone", r.Room), s.key("edits", r.Room), s.key("pins", r.Room)},
 				r.Room, r.Author, r.ClientID, r.Body, c.id, r.Kind, strconv.FormatInt(r.Target, 10), strconv.FormatInt(r.ReplyTo, 10))
 		}
 	}

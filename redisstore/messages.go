@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ end
 // KEYS: the rooms hash, the seq hash, the room's stream, the room's client_id hash, the channel,
 // the room's sorted set of edits and deletions (their seqs, for ChangesAfter), the room's erased
 // entries (a hash: seq -> the entry's fields but its body, as JSON), the room's edits by target (a
-// hash: target -> the seqs of its edits, each followed by a space).
+// hash: target -> the seqs of its edits, each followed by a space), the room's pinned messages (a
+// hash: seq -> when pinned, in nanoseconds, a colon, and by whom; a deletion unpins).
 // ARGV: room, author, client_id ("" for none), body, id, kind ("" for a plain message), target,
 // reply_to ("0" for none).
 // It returns {"notfound"}, {"dup", seq, id, ts, body, kind, target, reply_to} or {"new", seq, id,
@@ -92,8 +94,13 @@ if ARGV[6] == 'delete' then
     for e in string.gmatch(edits, '%d+') do erase(e, 'edit') end
     redis.call('HDEL', KEYS[8], ARGV[7])
   end
+  redis.call('HDEL', KEYS[9], ARGV[7])
 elseif ARGV[6] == 'edit' and erased == '0' then
   redis.call('HSET', KEYS[8], ARGV[7], (redis.call('HGET', KEYS[8], ARGV[7]) or '') .. seq .. ' ')
+elseif ARGV[6] == 'pin' then
+  redis.call('HSET', KEYS[9], ARGV[7], ts .. ':' .. ARGV[2])
+elseif ARGV[6] == 'unpin' then
+  redis.call('HDEL', KEYS[9], ARGV[7])
 end
 if key ~= '' then redis.call('HSET', KEYS[4], key, seq) end
 redis.call('PUBLISH', KEYS[5], cjson.encode({room = ARGV[1], seq = tostring(seq), id = ARGV[5], cid = ARGV[3], author = ARGV[2], body = body, ts = ts, kind = ARGV[6], target = ARGV[7], reply = ARGV[8]}))
@@ -428,4 +435,30 @@ func (s *Store) resync(ctx context.Context) {
 			s.last[room] = seq
 		}
 	}
+}
+
+// Pins lists room's pinned messages, the latest pinned first: the append script keeps them in
+// the hash PREFIX:pins:ROOM.
+func (s *Store) Pins(ctx context.Context, room string) ([]natter.Pin, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	recs, err := s.rdb.HGetAll(ctx, s.key("pins", room)).Result()
+	if err != nil {
+		return nil, unavailable("read pins", err)
+	}
+	pins := make([]natter.Pin, 0, len(recs))
+	for seqStr, v := range recs {
+		seq, err1 := strconv.ParseInt(seqStr, 10, 64)
+		ns, by, ok := strings.Cut(v, ":")
+		at, err2 := strconv.ParseInt(ns, 10, 64)
+		if err1 != nil || err2 != nil || !ok {
+			return nil, natter.Internal("redis: pin record", fmt.Errorf("malformed: %q = %q", seqStr, v))
+		}
+		pins = append(pins, natter.Pin{Seq: seq, By: by, At: time.Unix(0, at).UTC()})
+	}
+	slices.SortFunc(pins, func(a, b natter.Pin) int {
+		return cmp.Or(b.At.Compare(a.At), cmp.Compare(b.Seq, a.Seq))
+	})
+	return pins, nil
 }

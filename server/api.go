@@ -386,6 +386,8 @@ func (s *Server) stored(author natter.User, msg natter.Message, created bool) {
 		s.metrics.changes[1].Add(1)
 	case natter.KindReact, natter.KindUnreact:
 		s.metrics.changes[2].Add(1)
+	case natter.KindPin, natter.KindUnpin:
+		s.metrics.changes[3].Add(1)
 	}
 	if !author.Guest {
 		s.ownMarks.sent(author.Name, msg.Room, msg.Seq)
@@ -475,6 +477,9 @@ func (s *Server) checkTarget(ctx context.Context, req natter.AppendRequest) erro
 	}
 	if natter.IsReaction(req.Kind) {
 		return nil // anyone may react to any message
+	}
+	if natter.IsPin(req.Kind) {
+		return s.checkPin(ctx, req)
 	}
 	if m.Author != req.Author {
 		// The room's creator may delete anyone's message in it (spam, abuse), not edit it.

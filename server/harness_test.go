@@ -327,8 +327,8 @@ func checkMessageJSON(t testing.TB, raw []byte) natter.Message {
 	}
 	for _, key := range []string{"room", "id", "author", "body", "ts"} {
 		s, ok := fields[key].(string)
-		// A deletion has no body, and an entry it erased (deleted: true) none left.
-		if !ok || (s == "" && (key != "body" || (fields["deleted"] != true && fields["kind"] != natter.KindDelete))) {
+		// A deletion, a pin and an unpin have no body, and an entry erased (deleted: true) none left.
+		if !ok || (s == "" && (key != "body" || (fields["deleted"] != true && fields["kind"] != natter.KindDelete && fields["kind"] != natter.KindPin && fields["kind"] != natter.KindUnpin))) {
 			t.Fatalf("message field %q missing or not a non-empty string: %s", key, raw)
 		}
 	}

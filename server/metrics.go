@@ -28,7 +28,7 @@ type serverMetrics struct {
 	refused     [3]atomic.Int64             // connections refused at MaxConns (0), MaxUserConns (1) and MaxAddrConns (2)
 	rateLimited atomic.Int64                // sends refused by the send rate limit
 	sendLatency histogram                   // a send's hand-off to the store to the store's answer
-	changes     [3]atomic.Int64             // edits (0), deletions (1) and reactions put on or taken off (2) stored
+	changes     [4]atomic.Int64             // edits (0), deletions (1), reactions put on or taken off (2), pins and unpins (3) stored
 	readMarks   atomic.Int64                // read marks set through the API
 	typing      atomic.Int64                // typing notices taken (each may be passed on or not)
 	bans        atomic.Int64                // bans made by moderators
@@ -151,6 +151,7 @@ func (s *Server) writeMetrics(out *bufio.Writer) {
 	m.value("natter_message_changes_total", `kind="edit"`, float64(sm.changes[0].Load()))
 	m.value("natter_message_changes_total", `kind="delete"`, float64(sm.changes[1].Load()))
 	m.value("natter_message_changes_total", `kind="reaction"`, float64(sm.changes[2].Load()))
+	m.value("natter_message_changes_total", `kind="pin"`, float64(sm.changes[3].Load()))
 	m.one("natter_read_marks_total", "counter", "Read marks set by accounts (PUT /api/rooms/{room}/read).", float64(sm.readMarks.Load()))
 	m.one("natter_typing_notices_total", "counter", "Typing notices received (WebSocket typing frames and POST /api/rooms/{room}/typing).", float64(sm.typing.Load()))
 	m.one("natter_bans_total", "counter", "Users banned from posting in a room by its moderators (PUT /api/rooms/{room}/bans/{user}).", float64(sm.bans.Load()))

@@ -384,7 +384,7 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 			if _, err := count.ExecContext(ctx, m.Room); err != nil {
 				return nil, fmt.Errorf("count %s: %w", m.Kind, err)
 			}
-			if err := s.erase(ctx, tx, m); err != nil {
+			if err := s.applyChange(ctx, tx, m); err != nil {
 				return nil, err
 			}
 		}
@@ -413,25 +413,60 @@ func (s *Store) storeBatch(batch []*appendCall) (created []natter.Message, err e
 	return created, nil
 }
 
-// erase carries out what a deletion m does to the text of earlier entries, in its transaction:
-// it erases the message it deletes and that message's edits. An edit m of a message already
-// deleted (an edit racing the deletion) is erased as it is stored. The entries keep their place
-// and everything but the text (natter.Message.Deleted).
-func (s *Store) erase(ctx context.Context, tx *sql.Tx, m *natter.Message) error {
+// applyChange carries out, in m's transaction, what a change m does beyond its entry. A deletion
+// erases the message it deletes and that message's edits (their place and everything but the
+// text stay: natter.Message.Deleted), and unpins it; an edit of a message already deleted (an
+// edit racing the deletion) is erased as it is stored. A pin or an unpin updates room_pins.
+func (s *Store) applyChange(ctx context.Context, tx *sql.Tx, m *natter.Message) error {
+	exec := func(what string, stmt *sql.Stmt, args ...any) error {
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
 	switch m.Kind {
 	case natter.KindDelete:
-		if _, err := tx.StmtContext(ctx, s.stmts.eraseMessage).ExecContext(ctx, m.Room, m.Target); err != nil {
-			return fmt.Errorf("erase message: %w", err)
+		if err := exec("erase message", s.stmts.eraseMessage, m.Room, m.Target); err != nil {
+			return err
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts.eraseEdits).ExecContext(ctx, m.Room, m.Target); err != nil {
-			return fmt.Errorf("erase edits: %w", err)
+		if err := exec("erase edits", s.stmts.eraseEdits, m.Room, m.Target); err != nil {
+			return err
 		}
+		return exec("unpin a deleted message", s.stmts.deletePin, m.Room, m.Target)
 	case natter.KindEdit:
-		if _, err := tx.StmtContext(ctx, s.stmts.eraseLateEdit).ExecContext(ctx, m.Room, m.Seq, m.Target); err != nil {
-			return fmt.Errorf("erase a late edit: %w", err)
-		}
+		return exec("erase a late edit", s.stmts.eraseLateEdit, m.Room, m.Seq, m.Target)
+	case natter.KindPin:
+		return exec("pin", s.stmts.upsertPin, m.Room, m.Target, m.Author, toNanos(m.TS))
+	case natter.KindUnpin:
+		return exec("unpin", s.stmts.deletePin, m.Room, m.Target)
 	}
 	return nil
+}
+
+// Pins lists room's pinned messages, the latest pinned first (natter.MessageStore).
+func (s *Store) Pins(ctx context.Context, room string) ([]natter.Pin, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	rows, err := s.stmts.readPins.QueryContext(ctx, room)
+	if err != nil {
+		return nil, natter.Internal("sqlite: pins", err)
+	}
+	defer rows.Close()
+	pins := []natter.Pin{}
+	for rows.Next() {
+		var p natter.Pin
+		var at int64
+		if err := rows.Scan(&p.Seq, &p.By, &at); err != nil {
+			return nil, natter.Internal("sqlite: pins", err)
+		}
+		p.At = fromNanos(at)
+		pins = append(pins, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: pins", err)
+	}
+	return pins, nil
 }
 
 // loadLastSeq makes sure s.lastSeq knows c's room, or fails c alone with ENOTFOUND. The returned

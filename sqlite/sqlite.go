@@ -422,6 +422,9 @@ type statements struct {
 	eraseMessage   *sql.Stmt // a deletion erases its target's text
 	eraseEdits     *sql.Stmt // and its target's edits
 	eraseLateEdit  *sql.Stmt // an edit stored after its target's deletion
+	upsertPin      *sql.Stmt
+	deletePin      *sql.Stmt
+	readPins       *sql.Stmt
 	insertRoom     *sql.Stmt
 	updateTitle    *sql.Stmt
 	insertMember   *sql.Stmt
@@ -489,6 +492,10 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.eraseMessage, `UPDATE messages SET body = '' WHERE room = ? AND seq = ? AND kind = ''`},
 		{w, &st.eraseEdits, `UPDATE messages INDEXED BY messages_targets SET body = ''
 			WHERE room = ? AND target = ? AND kind != '' AND kind = 'edit'`},
+		{w, &st.upsertPin, `INSERT INTO room_pins (room, seq, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (room, seq) DO UPDATE SET pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`},
+		{w, &st.deletePin, `DELETE FROM room_pins WHERE room = ? AND seq = ?`},
+		{r, &st.readPins, `SELECT seq, pinned_by, pinned_at FROM room_pins WHERE room = ? ORDER BY pinned_at DESC, seq DESC`},
 		{w, &st.eraseLateEdit, `UPDATE messages SET body = '' WHERE room = ?1 AND seq = ?2 AND EXISTS (
 			SELECT 1 FROM messages INDEXED BY messages_targets WHERE room = ?1 AND target = ?3 AND kind != '' AND kind = 'delete')`},
 		{w, &st.insertRoom, `INSERT INTO rooms (name, title, epoch, last_seq, created_by, created_at, private, direct)

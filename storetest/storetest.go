@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"EditsAndDeletions", testEditsAndDeletions},
 		{"Erase", testErase},
+		{"Pins", testPins},
 		{"ChangesSince", testChangesSince},
 		{"Search", testSearch},
 		{"Replies", testReplies},

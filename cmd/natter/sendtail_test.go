@@ -128,7 +128,7 @@ func TestSendAndTailRefuseBadInput(t *testing.T) {
 func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 	for _, tr := range []string{"ws", "sse", "poll"} {
 		t.Run(tr, func(t *testing.T) {
-			url := openNatter(t)
+			url := openNatter(t, func(c *server.Config) { c.Admins = []string{"ann"} })
 			ann := client.New(url)
 			if err := ann.Register(t.Context(), "ann", "ann's password"); err != nil {
 				t.Fatal(err)
@@ -176,7 +176,13 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 			if _, err := ann.React(ctx, "lobby", 4, "👍", true); err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]", "[7] ann (to [4]): answered", "[8] ann reacted 👍 to [4]", "[9] ann took back 👍 on [4]"} {
+			if _, err := ann.Pin(ctx, "lobby", 4, false); err != nil { // ann is an admin: she moderates the lobby
+				t.Fatal(err)
+			}
+			if _, err := ann.Pin(ctx, "lobby", 4, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"[5] ann edited [2]: fixed", "[6] ann deleted [3]", "[7] ann (to [4]): answered", "[8] ann reacted 👍 to [4]", "[9] ann took back 👍 on [4]", "[10] ann pinned [4]", "[11] ann unpinned [4]"} {
 				if got := next(); got != want {
 					t.Fatalf("line %q; want %q", got, want)
 				}

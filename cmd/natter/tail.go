@@ -60,6 +60,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(stdout, "[%d] %s deleted [%d]\n", m.Seq, m.Author, m.Target)
 			case natter.KindReact:
 				fmt.Fprintf(stdout, "[%d] %s reacted %s to [%d]\n", m.Seq, m.Author, m.Body, m.Target)
+			case natter.KindPin:
+				fmt.Fprintf(stdout, "[%d] %s pinned [%d]\n", m.Seq, m.Author, m.Target)
+			case natter.KindUnpin:
+				fmt.Fprintf(stdout, "[%d] %s unpinned [%d]\n", m.Seq, m.Author, m.Target)
 			case natter.KindUnreact:
 				fmt.Fprintf(stdout, "[%d] %s took back %s on [%d]\n", m.Seq, m.Author, m.Body, m.Target)
 			default:
