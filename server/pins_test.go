@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"natter"
+	"natter/app"
 )
 
 // TestPins: a room's moderator pins and unpins messages; the entries reach subscribers like any
@@ -15,7 +16,7 @@ import (
 // unpin of what is not pinned and a pin past the limit are refused, storing nothing. Deleting a
 // pinned message unpins it. In a direct conversation both accounts pin.
 func TestPins(t *testing.T) {
-	ts := startServer(t)
+	ts := startServer(t, func(c *app.Config) { c.Server.Metrics = true })
 	alice, bob, gus := ts.account("alice"), ts.account("bob"), ts.signIn("gus")
 	if r := ts.do("POST", "/api/rooms", alice, map[string]string{"name": "ops"}); r.Status != http.StatusCreated {
 		t.Fatalf("create ops: %d %s", r.Status, r.Raw)
@@ -106,6 +107,9 @@ func TestPins(t *testing.T) {
 	}
 	if p := pins(alice); len(p) != natter.MaxPins {
 		t.Fatalf("%d pins, want %d", len(p), natter.MaxPins)
+	}
+	if v := scrape(t, ts)[`natter_message_changes_total{kind="pin"}`]; v != natter.MaxPins+3 {
+		t.Fatalf(`natter_message_changes_total{kind="pin"} = %v, want %d`, v, natter.MaxPins+3)
 	}
 
 	// A direct conversation: both accounts pin.

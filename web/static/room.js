@@ -24,6 +24,8 @@
   const MAX_BODY = Number(root.dataset.maxBody) || 4096;
   const ROOM_API = '/api/rooms/' + encodeURIComponent(ROOM);
   const WITH = root.dataset.with || ''; // in a direct conversation: the other account
+  // CAN_PIN: pins messages to the room (its moderators; either account of a conversation).
+  const CAN_PIN = !GUEST && (MODERATOR || !!WITH);
   const ORDER = FORCED ? [FORCED] : ['ws', 'sse', 'poll'];
   const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
 
@@ -495,7 +497,18 @@
     linkButton.setAttribute('aria-label', 'Link to this message');
     linkButton.addEventListener('click', () => linkTo(m.seq, linkButton));
     linkBox.append(linkButton);
-    tools.append(reply, reactBox, linkBox);
+    tools.append(reply, reactBox);
+    if (CAN_PIN) {
+      const pinBox = document.createElement('span');
+      pinBox.className = 'msg-actions pin-actions';
+      const pinButton = document.createElement('button');
+      pinButton.type = 'button';
+      pinButton.textContent = 'Pin';
+      pinButton.addEventListener('click', () => togglePin(li));
+      pinBox.append(pinButton);
+      tools.append(pinBox);
+    }
+    tools.append(linkBox);
     applyChanges(li);
     return li;
   }
@@ -588,7 +601,7 @@
   // message: it changes the message it targets, wherever that is on the page or when it gets
   // there (history loads backwards, so a change is always seen no later than its target). The
   // latest edit gives the text; a deletion is for good.
-  const isChange = (m) => m.kind === 'edit' || m.kind === 'delete' || m.kind === 'react' || m.kind === 'unreact';
+  const isChange = (m) => m.kind === 'edit' || m.kind === 'delete' || m.kind === 'react' || m.kind === 'unreact' || m.kind === 'pin' || m.kind === 'unpin';
   const edits = new Map(); // target seq -> the latest edit
   const deleted = new Map(); // target seq -> who deleted it
   // target seq -> Map of "emoji\nauthor" -> {seq, on}: the latest react or unreact of each author
@@ -597,6 +610,8 @@
 
   // recordChange takes in a change and updates its target if it is on the page.
   function recordChange(m) {
+    if (m.kind === 'pin' || m.kind === 'unpin' || (m.kind === 'delete' && pinned.has(m.target))) schedulePins();
+    if (m.kind === 'pin' || m.kind === 'unpin') return; // the list is the server's (loadPins)
     if (m.deleted) {
       // An edit a deletion erased (the server keeps no words of a deleted message): its target
       // is deleted, by someone the deletion's own entry tells.
@@ -701,12 +716,15 @@
       li.querySelector('.react-actions')?.remove();
       li.querySelector(':scope > .reactions')?.remove();
       li.querySelector('.react-palette')?.remove();
+      li.querySelector('.pin-actions')?.remove();
+      li.querySelector('.pin-mark')?.remove();
       li.querySelector('.edited')?.remove();
       if (replyTo === li) cancelReply();
       refreshQuotes(seq);
       return;
     }
     renderReactions(li, seq);
+    showPinned(li);
     const e = edits.get(seq);
     if (!e || li.dataset.edit === String(e.seq)) return;
     li.dataset.edit = String(e.seq);
@@ -2363,6 +2381,90 @@
     });
     load();
   }
+
+  // ---- Pins ----
+  //
+  // The room's pinned messages, the latest pinned first, in the side panel: each opens the
+  // message in the log (loading history back to it). The list is the server's (GET .../pins),
+  // read at load and again shortly after any pin, unpin or deletion of a pinned message passes
+  // by; a pinned message shows a mark, and Pin or Unpin among its tools for those who may.
+  let pinned = new Map(); // seq -> {by, at, message}
+  let pinsTimer = null;
+  function schedulePins() {
+    clearTimeout(pinsTimer);
+    pinsTimer = setTimeout(loadPins, 200);
+  }
+  async function loadPins() {
+    try {
+      const { data } = await api('GET', `${ROOM_API}/pins`);
+      pinned = new Map(data.pins.map((p) => [p.seq, p]));
+      renderPins();
+    } catch (err) {
+      if (err.status === 401) goSignIn();
+    }
+  }
+  function renderPins() {
+    const list = $('pins');
+    list.replaceChildren(...[...pinned.values()].map((p) => {
+      const li = document.createElement('li');
+      li.dataset.seq = String(p.seq);
+      const open = document.createElement('button');
+      open.type = 'button';
+      open.className = 'pin-open';
+      const shown = log.shown.get(p.seq);
+      const { author, text } = shown ? quoteOf(shown) : { author: p.message.author, text: plainText(p.message.body).slice(0, QUOTE_CHARS) };
+      const who = document.createElement('span');
+      who.className = 'pin-author';
+      who.textContent = author;
+      open.append(who, text);
+      open.title = `Pinned by ${p.by}`;
+      open.addEventListener('click', () => jumpTo(p.seq));
+      li.append(open);
+      if (CAN_PIN) {
+        const unpin = document.createElement('button');
+        unpin.type = 'button';
+        unpin.className = 'btn btn-quiet btn-small unpin';
+        unpin.textContent = 'Unpin';
+        unpin.setAttribute('aria-label', `Unpin ${author}'s message`);
+        unpin.addEventListener('click', () => setPin(p.seq, false));
+        li.append(unpin);
+      }
+      return li;
+    }));
+    $('pins-count').textContent = String(pinned.size);
+    $('pins-section').hidden = pinned.size === 0;
+    for (const li of log.shown.values()) showPinned(li);
+  }
+  function showPinned(li) {
+    const seq = Number(li.dataset.seq);
+    const on = pinned.has(seq) && !li.classList.contains('deleted');
+    li.classList.toggle('pinned', on);
+    const b = li.querySelector('.pin-actions button');
+    if (b) {
+      b.textContent = on ? 'Unpin' : 'Pin';
+      b.setAttribute('aria-label', on ? 'Unpin this message' : 'Pin this message to the room');
+    }
+    let mark = li.querySelector('.pin-mark');
+    if (on && !mark) {
+      mark = document.createElement('span');
+      mark.className = 'pin-mark';
+      mark.textContent = 'pinned';
+      li.querySelector('.meta').append(mark);
+    } else if (!on) mark?.remove();
+  }
+  async function setPin(seq, on) {
+    showError($('pins-error'), '');
+    try {
+      const { data } = await api('POST', `${ROOM_API}/messages`, { kind: on ? 'pin' : 'unpin', target: seq, client_id: newClientID() });
+      deliver(data.message);
+      await loadPins();
+    } catch (err) {
+      if (err.status === 401) { goSignIn(); return; }
+      showError(on ? els.composerError : $('pins-error'), err.message);
+    }
+  }
+  function togglePin(li) { setPin(Number(li.dataset.seq), !pinned.has(Number(li.dataset.seq))); }
+  loadPins();
 
   // ---- Bans ----
 
