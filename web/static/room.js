@@ -467,48 +467,29 @@
     }
     const tools = document.createElement('span');
     tools.className = 'msg-tools';
-    const reply = document.createElement('span');
-    reply.className = 'msg-actions reply-actions';
-    const rb = document.createElement('button');
-    rb.type = 'button';
-    rb.textContent = 'Reply';
-    rb.addEventListener('click', () => startReply(li));
-    reply.append(rb);
+    // toolBox makes one of the message's tools: a box of its class with one button.
+    const toolBox = (kind, label, aria, onClick) => {
+      const box = document.createElement('span');
+      box.className = `msg-actions ${kind}-actions`;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      if (aria) b.setAttribute('aria-label', aria);
+      b.addEventListener('click', () => onClick(b));
+      box.append(b);
+      return box;
+    };
     li.append(tools);
     if (m.author === ME && !GUEST) addOwnActions(li, true); // guests change nothing (the server says why)
     else if (MODERATOR) addOwnActions(li, false); // Delete only
     // Reply last: shown on a touch screen only once the message is tapped or focused, it must not
     // move Edit and Delete under the finger.
-    const reactBox = document.createElement('span');
-    reactBox.className = 'msg-actions react-actions';
-    const reactButton = document.createElement('button');
-    reactButton.type = 'button';
-    reactButton.textContent = 'React';
-    reactButton.setAttribute('aria-label', 'Add a reaction');
-    reactButton.addEventListener('click', () => togglePalette(li));
-    reactBox.append(reactButton);
+    tools.append(toolBox('reply', 'Reply', '', () => startReply(li)));
+    tools.append(toolBox('react', 'React', 'Add a reaction', () => togglePalette(li)));
+    if (CAN_PIN) tools.append(toolBox('pin', 'Pin', '', () => togglePin(li)));
     // Link: the address of the message (copied where the browser lets a page write the
     // clipboard), and the page shows it as a link from elsewhere would.
-    const linkBox = document.createElement('span');
-    linkBox.className = 'msg-actions link-actions';
-    const linkButton = document.createElement('button');
-    linkButton.type = 'button';
-    linkButton.textContent = 'Link';
-    linkButton.setAttribute('aria-label', 'Link to this message');
-    linkButton.addEventListener('click', () => linkTo(m.seq, linkButton));
-    linkBox.append(linkButton);
-    tools.append(reply, reactBox);
-    if (CAN_PIN) {
-      const pinBox = document.createElement('span');
-      pinBox.className = 'msg-actions pin-actions';
-      const pinButton = document.createElement('button');
-      pinButton.type = 'button';
-      pinButton.textContent = 'Pin';
-      pinButton.addEventListener('click', () => togglePin(li));
-      pinBox.append(pinButton);
-      tools.append(pinBox);
-    }
-    tools.append(linkBox);
+    tools.append(toolBox('link', 'Link', 'Link to this message', (b) => linkTo(m.seq, b)));
     applyChanges(li);
     return li;
   }
