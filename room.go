@@ -166,4 +166,16 @@ type RoomStore interface {
 	// SetRoomTitle gives a room a new title (empty: its name) and returns the room. Errors:
 	// EINVALID (a bad title), ENOTFOUND.
 	SetRoomTitle(ctx context.Context, name, title string) (Room, error)
+	// DeleteRoom deletes the room and everything of it (its log, pins, bans, members) at once:
+	// from then on every call about it answers as for a room that never existed (ENOTFOUND), an
+	// append queued behind the deletion included, and its name is never used again (CreateRoom:
+	// ECONFLICT), so that no link, cursor or mark meant for it reaches another room. by is who
+	// deleted it. On a store that several nodes share, every node hears of it (natter on Redis:
+	// OnRevoke). ENOTFOUND if there is no such room.
+	DeleteRoom(ctx context.Context, name, by string) error
+}
+
+// DeletedRoomError is the error CreateRoom gives for the name of a deleted room.
+func DeletedRoomError(name string) error {
+	return Errorf(ECONFLICT, "room %q was deleted, and the name of a deleted room is not used again", name)
 }

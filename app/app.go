@@ -104,6 +104,8 @@ func Open(ctx context.Context, cfg Config) (*Main, error) {
 			OnRevoke: func(r redisstore.Revocation) {
 				switch srv := srvReady.Load(); {
 				case srv == nil:
+				case r.Deleted:
+					srv.RoomDeleted(r.Room)
 				case r.Ban:
 					go srv.BanChanged(r.Room, r.User) // it reads the room's bans: not on the subscriber's goroutine
 				case r.Room != "":

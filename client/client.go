@@ -251,6 +251,16 @@ func (c *Client) RenameRoom(ctx context.Context, room, title string) (natter.Roo
 	return out.Room, err
 }
 
+// DeleteRoom deletes the room with everything in it, for its moderators (its creator, the
+// server's admins): from then on it does not exist (ENOTFOUND) for anyone, and its name is never
+// used again. Its WebSocket subscribers get an "error" Frame with Code not_found and Ref the room.
+// Errors: EFORBIDDEN (not a moderator, a direct conversation), EINVALID (the lobby), ENOTFOUND.
+func (c *Client) DeleteRoom(ctx context.Context, room string) error {
+	// Not repeated on its own: a repeat of a deletion that was made answers ENOTFOUND.
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/rooms/" + url.PathEscape(room)})
+	return err
+}
+
 // Direct opens the direct conversation between this account and the account user: a private
 // room of the two (natter.Room.Direct), made the first time either asks, the same room after.
 // Send to it and read it by its Name like any room. Errors: EFORBIDDEN (a guest), ENOTFOUND (no

@@ -361,8 +361,11 @@ func (s *Store) revoked(payload string) {
 		s.log.Error("redis: a revocation that can't be read", "err", err)
 		return
 	}
+	if r.Deleted {
+		delete(s.last, r.Room) // its counter is gone with it; the name never comes back
+	}
 	if s.onRevoke != nil {
-		s.onRevoke(Revocation{TokenHash: r.TokenHash, User: r.User, Keep: r.Keep, At: time.Unix(0, r.At), Room: r.Room, Ban: r.Ban})
+		s.onRevoke(Revocation{TokenHash: r.TokenHash, User: r.User, Keep: r.Keep, At: time.Unix(0, r.At), Room: r.Room, Ban: r.Ban, Deleted: r.Deleted})
 	}
 }
 
@@ -417,9 +420,27 @@ func (s *Store) resync(ctx context.Context) {
 		}
 		return
 	}
+	var missing []string
 	for room, last := range s.last {
 		if _, ok := seqs[room]; !ok && last > 0 {
-			s.log.Error("redis: a room's counter is gone: Redis lost data; restart the natter nodes so that clients reload", "room", room, "was", last)
+			missing = append(missing, room)
+		}
+	}
+	if len(missing) > 0 {
+		// A room deleted while this node could not hear of it, or Redis lost data.
+		deleted, err := s.rdb.HMGet(ctx, s.key("deleted"), missing...).Result()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("redis: reading the deleted rooms after resubscribing failed", "err", err)
+			}
+			return
+		}
+		for i, room := range missing {
+			if deleted[i] != nil {
+				s.revoked(`{"room":` + strconv.Quote(room) + `,"deleted":true}`)
+				continue
+			}
+			s.log.Error("redis: a room's counter is gone: Redis lost data; restart the natter nodes so that clients reload", "room", room, "was", s.last[room])
 			delete(s.last, room)
 		}
 	}

@@ -80,6 +80,9 @@ type Revocation struct {
 	// Ban says that User's ban in Room changed (BanUser, UnbanUser): no session ends and no
 	// membership changed; read the room's bans (Bans) for where it stands now.
 	Ban bool
+	// Deleted says that Room was deleted (DeleteRoom); User is empty. It also comes after a
+	// resubscription for a room deleted while the note could not arrive.
+	Deleted bool
 }
 
 // Store is a natter.Store in Redis.
@@ -395,8 +398,9 @@ type revoked struct {
 	User      string `json:"user,omitempty"`
 	Keep      string `json:"keep,omitempty"`
 	At        int64  `json:"at,omitempty"`
-	Room      string `json:"room,omitempty"` // User was taken out of this private room's members
-	Ban       bool   `json:"ban,omitempty"`  // User's ban in Room changed, not their membership
+	Room      string `json:"room,omitempty"`    // User was taken out of this private room's members
+	Ban       bool   `json:"ban,omitempty"`     // User's ban in Room changed, not their membership
+	Deleted   bool   `json:"deleted,omitempty"` // Room was deleted
 }
 
 var deleteSession = redis.NewScript(`
@@ -454,9 +458,11 @@ func (r roomRecord) room(name string, lastSeq int64) natter.Room {
 }
 
 // createRoomScript stores a room's record if the name is free and, for a private room, its first
-// members (natter.Room.FirstMembers), in one step. KEYS: the rooms hash, the room's members set.
-// ARGV: name, record, then the first members, if any. It returns 1, or 0 if the room exists.
+// members (natter.Room.FirstMembers), in one step. KEYS: the rooms hash, the room's members set,
+// the deleted rooms hash. ARGV: name, record, then the first members, if any. It returns 1, 0 if
+// the room exists, or 2 if a room of that name was deleted.
 var createRoomScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 2 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 for i = 3, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return 1`)
@@ -523,9 +529,12 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	for _, m := range room.FirstMembers() {
 		args = append(args, m)
 	}
-	ok, err := createRoomScript.Run(ctx, s.rdb, []string{s.key("rooms"), s.key("members", room.Name)}, args...).Int()
+	ok, err := createRoomScript.Run(ctx, s.rdb, []string{s.key("rooms"), s.key("members", room.Name), s.key("deleted")}, args...).Int()
 	if err != nil {
 		return natter.Room{}, unavailable("create room", err)
+	}
+	if ok == 2 {
+		return natter.Room{}, natter.DeletedRoomError(room.Name)
 	}
 	if ok == 0 {
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
@@ -638,4 +647,45 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 		rooms[i].Changes = changes[i].Val()
 	}
 	return rooms, nil
+}
+
+// deleteRoomScript deletes a room (natter.RoomStore.DeleteRoom) in one step: its record leaves
+// the rooms hash for the hash of deleted rooms (name -> when, in nanoseconds, a colon, and by
+// whom), which keeps the name from being used again; its counter and every key of its own go
+// (UNLINK: Redis frees a long stream in the background); and every node hears of it on the
+// channel of revocations. An append after it finds no room. KEYS: the rooms hash, the deleted
+// rooms hash, the seq hash, the channel of revocations, then the room's own keys. ARGV: the
+// room, the deleted rooms' value, the note to publish. It returns 1, or 0 if there is no such
+// room.
+var deleteRoomScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
+for i = 5, #KEYS do redis.call('UNLINK', KEYS[i]) end
+redis.call('PUBLISH', KEYS[4], ARGV[3])
+return 1`)
+
+// roomKeys are the kinds of key a room has of its own (PREFIX:KIND:ROOM).
+var roomKeys = []string{"log", "cid", "changes", "gone", "edits", "pins", "bans", "members"}
+
+// DeleteRoom deletes a room and everything of it (natter.RoomStore), and tells every node
+// (OnRevoke: Revocation.Deleted). An account's read mark of it and its closing of it stay in
+// the account's hashes, where nothing reads them: no list holds the room any more.
+func (s *Store) DeleteRoom(ctx context.Context, name, by string) error {
+	if !natter.ValidRoomName(name) {
+		return natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	}
+	keys := []string{s.key("rooms"), s.key("deleted"), s.key("seq"), s.key("revoked")}
+	for _, k := range roomKeys {
+		keys = append(keys, s.key(k, name))
+	}
+	note, _ := json.Marshal(revoked{Room: name, Deleted: true})
+	ok, err := deleteRoomScript.Run(ctx, s.rdb, keys, name, strconv.FormatInt(s.now().UnixNano(), 10)+":"+by, note).Int()
+	if err != nil {
+		return unavailable("delete room", err)
+	}
+	if ok == 0 {
+		return natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
+	}
+	return nil
 }

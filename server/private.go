@@ -20,10 +20,14 @@ import (
 type roomAccess struct {
 	private sync.Map // room name -> bool
 	members sync.Map // room + "\x00" + user -> struct{}
+	deleted sync.Map // room name -> struct{}: deleted rooms (deleteroom.go), whose names never return
 }
 
 // canSee reports whether user may see room.
 func (s *Server) canSee(ctx context.Context, user natter.User, room natter.Room) (bool, error) {
+	if s.isDeleted(room.Name) {
+		return false, nil // read before its deletion
+	}
 	s.access.private.Store(room.Name, room.Private)
 	if !room.Private {
 		return true, nil
@@ -55,6 +59,9 @@ func (s *Server) isMember(ctx context.Context, user natter.User, room string) (b
 // not exist: the caller's own path says so). It reads the room only the first time this node
 // meets it, so that a send to a public room costs no store read.
 func (s *Server) checkRoomName(ctx context.Context, user natter.User, name string) error {
+	if s.isDeleted(name) {
+		return natter.Errorf(natter.ENOTFOUND, "no room named %q", name)
+	}
 	private, known := s.access.private.Load(name)
 	if !known {
 		room, err := s.store.Room(ctx, name)

@@ -438,6 +438,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))
 	mux.HandleFunc("GET /api/rooms/{room}", s.authed(s.handleGetRoom))
 	mux.HandleFunc("PATCH /api/rooms/{room}", s.authed(s.handleRenameRoom))
+	mux.HandleFunc("DELETE /api/rooms/{room}", s.authed(s.handleDeleteRoom))
 	mux.HandleFunc("POST /api/dms", s.authed(s.handleDirect))
 	mux.HandleFunc("DELETE /api/dms/{user}", s.authed(s.handleCloseDirect))
 	mux.HandleFunc("GET /api/rooms/{room}/bans", s.authed(s.handleBans))

@@ -210,11 +210,15 @@ func (s *Store) runSweep(ctx context.Context, tx *sql.Tx, p sweepPlan) error {
 		s.scratch.entries = ents
 		args := s.scratch.args[:0]
 		for _, e := range ents {
-			args = append(args, e.key, s.keys.roomNames[e.loc.room], e.loc.seq)
+			room := s.keys.roomNames[e.loc.room]
+			if s.isDeleted(room) {
+				continue // its purge may have run already: leave nothing of it behind
+			}
+			args = append(args, e.key, room, e.loc.seq)
 			s.filterAdd(e.key) // before the commit: a key the filter has but client_keys not yet is harmless
 		}
 		s.scratch.args = args
-		if err := execRows(ctx, tx, &s.stmts.insertKeys, len(ents), 3, args); err != nil {
+		if err := execRows(ctx, tx, &s.stmts.insertKeys, len(args)/3, 3, args); err != nil {
 			return fmt.Errorf("index client_ids: %w", err)
 		}
 	}
@@ -252,7 +256,7 @@ func (s *Store) sweepCommitted(p sweepPlan) {
 // loadRecentKeys fills recentKeys with the keyed messages after each room's keys_seq. Open calls
 // it before the committer starts.
 func (s *Store) loadRecentKeys(ctx context.Context) error {
-	rows, err := s.writeDB.QueryContext(ctx, `SELECT name, keys_seq, last_seq FROM rooms WHERE last_seq > keys_seq`)
+	rows, err := s.writeDB.QueryContext(ctx, `SELECT name, keys_seq, last_seq FROM rooms WHERE last_seq > keys_seq AND deleted_at = 0`)
 	if err != nil {
 		return err
 	}

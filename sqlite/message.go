@@ -29,8 +29,11 @@ type appendCall struct {
 	// lookupOnly marks a FindByClientID: the committer answers it like a repeat (msg set if the
 	// key is stored) and never stores it.
 	lookupOnly bool
-	done       chan struct{}
-	then       func(natter.Message, bool, error)
+	// drop marks a DeleteRoom of req.Room by req.Author (purge.go): the committer carries it out
+	// on its own, between two batches.
+	drop bool
+	done chan struct{}
+	then func(natter.Message, bool, error)
 }
 
 // AppendMessage stores req at the end of its room's log. It returns once the message is committed
@@ -137,12 +140,21 @@ func (s *Store) commitLoop() {
 		defer close(s.syncq)
 	}
 	batch := make([]*appendCall, 0, s.maxBatch)
+	var held *appendCall // a deletion topUp met: it goes after the batch before it
 	for {
-		c, ok := <-s.appends
-		if !ok {
-			return
+		c := held
+		held = nil
+		if c == nil {
+			var ok bool
+			if c, ok = <-s.appends; !ok {
+				return
+			}
 		}
-		batch = s.topUp(append(batch[:0], c))
+		if c.drop {
+			s.dropRoom(c)
+			continue
+		}
+		batch, held = s.topUp(append(batch[:0], c))
 		// With Synchronous FULL, a batch is synced by the committer itself, or, when appends
 		// queue faster than one batch takes (a full batch) or an earlier batch is still being
 		// synced, handed to the syncer so that the next commit overlaps the sync. Handing off
@@ -152,7 +164,9 @@ func (s *Store) commitLoop() {
 			// At most syncDepth batches committed and not yet answered: meanwhile the next
 			// batch grows.
 			s.syncSlots <- struct{}{}
-			batch = s.topUp(batch)
+			if held == nil {
+				batch, held = s.topUp(batch)
+			}
 		}
 		s.finishCheckpoint()
 		s.commitBatch(batch, pipelined)
@@ -164,20 +178,24 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// topUp adds what is queued to batch, up to maxBatch, without waiting.
-func (s *Store) topUp(batch []*appendCall) []*appendCall {
+// topUp adds what is queued to batch, up to maxBatch, without waiting. It stops at a deletion
+// of a room, which it returns apart: the deletion goes after the batch.
+func (s *Store) topUp(batch []*appendCall) ([]*appendCall, *appendCall) {
 	for len(batch) < s.maxBatch {
 		select {
 		case c, ok := <-s.appends:
 			if !ok {
-				return batch // Close: commit this batch; commitLoop's next receive ends it
+				return batch, nil // Close: commit this batch; commitLoop's next receive ends it
+			}
+			if c.drop {
+				return batch, c
 			}
 			batch = append(batch, c)
 		default:
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
 }
 
 // batchState is the committer's scratch space for one batch.
@@ -610,9 +628,9 @@ func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, lim
 	if err != nil {
 		return nil, natter.Internal("sqlite: messages after", err)
 	}
-	if len(msgs) == 0 {
-		// Only now is it worth asking whether the room exists: rooms are never deleted, so a
-		// non-empty page proves it.
+	if len(msgs) == 0 || s.isDeleted(room) {
+		// Only now is it worth asking whether the room exists: a deleted room's messages are
+		// gone or known to be going (purge.go), so a non-empty page of another proves it.
 		if err := s.roomExists(ctx, room); err != nil {
 			return nil, err
 		}
@@ -638,7 +656,7 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	if err != nil {
 		return nil, natter.Internal("sqlite: messages before", err)
 	}
-	if len(msgs) == 0 {
+	if len(msgs) == 0 || s.isDeleted(room) {
 		if err := s.roomExists(ctx, room); err != nil {
 			return nil, err
 		}

@@ -40,6 +40,9 @@ func (s *Store) UnbanUser(ctx context.Context, room, user string) error {
 // Bans lists room's active bans ordered by user name (natter.ModerationStore); empty, not nil,
 // for none.
 func (s *Store) Bans(ctx context.Context, room string) ([]natter.Ban, error) {
+	if s.isDeleted(room) {
+		return []natter.Ban{}, nil // its rows may wait for the purger
+	}
 	rows, err := s.stmts.readBans.QueryContext(ctx, room, toNanos(s.now()))
 	if err != nil {
 		return nil, natter.Internal("sqlite: bans", err)

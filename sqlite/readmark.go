@@ -257,7 +257,7 @@ func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limi
 	if err != nil {
 		return nil, natter.Internal("sqlite: read changes", err)
 	}
-	if len(msgs) == 0 {
+	if len(msgs) == 0 || s.isDeleted(room) {
 		if err := s.roomExists(ctx, room); err != nil {
 			return nil, err
 		}

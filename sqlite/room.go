@@ -33,6 +33,9 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	if n, err := res.RowsAffected(); err != nil {
 		return natter.Room{}, natter.Internal("sqlite: create room", err)
 	} else if n == 0 {
+		if s.isDeleted(room.Name) {
+			return natter.Room{}, natter.DeletedRoomError(room.Name)
+		}
 		return natter.Room{}, natter.Errorf(natter.ECONFLICT, "room %q already exists", room.Name)
 	}
 	for _, m := range room.FirstMembers() {
@@ -81,6 +84,9 @@ func (s *Store) RemoveMember(ctx context.Context, room, user string) error {
 
 // IsMember reports whether user is a member of room (natter.RoomStore).
 func (s *Store) IsMember(ctx context.Context, room, user string) (bool, error) {
+	if s.isDeleted(room) {
+		return false, nil // its rows may wait for the purger
+	}
 	var one int
 	err := s.stmts.readMember.QueryRowContext(ctx, room, user).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -94,6 +100,9 @@ func (s *Store) IsMember(ctx context.Context, room, user string) (bool, error) {
 
 // Members lists room's members by name (natter.RoomStore).
 func (s *Store) Members(ctx context.Context, room string) ([]string, error) {
+	if s.isDeleted(room) {
+		return []string{}, nil // its rows may wait for the purger
+	}
 	rows, err := s.stmts.readMembers.QueryContext(ctx, room)
 	if err != nil {
 		return nil, natter.Internal("sqlite: members", err)

@@ -85,7 +85,8 @@ type Config struct {
 	keyOf          func(room, author, clientID string) int64
 	keyBuckets     int
 	keyBucketEvery int
-	filterKeys     int64 // capacity of the first client_id filter (0: from the store's size)
+	filterKeys     int64             // capacity of the first client_id filter (0: from the store's size)
+	onPurged       func(room string) // called when the purger has emptied a deleted room
 }
 
 // Store is a natter.Store backed by one SQLite database file.
@@ -134,6 +135,9 @@ type Store struct {
 	probesSkipped int // lookups the filter answered; committer only (for tests)
 
 	ckpt checkpointer
+
+	// Deleted rooms, and the purger of what they held (purge.go).
+	purge purger
 
 	// The sweeper of expired sessions (sessions.go): stopped by Close through sessStop.
 	sessStop context.CancelFunc
@@ -318,6 +322,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.writeDB.Close()
 		return nil, err
 	}
+	if err := s.loadDeletedRooms(ctx); err != nil {
+		s.stmts.close()
+		s.readDB.Close()
+		s.ckpt.db.Close()
+		s.writeDB.Close()
+		return nil, err
+	}
 	// The client_id filter, sized for the keys client_keys may hold (keys_seq bounds them; a
 	// bigger one replaces it at twice that), fills in the background: until it is complete,
 	// lookups read client_keys.
@@ -338,6 +349,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	s.ckpt.wake = make(chan struct{}, 1)
 	s.ckpt.done = make(chan struct{})
+	s.purge.purged = cfg.onPurged
+	s.startPurger()
 	go s.checkpointLoop()
 	go s.commitLoop()
 	s.startSessionSweeper()
@@ -367,6 +380,7 @@ func (s *Store) Close() error {
 		<-s.ckpt.done
 		s.sessStop()
 		<-s.sessDone
+		s.stopPurger()
 		s.stopMarkWriter()
 
 		s.stmts.close()
@@ -446,6 +460,7 @@ type statements struct {
 	readMsgsAfter  *sql.Stmt
 	readMsgsBefore *sql.Stmt
 	readRoom       *sql.Stmt
+	dropRoom       *sql.Stmt
 	readRooms      *sql.Stmt
 	readUser       *sql.Stmt
 	readSession    *sql.Stmt
@@ -486,7 +501,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.messageAt, `SELECT ` + messageColumns + ` FROM messages WHERE room = ? AND seq = ?`},
 		{w, &st.insertRef, `INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{w, &st.updateKeysSeq, `UPDATE rooms SET keys_seq = max(keys_seq, ?) WHERE name = ?`},
-		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ?`},
+		{w, &st.roomLastSeq, `SELECT last_seq FROM rooms WHERE name = ? AND deleted_at = 0`},
 		{w, &st.updateRoomSeq, `UPDATE rooms SET last_seq = ? WHERE name = ?`},
 		{w, &st.countChange, `UPDATE rooms SET changes = changes + 1 WHERE name = ?`},
 		{w, &st.eraseMessage, `UPDATE messages SET body = '' WHERE room = ? AND seq = ? AND kind = ''`},
@@ -514,7 +529,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND (until = 0 OR until > ?) ORDER BY user_name`},
 		{w, &st.updateSuspend, `UPDATE users SET suspended = ? WHERE name = ?`},
 		{r, &st.readSuspended, `SELECT name FROM users WHERE suspended = 1 ORDER BY name`},
-		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ?`},
+		{w, &st.dropRoom, `UPDATE rooms SET deleted_at = ?, deleted_by = ? WHERE name = ? AND deleted_at = 0`},
+		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ? AND deleted_at = 0`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},
 		{w, &st.insertSession, `INSERT INTO sessions (token_hash, user_name, guest, created_at, expires_at)
@@ -537,9 +553,9 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
-		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE name = ?`},
-		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms ORDER BY name`},
-		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ?`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE name = ? AND deleted_at = 0`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE deleted_at = 0 ORDER BY name`},
+		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ? AND deleted_at = 0`},
 		{r, &st.readUser, `SELECT name, password_hash, created_at, suspended FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions
 			WHERE token_hash = ?`},

@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ReadMarks", testReadMarks},
 		{"ReadMarksConcurrent", testReadMarksConcurrent},
 		{"HiddenRooms", testHiddenRooms},
+		{"DeleteRoom", testDeleteRoom},
+		{"DeleteRoomRacingAppends", testDeleteRoomRacingAppends},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

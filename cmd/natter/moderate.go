@@ -26,6 +26,8 @@ const moderateUsage = `usage: natter moderate ACTION [flags] [USER]
   reset-password USER
                   give the account USER the password --new-password (or, with "-", the first
                   line of standard input); its sessions end (admins only)
+  delete-room     delete --room and everything in it, for good (its name is never used
+                  again); asks for --yes
 
 Sign in with --name and --password as one of the room's moderators (its creator, or an account
 the server names with --admins). Every flag can be set as NATTER_<FLAG>.
@@ -41,7 +43,7 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, moderateUsage)
 		if len(args) == 0 {
-			return fmt.Errorf("give an action: ban, unban, bans, suspend, reinstate, suspended or reset-password")
+			return fmt.Errorf("give an action: ban, unban, bans, suspend, reinstate, suspended, reset-password or delete-room")
 		}
 		return nil
 	}
@@ -53,6 +55,7 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	newPassword := fs.String("new-password", "", `reset-password: the new password ("-": read it from standard input)`)
 	banFor := fs.String("for", "", `ban: how long ("30m", "2h", "7d"; default: until lifted)`)
 	banReason := fs.String("reason", "", "ban: why, shown to the banned user and the room")
+	yes := fs.Bool("yes", false, "delete-room: yes, delete the room and everything in it")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), moderateUsage)
 		fs.PrintDefaults()
@@ -61,12 +64,15 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	wantUser := action != "bans" && action != "suspended"
+	wantUser := action != "bans" && action != "suspended" && action != "delete-room"
 	switch action {
-	case "ban", "unban", "bans", "suspend", "reinstate", "suspended", "reset-password":
+	case "ban", "unban", "bans", "suspend", "reinstate", "suspended", "reset-password", "delete-room":
 	default:
 		fs.Usage()
-		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend, reinstate, suspended or reset-password", action)
+		return fmt.Errorf("unknown action %q: ban, unban, bans, suspend, reinstate, suspended, reset-password or delete-room", action)
+	}
+	if action == "delete-room" && !*yes {
+		return fmt.Errorf("delete-room deletes room %q and everything in it, for good: add --yes", acct.room)
 	}
 	if action == "reset-password" {
 		if *newPassword == "-" {
@@ -109,6 +115,10 @@ func runModerateIn(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		err = c.Suspend(ctx, rest[0], false)
 	case "reset-password":
 		err = c.ResetPassword(ctx, rest[0], *newPassword)
+	case "delete-room":
+		if err = c.DeleteRoom(ctx, acct.room); err == nil {
+			fmt.Fprintf(stdout, "deleted room %s\n", acct.room)
+		}
 	case "suspended":
 		names, serr := c.Suspended(ctx)
 		for _, n := range names {
