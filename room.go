@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -175,7 +177,11 @@ type RoomStore interface {
 	DeleteRoom(ctx context.Context, name, by string) error
 }
 
-// DeletedRoomError is the error CreateRoom gives for the name of a deleted room.
+// ErrRoomDeleted is wrapped by DeletedRoomError (errors.Is).
+var ErrRoomDeleted = errors.New("the room was deleted")
+
+// DeletedRoomError is the error CreateRoom gives for the name of a deleted room: ECONFLICT,
+// wrapping ErrRoomDeleted.
 func DeletedRoomError(name string) error {
-	return Errorf(ECONFLICT, "room %q was deleted, and the name of a deleted room is not used again", name)
+	return &Error{Code: ECONFLICT, Message: fmt.Sprintf("a room named %q was deleted, and the name of a deleted room is not used again", name), Err: ErrRoomDeleted}
 }

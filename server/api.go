@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -236,7 +237,7 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	room, err := s.store.CreateRoom(r.Context(), natter.Room{Name: req.Name, Title: req.Title, CreatedBy: user.Name, Private: req.Private})
 	if err != nil {
-		if natter.ErrorCode(err) == natter.ECONFLICT {
+		if natter.ErrorCode(err) == natter.ECONFLICT && !errors.Is(err, natter.ErrRoomDeleted) {
 			err = natter.Errorf(natter.ECONFLICT, "a room named %q exists", req.Name)
 		}
 		s.writeError(w, r, err)

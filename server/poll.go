@@ -217,7 +217,11 @@ func (s *Server) readPollAnswer(room string, q readQuery, read bool) (int, []byt
 	}
 	status, body := http.StatusOK, []byte(nil)
 	if err != nil {
-		s.logger.Error("long-poll answer failed", "room", room, "err", err)
+		if natter.ErrorCode(err) == natter.ENOTFOUND {
+			err = natter.Errorf(natter.ENOTFOUND, "no room named %q", room) // deleted while the poll waited
+		} else {
+			s.logger.Error("long-poll answer failed", "room", room, "err", err)
+		}
 		status = statusFor(natter.ErrorCode(err))
 		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: natter.ErrorCode(err), Message: natter.ErrorMessage(err)}})
 	} else {

@@ -114,3 +114,50 @@ func TestModerateCommand(t *testing.T) {
 		t.Fatalf("bob's sign-in with the password read from standard input: %v", err)
 	}
 }
+
+// TestModerateDeleteRoom: `natter moderate delete-room` asks for --yes, deletes the room for its
+// moderators only, and the room is gone for its readers.
+func TestModerateDeleteRoom(t *testing.T) {
+	url := openNatter(t, func(c *server.Config) { c.Admins = []string{"root"} })
+	ctx := t.Context()
+	for _, name := range []string{"root", "bob"} {
+		if err := client.New(url).Register(ctx, name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := client.New(url)
+	if err := bob.SignIn(ctx, "bob", "bob's password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.CreateRoom(ctx, "junk", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Send(ctx, "junk", "buy now"); err != nil {
+		t.Fatal(err)
+	}
+	as := func(name string, args ...string) []string {
+		return append(args, "--url", url, "--name", name, "--password", name+"'s password")
+	}
+	if _, err := moderate(t, as("root", "delete-room", "--room", "junk")...); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("delete-room without --yes: %v, want it to ask for --yes", err)
+	}
+	if _, err := moderate(t, as("root", "delete-room", "--room", "junk", "extra", "--yes")...); err == nil {
+		t.Fatal("delete-room with an argument: no error")
+	}
+	if _, err := bob.Messages(ctx, "junk", client.Query{After: 0}); err != nil {
+		t.Fatalf("the room after refused deletions: %v", err)
+	}
+	out, err := moderate(t, as("root", "delete-room", "--room", "junk", "--yes")...)
+	if err != nil || out != "deleted room junk\n" {
+		t.Fatalf("delete-room printed %q, %v", out, err)
+	}
+	if _, err := bob.Messages(ctx, "junk", client.Query{After: 0}); natter.ErrorCode(err) != natter.ENOTFOUND {
+		t.Fatalf("reading the deleted room: %v, want not_found", err)
+	}
+	if err := bob.DeleteRoom(ctx, "lobby"); natter.ErrorCode(err) != natter.EFORBIDDEN {
+		t.Fatalf("bob deleting the lobby: %v, want forbidden", err)
+	}
+	if _, err := moderate(t, as("root", "delete-room", "--room", "lobby", "--yes")...); natter.ErrorCode(err) != natter.EINVALID {
+		t.Fatalf("deleting the lobby: %v, want invalid", err)
+	}
+}

@@ -1944,7 +1944,9 @@
     retryTimer = setTimeout(connect, ms);
   }
 
-  // probe tells a transport that can't get through from a server that is down.
+  // probe tells a transport that can't get through from a server that is down, and from a room
+  // that is gone (deleted, or shut to this user: an event stream or a poll of it then fails as
+  // any lost connection does).
   async function probe() {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), 5000);
@@ -1952,8 +1954,10 @@
       const ready = await fetch('/readyz', { cache: 'no-store', signal: ctrl.signal });
       if (!ready.ok) return 'down';
       await api('GET', '/api/session', undefined, { signal: ctrl.signal });
+      await api('GET', ROOM_API, undefined, { signal: ctrl.signal });
       return 'ok';
     } catch (err) {
+      if (err.status === 404) return 'gone';
       return err.status === 401 ? 'unauthorized' : 'down';
     } finally {
       clearTimeout(timer);
@@ -1981,6 +1985,10 @@
     if (gen !== generation) return; // something else reconnected meanwhile
     if (reach === 'unauthorized') {
       goSignIn();
+      return;
+    }
+    if (reach === 'gone') {
+      fatal('This room no longer exists.');
       return;
     }
     if (reach === 'ok') {
@@ -2283,6 +2291,34 @@
       } catch (err) {
         if (err.status === 401) { goSignIn(); return; }
         showError($('rename-error'), err.message);
+      }
+    });
+  }
+
+  // ---- Deleting the room (its moderators) ----
+
+  const deleteButton = $('delete-room');
+  if (deleteButton) {
+    const form = $('delete-room-form');
+    const close = () => {
+      form.hidden = true;
+      deleteButton.hidden = false;
+      showError($('delete-room-error'), '');
+    };
+    deleteButton.addEventListener('click', () => {
+      deleteButton.hidden = true;
+      form.hidden = false;
+      $('delete-room-cancel').focus();
+    });
+    $('delete-room-cancel').addEventListener('click', close);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('DELETE', ROOM_API);
+        location.assign('/');
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError($('delete-room-error'), err.message);
       }
     });
   }
