@@ -208,6 +208,11 @@ type MessageStore interface {
 	// Pins lists room's pinned messages, the latest pinned first: those whose last pin or unpin
 	// entry is a pin, and not deleted since. ENOTFOUND if the room does not exist.
 	Pins(ctx context.Context, room string) ([]Pin, error)
+	// ExpireBefore erases, in every room, the words of the messages and edits stored before
+	// before, as a deletion erases them (Message.Deleted): their place in the log stays. Other
+	// entries (deletions, reactions, pins) keep what little they hold. It returns how many entries
+	// it erased. Called again, it goes on from where it got to (each room's log is in time order).
+	ExpireBefore(ctx context.Context, before time.Time) (int64, error)
 }
 
 // AsyncAppender is implemented by stores that can queue an append without waiting for its commit,

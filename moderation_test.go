@@ -33,3 +33,16 @@ func TestCheckBanReason(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 0, "0": 0, "1h": time.Hour, "720h": 720 * time.Hour, "90d": 90 * 24 * time.Hour, "1d": 24 * time.Hour} {
+		if got, err := ParseRetention(in); err != nil || got != want {
+			t.Errorf("ParseRetention(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"59m", "0d", "-1h", "-5d", "99999999999d", "9223372036854775807d", "soon", "d", "1.5d", "2 h"} {
+		if _, err := ParseRetention(in); ErrorCode(err) != EINVALID {
+			t.Errorf("ParseRetention(%q): %v, want invalid", in, err)
+		}
+	}
+}

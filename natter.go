@@ -2,7 +2,12 @@
 // parts. Implementations live in subpackages (sqlite, hub, server); cmd/natter wires them together.
 package natter
 
-import "io"
+import (
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Store is everything natter keeps durably: users, sessions, rooms and their logs, read marks.
 type Store interface {
@@ -24,4 +29,32 @@ type Metric struct {
 // MetricsReporter is implemented by stores with figures of their own for GET /metrics.
 type MetricsReporter interface {
 	Metrics() []Metric
+}
+
+// MinRetention is the shortest retention natter serve takes (ParseRetention).
+const MinRetention = time.Hour
+
+// ParseRetention reads how long messages are kept: a Go duration ("720h") or a number of days
+// ("90d"); "" or "0" keeps them for ever (0). Anything else, or less than MinRetention, is
+// EINVALID.
+func ParseRetention(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		n, err = strconv.Atoi(days)
+		if n > 100*366 {
+			n = -1 // beyond any time.Duration worth having
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d < MinRetention {
+		return 0, Errorf(EINVALID, `messages are kept for at least an hour ("90d", "720h"), or for ever ("0"), not %q`, s)
+	}
+	return d, nil
 }

@@ -654,14 +654,16 @@ func (s *Store) Rooms(ctx context.Context) ([]natter.Room, error) {
 // whom), which keeps the name from being used again; its counter and every key of its own go
 // (UNLINK: Redis frees a long stream in the background); and every node hears of it on the
 // channel of revocations. An append after it finds no room. KEYS: the rooms hash, the deleted
-// rooms hash, the seq hash, the channel of revocations, then the room's own keys. ARGV: the
+// rooms hash, the seq hash, the channel of revocations, the expiry marks hash (expire.go), then
+// the room's own keys. ARGV: the
 // room, the deleted rooms' value, the note to publish. It returns 1, or 0 if there is no such
 // room.
 var deleteRoomScript = redis.NewScript(`
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
-for i = 5, #KEYS do redis.call('UNLINK', KEYS[i]) end
+redis.call('HDEL', KEYS[5], ARGV[1])
+for i = 6, #KEYS do redis.call('UNLINK', KEYS[i]) end
 redis.call('PUBLISH', KEYS[4], ARGV[3])
 return 1`)
 
@@ -675,7 +677,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name, by string) error {
 	if !natter.ValidRoomName(name) {
 		return natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
 	}
-	keys := []string{s.key("rooms"), s.key("deleted"), s.key("seq"), s.key("revoked")}
+	keys := []string{s.key("rooms"), s.key("deleted"), s.key("seq"), s.key("revoked"), s.key("expired")}
 	for _, k := range roomKeys {
 		keys = append(keys, s.key(k, name))
 	}

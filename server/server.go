@@ -129,6 +129,11 @@ type Config struct {
 	// nodes share (a natter.SharedLimiter) it holds across the nodes, like the failed password
 	// sign-ins per account.
 	SignInRate float64
+	// Retention, if positive, is how long messages keep their words: every RetentionEvery
+	// (default 10 minutes) the store erases those of the messages and edits older than that, as
+	// a deletion would (natter.MessageStore.ExpireBefore). 0 keeps them for ever.
+	Retention      time.Duration
+	RetentionEvery time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For (or, without it, Forwarded) is
 	// believed: a request from one of them counts against the nearest address in that header that
 	// is not one of them. Others' headers are ignored.
@@ -411,6 +416,9 @@ func New(cfg Config) (*Server, error) {
 	s.pages = p
 	s.handler = s.routes()
 	go s.keepaliveLoop()
+	if cfg.Retention > 0 {
+		go s.retentionLoop()
+	}
 	s.ownMarks = newOwnMarks()
 	go s.ownMarks.loop(s)
 	return s, nil

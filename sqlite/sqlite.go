@@ -138,6 +138,8 @@ type Store struct {
 
 	// Deleted rooms, and the purger of what they held (purge.go).
 	purge purger
+	// How far each room's log is expired (expire.go).
+	expire expirer
 
 	// The sweeper of expired sessions (sessions.go): stopped by Close through sessStop.
 	sessStop context.CancelFunc

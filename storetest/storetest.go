@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"HiddenRooms", testHiddenRooms},
 		{"DeleteRoom", testDeleteRoom},
 		{"DeleteRoomRacingAppends", testDeleteRoomRacingAppends},
+		{"ExpireBefore", testExpireBefore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

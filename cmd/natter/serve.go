@@ -81,6 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxAddrConns = fs.Int("max-addr-conns", server.DefaultMaxAddrConns, "most WebSockets, event streams and waiting long-polls one client address (an IPv6 /64) may have open (negative: no limit)")
 		minPassword  = fs.Int("min-password", server.DefaultMinPassword, "shortest password accepted at registration")
 		sessionTTL   = fs.Duration("session-ttl", server.DefaultSessionTTL, "how long a sign-in lasts")
+		retention    = fs.String("retention", "0", `how long messages keep their words ("90d", "720h"; at least 1h): older ones, and older edits, are erased as a deletion erases them (0: for ever)`)
 		metrics      = fs.Bool("metrics", true, "serve GET /metrics (Prometheus text format: connections, messages, refusals, send latency, memory)")
 		tlsCert      = fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS and wss:// (with --tls-key)")
 		tlsKey       = fs.String("tls-key", "", "PEM private key file of --tls-cert")
@@ -136,6 +137,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *signInRate == 0 {
 		return fmt.Errorf("--signin-rate must be positive, or negative for no limit")
 	}
+	keep, err := natter.ParseRetention(*retention)
+	if err != nil {
+		return fmt.Errorf("--retention: %s", natter.ErrorMessage(err))
+	}
 
 	m, err := app.Open(ctx, app.Config{
 		Addr:        *addr,
@@ -150,6 +155,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Limits:           natter.Limits{MaxBodyChars: *maxBody, MaxFrameBytes: *maxFrame, MaxWait: *maxWait, MaxPageSize: *maxPage},
 			Guests:           *guests,
 			SessionTTL:       *sessionTTL,
+			Retention:        keep,
 			MinPasswordChars: *minPassword,
 			SendRate:         *sendRate,
 			SendBurst:        *sendBurst,

@@ -289,6 +289,8 @@ func TestServeSignInLimitFlags(t *testing.T) {
 		{[]string{"--trusted-proxy", "10.0.0.0/33"}, `trusted proxy "10.0.0.0/33" is not an IP address or a CIDR prefix`},
 		{[]string{"--trusted-proxy", "10.0.0.1,proxy.example"}, `trusted proxy "proxy.example" is not`},
 		{[]string{"--signin-rate", "0"}, "--signin-rate must be positive"},
+		{[]string{"--retention", "5m"}, "--retention: messages are kept for at least an hour"},
+		{[]string{"--retention", "soon"}, `not "soon"`},
 	} {
 		out, err := exec.Command(natterBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, c.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
