@@ -35,6 +35,10 @@ type SharedLimiter interface {
 	// with take false, only looks. It returns 0 when there was a token, or how long until there
 	// will be one.
 	TakeToken(ctx context.Context, key string, rate float64, burst int, take bool) (time.Duration, error)
+	// LeaseTokens takes up to n tokens from the bucket key at once, for a node to spend on its
+	// own (a limit checked on every send would cost a round trip each): it returns how many it
+	// took and, if none, how long until there will be one.
+	LeaseTokens(ctx context.Context, key string, rate float64, burst, n int) (int, time.Duration, error)
 }
 
 type UserStore interface {

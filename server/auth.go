@@ -398,9 +398,14 @@ type rateLimiter struct {
 	// buckets stand in while it can't be reached.
 	shared natter.SharedLimiter
 	scope  string
+	// lease, if positive, has the node take up to so many tokens at once from the shared bucket
+	// and spend them itself (leased), so that only one check in about lease asks the store: the
+	// limit still holds across the nodes, each of which may hold up to lease tokens unspent.
+	lease int
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	leased  map[string]int // tokens taken from the shared bucket and not yet spent, per key
 	sweep   time.Time
 }
 
@@ -423,7 +428,12 @@ func (l *rateLimiter) use(user string, take bool) error {
 	if l.rate < 0 {
 		return nil
 	}
-	if l.shared != nil {
+	if l.shared != nil && l.lease > 0 {
+		if err, ok := l.useLeased(user, take); ok {
+			return err
+		}
+		// The store can't say now: the local bucket stands in.
+	} else if l.shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		wait, err := l.shared.TakeToken(ctx, l.scope+":"+user, l.rate, int(l.burst), take)
 		cancel()
@@ -460,6 +470,48 @@ func (l *rateLimiter) use(user string, take bool) error {
 		b.tokens--
 	}
 	return nil
+}
+
+// useLeased answers use from the tokens this node leased for user, leasing more from the shared
+// bucket when there are none. ok is false when the shared bucket can't be reached.
+func (l *rateLimiter) useLeased(user string, take bool) (err error, ok bool) {
+	spend := func() bool {
+		n := l.leased[user]
+		if n == 0 {
+			return false
+		}
+		if take {
+			if n == 1 {
+				delete(l.leased, user)
+			} else {
+				l.leased[user] = n - 1
+			}
+		}
+		return true
+	}
+	l.mu.Lock()
+	had := spend()
+	l.mu.Unlock()
+	if had {
+		return nil, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	took, wait, lerr := l.shared.LeaseTokens(ctx, l.scope+":"+user, l.rate, int(l.burst), l.lease)
+	cancel()
+	if lerr != nil {
+		return nil, false
+	}
+	if took == 0 {
+		return l.refuse(user, wait), true
+	}
+	l.mu.Lock()
+	if l.leased == nil {
+		l.leased = make(map[string]int)
+	}
+	l.leased[user] += took
+	spend()
+	l.mu.Unlock()
+	return nil, true
 }
 
 // refuse is the refusal of user, who may try again after wait.

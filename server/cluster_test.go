@@ -544,3 +544,32 @@ func TestClusterChangeLimit(t *testing.T) {
 	checkError(t, a.do("PUT", "/api/rooms/ops/bans/bob", onA, nil), http.StatusTooManyRequests, "rate_limited")
 	checkError(t, b.do("PATCH", "/api/rooms/ops", onB, map[string]string{"title": "Ops"}), http.StatusTooManyRequests, "rate_limited")
 }
+
+// TestClusterSendRateIsShared: a user's sending limit holds across the nodes, not on each: sends
+// spread over two nodes get one burst in all (and at most a lease of tokens more per node), then
+// 429 on both, with when to retry.
+func TestClusterSendRateIsShared(t *testing.T) {
+	const burst = 20 // leases of 2 tokens
+	nodes := startCluster(t, 2, func(c *app.Config) { c.Server.SendRate, c.Server.SendBurst = 0.01, burst })
+	a, b := nodes[0], nodes[1]
+	ann := a.signIn("ann")
+	sent, refused := 0, 0
+	for i := range 2 * burst {
+		r := []*testServer{a, b}[i%2].post(ann, "lobby", fmt.Sprint("message ", i), "")
+		switch r.Status {
+		case http.StatusCreated:
+			sent++
+		case http.StatusTooManyRequests:
+			checkError(t, r, http.StatusTooManyRequests, "rate_limited")
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatalf("a refusal without Retry-After: %s", r.Raw)
+			}
+			refused++
+		default:
+			t.Fatalf("send %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if sent < burst || sent > burst+2*2 {
+		t.Fatalf("%d of %d sends over two nodes went through, %d refused; want one burst of %d (and at most a lease more per node), not one per node", sent, 2*burst, refused, burst)
+	}
+}

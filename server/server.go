@@ -101,8 +101,11 @@ type Config struct {
 	SessionTTL time.Duration
 	// MinPasswordChars is the shortest password accepted at registration (default 6).
 	MinPasswordChars int
-	// SendRate and SendBurst bound how fast one user may send (token bucket, per node); a negative
-	// SendRate turns the limit off. Defaults: 20 messages/s sustained, bursts of 100.
+	// SendRate and SendBurst bound how fast one user may send (token bucket); a negative
+	// SendRate turns the limit off. Defaults: 20 messages/s sustained, bursts of 100. On a store
+	// several nodes share (a natter.SharedLimiter) it holds across them: each node takes tokens
+	// from the shared bucket a tenth of a burst at a time (at most 10), so a user's bursts across
+	// N nodes may exceed SendBurst by up to N such leases, and the sustained rate holds.
 	SendRate  float64
 	SendBurst int
 	// SearchRate and SearchBurst bound how often one user may search a room (each search reads
@@ -399,6 +402,9 @@ func New(cfg Config) (*Server, error) {
 		s.searches.shared, s.searches.scope = shared, "searches"
 		s.roomsMade.shared, s.roomsMade.scope = shared, "rooms"
 		s.changes.shared, s.changes.scope = shared, "changes"
+		// Sends too, from leases: asking the store on every send would add a round trip to each.
+		s.limiter.shared, s.limiter.scope = shared, "sends"
+		s.limiter.lease = min(max(cfg.SendBurst/10, 1), 10)
 	}
 	s.csrf = http.NewCrossOriginProtection()
 	for _, o := range cfg.AllowedOrigins {
