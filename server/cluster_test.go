@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"natter"
 	"natter/app"
 	"natter/internal/redistest"
@@ -571,5 +573,60 @@ func TestClusterSendRateIsShared(t *testing.T) {
 	}
 	if sent < burst || sent > burst+2*2 {
 		t.Fatalf("%d of %d sends over two nodes went through, %d refused; want one burst of %d (and at most a lease more per node), not one per node", sent, 2*burst, refused, burst)
+	}
+}
+
+// TestClusterDeletionHeardAfterALostSubscription: a room deleted while a node could not hear it
+// (here: deleted behind the nodes' backs, with no note at all) is found out when the node
+// subscribes again: what its connections receive of the room ends.
+func TestClusterDeletionHeardAfterALostSubscription(t *testing.T) {
+	nodes, url, prefix := startClusterAt(t, 1)
+	a := nodes[0]
+	carol := a.account("carol")
+	if r := a.do("POST", "/api/rooms", carol, map[string]any{"name": "doomed"}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Raw)
+	}
+	a.mustPost(carol, "doomed", "the plan")
+	ws := a.dialWS(carol)
+	ws.subscribe("lobby")
+	ws.subscribe("doomed", 0)
+	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "message" {
+		t.Fatalf("carol's subscription: %s", f)
+	}
+
+	rdb := redistest.Client(t, url)
+	ctx := t.Context()
+	if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, prefix+":rooms", "doomed")
+		p.HSet(ctx, prefix+":deleted", "doomed", "1:carol")
+		p.HDel(ctx, prefix+":seq", "doomed")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	ours := fmt.Sprintf(" name=natter-%s-%d ", host, os.Getpid())
+	killed := 0
+	for _, line := range strings.Split(clients, "\n") {
+		if strings.Contains(line, " cmd=subscribe") && strings.Contains(line, ours) {
+			id := strings.TrimPrefix(strings.Fields(line)[0], "id=")
+			if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+				killed++
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no subscription to cut:\n%s", clients)
+	}
+	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "doomed" {
+		t.Fatalf("carol's WebSocket after the node subscribed again: %s, want the room's not_found", f)
+	}
+	a.mustPost(carol, "lobby", "still here")
+	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Body != "still here" {
+		t.Fatalf("carol's WebSocket: %s, want the lobby's message", f)
 	}
 }
