@@ -213,6 +213,10 @@ type MessageStore interface {
 	// entries (deletions, reactions, pins) keep what little they hold. It returns how many entries
 	// it erased. Called again, it goes on from where it got to (each room's log is in time order).
 	ExpireBefore(ctx context.Context, before time.Time) (int64, error)
+	// EraseAuthor erases, in every room, the words of every message and edit author wrote, as a
+	// deletion erases them, and returns how many entries it erased (an account's deletion,
+	// UserStore.DeleteUser, may ask for it). Safe to repeat.
+	EraseAuthor(ctx context.Context, author string) (int64, error)
 }
 
 // AsyncAppender is implemented by stores that can queue an append without waiting for its commit,

@@ -16,6 +16,9 @@ type User struct {
 	// Suspended accounts may not sign in (ModerationStore.SetSuspended); only
 	// UserStore.UserPasswordHash reports it.
 	Suspended bool `json:"-"`
+	// Deleted accounts (UserStore.DeleteUser) keep only their name, which is never used again;
+	// only UserStore.UserPasswordHash reports them, with no password hash.
+	Deleted bool `json:"-"`
 }
 
 // Session is a signed-in user's token, stored only as a hash.
@@ -44,7 +47,8 @@ type SharedLimiter interface {
 type UserStore interface {
 	// CreateUser stores an account with an already-hashed password. ECONFLICT if the name is taken.
 	CreateUser(ctx context.Context, name, passwordHash string) (User, error)
-	// UserPasswordHash returns the account and its password hash. ENOTFOUND if absent.
+	// UserPasswordHash returns the account and its password hash ("" for a deleted account:
+	// User.Deleted). ENOTFOUND if absent.
 	UserPasswordHash(ctx context.Context, name string) (User, string, error)
 	// CreateSession stores a session.
 	CreateSession(ctx context.Context, s Session) error
@@ -58,4 +62,10 @@ type UserStore interface {
 	// DeleteUserSessions revokes every session of the user name except the one whose token hash
 	// is keep ("" keeps none), and returns how many it revoked.
 	DeleteUserSessions(ctx context.Context, name, keep string) (int64, error)
+	// DeleteUser deletes an account: its password hash and its sessions go (every node hears,
+	// as for DeleteUserSessions), and it leaves every private room it was a member of but direct
+	// conversations (every node hears of each, as for RoomStore.RemoveMember), which it returns.
+	// Its name stays taken for good: CreateUser answers ECONFLICT, UserPasswordHash User.Deleted,
+	// SetPasswordHash ENOTFOUND. ENOTFOUND if there is no such account, or it was deleted.
+	DeleteUser(ctx context.Context, name string) ([]string, error)
 }

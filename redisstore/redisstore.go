@@ -306,14 +306,59 @@ func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User,
 	if err != nil {
 		return natter.User{}, "", unavailable("read user", err)
 	}
-	return natter.User{Name: name, CreatedAt: time.Unix(0, n).UTC(), Suspended: suspended}, hash, nil
+	return natter.User{Name: name, CreatedAt: time.Unix(0, n).UTC(), Suspended: suspended, Deleted: hash == ""}, hash, nil
+}
+
+// deleteUserScript deletes an account (natter.UserStore.DeleteUser) in one step: its record keeps
+// its creation time and loses its hash, and it leaves the members of every room but direct
+// conversations, every node hearing of each on the channel of revocations. Its sessions go
+// apart (DeleteUserSessions). KEYS: the users hash, the rooms hash, the channel. ARGV: the name,
+// the members sets' key prefix, the direct conversations' name prefix. It returns the rooms it
+// left, or 0 if there is no such account.
+var deleteUserScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local created, hash = string.match(v, '^(%d+):(.*)$')
+if not created or hash == '' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], created .. ':')
+local left = {}
+for _, room in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if string.sub(room, 1, #ARGV[3]) ~= ARGV[3] and redis.call('SREM', ARGV[2] .. room, ARGV[1]) == 1 then
+    left[#left + 1] = room
+    redis.call('PUBLISH', KEYS[3], cjson.encode({user = ARGV[1], room = room}))
+  end
+end
+return left`)
+
+// DeleteUser deletes an account (natter.UserStore).
+func (s *Store) DeleteUser(ctx context.Context, name string) ([]string, error) {
+	v, err := deleteUserScript.Run(ctx, s.rdb, []string{s.key("users"), s.key("rooms"), s.key("revoked")}, name, s.key("members", ""), natter.DirectPrefix).Result()
+	if err != nil {
+		return nil, unavailable("delete user", err)
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
+	}
+	rooms := make([]string, 0, len(list))
+	for _, r := range list {
+		if room, ok := r.(string); ok {
+			rooms = append(rooms, room)
+		}
+	}
+	slices.Sort(rooms)
+	if _, err := s.DeleteUserSessions(ctx, name, ""); err != nil {
+		return rooms, err
+	}
+	return rooms, nil
 }
 
 // setPassword replaces the hash after the creation time, if the account exists.
 var setPassword = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
-local created = string.match(v, '^(%d+):')
+local created, hash = string.match(v, '^(%d+):(.*)$')
+if hash == '' then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], created .. ':' .. ARGV[2])
 return 1`)
 

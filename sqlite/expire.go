@@ -99,3 +99,37 @@ func (s *Store) expireChunk(ctx context.Context, room string, cutoff int64) (int
 	s.expire.done[room] = upTo
 	return n, !reachedNow && seen == expireChunk, nil
 }
+
+// eraseAuthorSpan bounds the seqs of a room's log one EraseAuthor statement looks through.
+const eraseAuthorSpan = 5000
+
+// EraseAuthor erases the words of every message and edit author wrote, in every room
+// (natter.MessageStore), a span of each room's log per statement, so that the writer is never
+// held for long.
+func (s *Store) EraseAuthor(ctx context.Context, author string) (int64, error) {
+	rooms, err := s.Rooms(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, r := range rooms {
+		for from := int64(0); from < r.LastSeq; from += eraseAuthorSpan {
+			res, err := s.writeDB.ExecContext(ctx, `UPDATE messages SET body = '' WHERE room = ? AND seq > ? AND seq <= ?
+				AND author = ? AND kind IN ('', 'edit') AND body != ''`, r.Name, from, from+eraseAuthorSpan, author)
+			if err != nil {
+				return total, natter.Internal("sqlite: erase messages", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, natter.Internal("sqlite: erase messages", err)
+			}
+			total += n
+		}
+	}
+	if total > 0 {
+		if err := s.syncWrite(); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}

@@ -541,7 +541,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.deleteSessOf, `DELETE FROM sessions WHERE user_name = ? AND token_hash <> ?`},
 		{w, &st.sweepSessions, `DELETE FROM sessions WHERE token_hash IN
 			(SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`},
-		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ?`},
+		{w, &st.updatePassword, `UPDATE users SET password_hash = ? WHERE name = ? AND password_hash != ''`},
 		{w, &st.upsertMark, upsertMarkSQL},
 		{r, &st.readMarks, `SELECT room, epoch, seq FROM read_marks WHERE user_name = ?`},
 		{w, &st.upsertHidden, `INSERT INTO hidden_rooms (user_name, room, epoch, seq, hidden_at) VALUES (?, ?, ?, ?, ?)

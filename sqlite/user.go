@@ -48,7 +48,58 @@ func (s *Store) UserPasswordHash(ctx context.Context, name string) (natter.User,
 		return natter.User{}, "", natter.Internal("sqlite: user", err)
 	}
 	u.CreatedAt = fromNanos(created)
+	u.Deleted = hash == ""
 	return u, hash, nil
+}
+
+// DeleteUser deletes an account (natter.UserStore): in one transaction its password hash goes
+// (the row stays: its name is never used again), with its sessions and its memberships of private
+// rooms but direct conversations.
+func (s *Store) DeleteUser(ctx context.Context, name string) ([]string, error) {
+	tx, err := s.writeDB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = '' WHERE name = ? AND password_hash != ''`, name)
+	if err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	} else if n == 0 {
+		return nil, natter.Errorf(natter.ENOTFOUND, "user %q does not exist", name)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT m.room FROM room_members m JOIN rooms r ON r.name = m.room
+		WHERE m.user_name = ? AND r.direct = '' ORDER BY m.room`, name)
+	if err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	}
+	var rooms []string
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			rows.Close()
+			return nil, natter.Internal("sqlite: delete user", err)
+		}
+		rooms = append(rooms, room)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	}
+	for _, q := range []string{
+		`DELETE FROM room_members WHERE user_name = ? AND room IN (SELECT name FROM rooms WHERE direct = '')`,
+		`DELETE FROM sessions WHERE user_name = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, name); err != nil {
+			return nil, natter.Internal("sqlite: delete user", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, natter.Internal("sqlite: delete user", err)
+	}
+	return rooms, s.syncWrite()
 }
 
 // CreateSession stores a session; a zero CreatedAt becomes now. Errors: EINVALID (no token hash or

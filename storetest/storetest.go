@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"DeleteRoom", testDeleteRoom},
 		{"DeleteRoomRacingAppends", testDeleteRoomRacingAppends},
 		{"ExpireBefore", testExpireBefore},
+		{"DeleteUser", testDeleteUser},
+		{"EraseAuthor", testEraseAuthor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
