@@ -251,6 +251,19 @@ func (c *Client) RenameRoom(ctx context.Context, room, title string) (natter.Roo
 	return out.Room, err
 }
 
+// DeleteAccount deletes this client's account after its password: its sessions end (this
+// client's too), it leaves its private rooms, and its name is never used again; with erase, the
+// words of every message and edit it wrote are erased first, in every room. Errors: EFORBIDDEN
+// (a guest, a wrong password).
+func (c *Client) DeleteAccount(ctx context.Context, password string, erase bool) error {
+	in := struct {
+		Password      string `json:"password"`
+		EraseMessages bool   `json:"erase_messages"`
+	}{password, erase}
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/account", in: in})
+	return err
+}
+
 // DeleteRoom deletes the room with everything in it, for its moderators (its creator, the
 // server's admins): from then on it does not exist (ENOTFOUND) for anyone, and its name is never
 // used again. Its WebSocket subscribers get an "error" Frame with Code not_found and Ref the room.

@@ -215,6 +215,18 @@ func TestChangePasswordAndSignOutEverywhere(t *testing.T) {
 	}
 	wantCode(t, g.SignOutEverywhere(ctx), natter.EFORBIDDEN)
 	wantCode(t, g.ChangePassword(ctx, "", "any password"), natter.EFORBIDDEN)
+	wantCode(t, g.DeleteAccount(ctx, "", false), natter.EFORBIDDEN)
+
+	// Deleting the account: the password is asked for, then the name is gone for good.
+	if err := b.SignIn(ctx, "carol", "second password"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, b.DeleteAccount(ctx, "wrong", true), natter.EFORBIDDEN)
+	if err := b.DeleteAccount(ctx, "second password", true); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, b.SignIn(ctx, "carol", "second password"), natter.EFORBIDDEN)
+	wantCode(t, b.Register(ctx, "carol", "third password"), natter.ECONFLICT)
 }
 
 // TestMarkReadAndUnread: MarkRead moves the account's mark, Unread counts past it in each room

@@ -542,6 +542,9 @@ func (s *Server) checkReply(ctx context.Context, req natter.AppendRequest) error
 // this reads one without it). ENOTFOUND "no account named ...: why" if there is none.
 func (s *Server) account(ctx context.Context, name, why string) (natter.User, error) {
 	u, _, err := s.store.UserPasswordHash(ctx, name)
+	if err == nil && u.Deleted {
+		err = natter.Errorf(natter.ENOTFOUND, "the account was deleted")
+	}
 	if natter.ErrorCode(err) == natter.ENOTFOUND {
 		msg := fmt.Sprintf("no account named %q", name)
 		if why != "" {

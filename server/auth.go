@@ -155,6 +155,10 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	user, hash, err := s.store.UserPasswordHash(r.Context(), req.Name)
 	switch {
+	case err == nil && user.Deleted:
+		// With a password or as a guest: nobody may appear under a deleted account's name.
+		s.writeError(w, r, deletedAccountError(req.Name))
+		return
 	case err == nil:
 		if err := s.signInFails.check(req.Name); err != nil {
 			s.writeError(w, r, err)
@@ -203,6 +207,9 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		again, _, err := s.store.UserPasswordHash(r.Context(), user.Name)
 		if err == nil && again.Suspended {
 			err = suspendedError(user.Name)
+		}
+		if err == nil && again.Deleted {
+			err = deletedAccountError(user.Name)
 		}
 		if err != nil {
 			s.store.DeleteSession(context.WithoutCancel(r.Context()), sess.TokenHash)

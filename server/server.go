@@ -447,6 +447,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/session", s.authed(s.handleWhoAmI))
 	mux.HandleFunc("PUT /api/account/password", s.authed(s.handleChangePassword))
 	mux.HandleFunc("DELETE /api/account/sessions", s.authed(s.handleSignOutEverywhere))
+	mux.HandleFunc("DELETE /api/account", s.authed(s.handleDeleteAccount))
 
 	mux.HandleFunc("GET /api/rooms", s.authed(s.handleListRooms))
 	mux.HandleFunc("POST /api/rooms", s.authed(s.handleCreateRoom))

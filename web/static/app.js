@@ -350,4 +350,29 @@
       location.assign('/signin');
     });
   }
+  const deleteAccount = document.getElementById('delete-account');
+  if (deleteAccount) {
+    const errEl = document.getElementById('delete-account-error');
+    const passEl = deleteAccount.elements.password;
+    deleteAccount.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!passEl.value) {
+        showError(errEl, 'Enter your password to delete your account.');
+        passEl.focus();
+        return;
+      }
+      showError(errEl, '');
+      const button = deleteAccount.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        await api('DELETE', '/api/account', { password: passEl.value, erase_messages: deleteAccount.elements.erase_messages.checked });
+      } catch (err) {
+        if (err.status === 401) { location.assign(signInPath()); return; }
+        showError(errEl, err.message);
+        button.disabled = false;
+        return;
+      }
+      location.assign('/signin');
+    });
+  }
 })();
