@@ -2,7 +2,6 @@ package natter
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -37,18 +36,7 @@ func ParseBanFor(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		n, err = strconv.Atoi(days)
-		d = time.Duration(n) * 24 * time.Hour
-		if n > int(MaxBanFor/(24*time.Hour))+1 {
-			d = MaxBanFor + 1
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := parseSpan(s)
 	if err != nil || d < MinBanFor || d > MaxBanFor {
 		return 0, Errorf(EINVALID, `a ban lasts from 1m to 366d ("30m", "2h", "7d"), or until lifted (no "for"), not %q`, s)
 	}

@@ -41,20 +41,23 @@ func ParseRetention(s string) (time.Duration, error) {
 	if s == "" || s == "0" {
 		return 0, nil
 	}
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		n, err = strconv.Atoi(days)
-		if n > 100*366 {
-			n = -1 // beyond any time.Duration worth having
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := parseSpan(s)
 	if err != nil || d < MinRetention {
 		return 0, Errorf(EINVALID, `messages are kept for at least an hour ("90d", "720h"), or for ever ("0"), not %q`, s)
 	}
 	return d, nil
+}
+
+// parseSpan reads a Go duration ("90m", "2h") or a number of days ("7d"). Days past about a
+// century come out negative, which every caller refuses.
+func parseSpan(s string) (time.Duration, error) {
+	days, ok := strings.CutSuffix(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.Atoi(days)
+	if n > 100*366 {
+		n = -1
+	}
+	return time.Duration(n) * 24 * time.Hour, err
 }
