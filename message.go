@@ -217,6 +217,10 @@ type MessageStore interface {
 	// deletion erases them, and returns how many entries it erased (an account's deletion,
 	// UserStore.DeleteUser, may ask for it). Safe to repeat.
 	EraseAuthor(ctx context.Context, author string) (int64, error)
+	// Edits returns the edits of message target in room, oldest first, each as it reads now (an
+	// erased one with Deleted). What it returns for a deleted message is unspecified (its edits
+	// are erased, and may no longer be indexed). ENOTFOUND if the room does not exist.
+	Edits(ctx context.Context, room string, target int64) ([]Message, error)
 }
 
 // AsyncAppender is implemented by stores that can queue an append without waiting for its commit,

@@ -497,6 +497,19 @@ func (c *Client) Pin(ctx context.Context, room string, seq int64, off bool) (nat
 type PinnedMessage struct {
 	natter.Pin
 	Message natter.Message `json:"message"`
+	// LatestEdit is the message's latest edit, if it was edited: its Body is the text now.
+	LatestEdit *natter.Message `json:"latest_edit,omitempty"`
+}
+
+// Edits returns message seq of room as it was sent and its edits, oldest first (none once it is
+// deleted). Errors: ENOTFOUND (no such message), EINVALID (seq is a change, not a message).
+func (c *Client) Edits(ctx context.Context, room string, seq int64) (natter.Message, []natter.Message, error) {
+	var out struct {
+		Message natter.Message   `json:"message"`
+		Edits   []natter.Message `json:"edits"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/rooms/%s/messages/%d/edits", url.PathEscape(room), seq), out: &out, idempotent: true})
+	return out.Message, out.Edits, err
 }
 
 // Pins lists room's pinned messages, the latest pinned first.

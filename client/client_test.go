@@ -366,6 +366,10 @@ func TestEditAndDelete(t *testing.T) {
 	if err != nil || e.Kind != natter.KindEdit || e.Target != m.Seq || e.Body != "hello" {
 		t.Fatalf("Edit: %+v, %v", e, err)
 	}
+	if orig, edits, err := b.Edits(ctx, "lobby", m.Seq); err != nil || orig.Body != "helo" || len(edits) != 1 || edits[0].Body != "hello" {
+		t.Fatalf("Edits: %+v, %+v, %v", orig, edits, err)
+	}
+	wantCode(t, func() error { _, _, err := b.Edits(ctx, "lobby", e.Seq); return err }(), natter.EINVALID)
 	d, err := a.Delete(ctx, "lobby", m.Seq)
 	if err != nil || d.Kind != natter.KindDelete || d.Target != m.Seq || d.Seq != e.Seq+1 {
 		t.Fatalf("Delete: %+v, %v", d, err)

@@ -52,7 +52,15 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 	})()`
 	alice.waitJS("the changes on alice's page", changed)
 	bob.waitJS("the changes on bob's page, live", changed)
+	bob.do("open the edited message's versions", chromedp.Click(chromedp.CSS(`#m1 .edited`)))
+	bob.waitJS("the versions, oldest first", `(() => {
+		const items = [...document.querySelectorAll('#m1 > .versions li .version-text')].map((e) => e.textContent);
+		return items.length === 2 && items[0] === 'helo wrld' && items[1] === 'hello world' &&
+			document.querySelector('#m1 .edited').getAttribute('aria-expanded') === 'true';
+	})()`)
 	bob.screenshot("room-edited")
+	bob.do("close them", chromedp.Click(chromedp.CSS(`#m1 .edited`)))
+	bob.waitJS("the versions closed", `!document.querySelector('#m1 > .versions')`)
 
 	bob.navigate(srv.url + "/rooms/lobby")
 	bob.waitLive("ws")

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -85,14 +86,21 @@ func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limi
 	if err != nil {
 		return nil, unavailable("read changes", err)
 	}
+	slices.Reverse(seqs)
+	return s.entriesAt(ctx, room, seqs)
+}
+
+// entriesAt reads the entries of room's log at seqs, in that order, each from the stream or, an
+// entry that was erased, from the erased entries, in one pipeline. A seq found in neither is left
+// out.
+func (s *Store) entriesAt(ctx context.Context, room string, seqs []string) ([]natter.Message, error) {
 	msgs := make([]natter.Message, 0, len(seqs))
 	if len(seqs) == 0 {
 		return msgs, nil
 	}
-	// Each from the stream or, an edit a deletion erased, from the erased entries.
 	cmds := make([]*redis.XMessageSliceCmd, len(seqs))
 	gone := make([]*redis.StringCmd, len(seqs))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, seq := range seqs {
 			cmds[i] = p.XRange(ctx, s.key("log", room), seq+"-0", seq+"-0")
 			gone[i] = p.HGet(ctx, s.key("gone", room), seq)
@@ -100,9 +108,9 @@ func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limi
 		return nil
 	})
 	if err != nil && err != redis.Nil {
-		return nil, unavailable("read changes", err)
+		return nil, unavailable("read entries", err)
 	}
-	for i := len(cmds) - 1; i >= 0; i-- {
+	for i := range cmds {
 		if e := cmds[i].Val(); len(e) > 0 {
 			msgs = append(msgs, decodeEntries(room, e)...)
 		} else if f, err := gone[i].Result(); err == nil {
@@ -111,4 +119,17 @@ func (s *Store) ChangesSince(ctx context.Context, room string, after int64, limi
 		}
 	}
 	return msgs, nil
+}
+
+// Edits returns the edits of message target in room, oldest first (natter.MessageStore): their
+// seqs from the room's index of edits by target, then the entries.
+func (s *Store) Edits(ctx context.Context, room string, target int64) ([]natter.Message, error) {
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	list, err := s.rdb.HGet(ctx, s.key("edits", room), strconv.FormatInt(target, 10)).Result()
+	if err != nil && err != redis.Nil {
+		return nil, unavailable("read edits", err)
+	}
+	return s.entriesAt(ctx, room, strings.Fields(list))
 }

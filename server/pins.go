@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"natter"
 )
@@ -47,10 +48,12 @@ func (s *Server) checkPin(ctx context.Context, req natter.AppendRequest) error {
 	return nil
 }
 
-// pinView is a pinned message as GET .../pins lists it: the pin and the message as sent.
+// pinView is a pinned message as GET .../pins lists it: the pin, the message as sent and, if it
+// was edited, its latest edit (whose body is the message's text now).
 type pinView struct {
 	natter.Pin
-	Message natter.Message `json:"message"`
+	Message    natter.Message  `json:"message"`
+	LatestEdit *natter.Message `json:"latest_edit,omitempty"`
 }
 
 type pinsBody struct {
@@ -59,7 +62,7 @@ type pinsBody struct {
 }
 
 // handlePins lists the room's pinned messages, the latest pinned first, each with its message as
-// it was sent (its edits are entries of the log, as ever), for whoever may read the room.
+// it was sent and its latest edit, for whoever may read the room.
 func (s *Server) handlePins(w http.ResponseWriter, r *http.Request) {
 	room, err := s.roomFromPath(r)
 	if err != nil {
@@ -78,9 +81,65 @@ func (s *Server) handlePins(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if len(msgs) == 1 && msgs[0].Seq == p.Seq {
-			body.Pins = append(body.Pins, pinView{Pin: p, Message: msgs[0]})
+		if len(msgs) != 1 || msgs[0].Seq != p.Seq {
+			continue
 		}
+		v := pinView{Pin: p, Message: msgs[0]}
+		if !v.Message.Deleted {
+			edits, err := s.store.Edits(r.Context(), room.Name, p.Seq)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if len(edits) > 0 {
+				v.LatestEdit = &edits[len(edits)-1]
+			}
+		}
+		body.Pins = append(body.Pins, v)
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+type editsBody struct {
+	Room    string           `json:"room"`
+	Message natter.Message   `json:"message"`
+	Edits   []natter.Message `json:"edits"`
+}
+
+// handleEdits answers a message's history: the message as sent and its edits, oldest first (none
+// once it is deleted: a deletion erases them), for whoever may read the room. 404 for no such
+// message; 400 for an entry that is itself a change.
+func (s *Server) handleEdits(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || seq < 1 {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "%q is not a message's seq", r.PathValue("seq")))
+		return
+	}
+	msgs, err := s.store.MessagesAfter(r.Context(), room.Name, seq-1, 1)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(msgs) != 1 || msgs[0].Seq != seq {
+		s.writeError(w, r, natter.Errorf(natter.ENOTFOUND, "no message %d in room %q", seq, room.Name))
+		return
+	}
+	m := msgs[0]
+	if m.Kind != "" {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, "entry %d is a change (%s) of message %d, not a message: ask for that one's edits", seq, m.Kind, m.Target))
+		return
+	}
+	edits := []natter.Message{}
+	if !m.Deleted {
+		if edits, err = s.store.Edits(r.Context(), room.Name, seq); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, editsBody{Room: room.Name, Message: m, Edits: edits})
 }

@@ -461,6 +461,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/rooms/{room}/bans/{user}", s.authed(s.handleUnban))
 	mux.HandleFunc("GET /api/suspensions", s.authed(s.handleSuspensions))
 	mux.HandleFunc("GET /api/rooms/{room}/pins", s.authed(s.handlePins))
+	mux.HandleFunc("GET /api/rooms/{room}/messages/{seq}/edits", s.authed(s.handleEdits))
 	mux.HandleFunc("PUT /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("DELETE /api/users/{name}/suspension", s.authed(s.handleSuspend))
 	mux.HandleFunc("PUT /api/users/{name}/password", s.authed(s.handleResetPassword))

@@ -276,3 +276,22 @@ func (s *Store) ChangesAfter(ctx context.Context, room string, after int64) (int
 	}
 	return n, nil
 }
+
+// Edits returns the edits of message target in room, oldest first (natter.MessageStore), from the
+// index of changes by target.
+func (s *Store) Edits(ctx context.Context, room string, target int64) ([]natter.Message, error) {
+	rows, err := s.stmts.readEdits.QueryContext(ctx, room, target, s.visibleSeq(room))
+	msgs, err := scanMessages(rows, err, 1<<30)
+	if err != nil {
+		return nil, natter.Internal("sqlite: read edits", err)
+	}
+	if len(msgs) == 0 || s.isDeleted(room) {
+		if err := s.roomExists(ctx, room); err != nil {
+			return nil, err
+		}
+	}
+	if msgs == nil {
+		msgs = []natter.Message{}
+	}
+	return msgs, nil
+}

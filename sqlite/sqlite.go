@@ -463,6 +463,7 @@ type statements struct {
 	readMsgsBefore *sql.Stmt
 	readRoom       *sql.Stmt
 	dropRoom       *sql.Stmt
+	readEdits      *sql.Stmt
 	readRooms      *sql.Stmt
 	readUser       *sql.Stmt
 	readSession    *sql.Stmt
@@ -512,6 +513,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{w, &st.upsertPin, `INSERT INTO room_pins (room, seq, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (room, seq) DO UPDATE SET pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`},
 		{w, &st.deletePin, `DELETE FROM room_pins WHERE room = ? AND seq = ?`},
+		{r, &st.readEdits, `SELECT ` + messageColumns + ` FROM messages INDEXED BY messages_targets
+			WHERE room = ? AND target = ? AND kind != '' AND kind = 'edit' AND seq <= ? ORDER BY seq`},
 		{r, &st.readPins, `SELECT seq, pinned_by, pinned_at FROM room_pins WHERE room = ? ORDER BY pinned_at DESC, seq DESC`},
 		{w, &st.eraseLateEdit, `UPDATE messages SET body = '' WHERE room = ?1 AND seq = ?2 AND EXISTS (
 			SELECT 1 FROM messages INDEXED BY messages_targets WHERE room = ?1 AND target = ?3 AND kind != '' AND kind = 'delete')`},

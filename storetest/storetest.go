@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"ExpireBefore", testExpireBefore},
 		{"DeleteUser", testDeleteUser},
 		{"EraseAuthor", testEraseAuthor},
+		{"Edits", testEdits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

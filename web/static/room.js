@@ -700,6 +700,7 @@
       li.querySelector('.pin-actions')?.remove();
       li.querySelector('.pin-mark')?.remove();
       li.querySelector('.edited')?.remove();
+      li.querySelector(':scope > .versions')?.remove();
       if (replyTo === li) cancelReply();
       refreshQuotes(seq);
       return;
@@ -714,10 +715,49 @@
     refreshQuotes(seq);
     if (li.dataset.author !== ME) li.classList.toggle('mention', MENTION.test(e.body));
     if (!li.querySelector('.edited')) {
-      const mark = document.createElement('span');
+      const mark = document.createElement('button');
+      mark.type = 'button';
       mark.className = 'edited';
       mark.textContent = '(edited)';
+      mark.title = 'Show the earlier versions';
+      mark.setAttribute('aria-expanded', 'false');
+      mark.addEventListener('click', () => toggleHistory(li, mark));
       li.querySelector('.meta').append(mark);
+    }
+    li.querySelector(':scope > .versions')?.remove(); // out of date: opened again, it is read anew
+    li.querySelector('.edited')?.setAttribute('aria-expanded', 'false');
+  }
+
+  // toggleHistory shows under an edited message its versions, oldest first (the message as sent,
+  // then each edit, with when), read from the server; a second click hides them.
+  async function toggleHistory(li, mark) {
+    const open = li.querySelector(':scope > .versions');
+    if (open) {
+      open.remove();
+      mark.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    try {
+      const { data } = await api('GET', `${ROOM_API}/messages/${li.dataset.seq}/edits`);
+      const list = document.createElement('ol');
+      list.className = 'versions';
+      list.setAttribute('aria-label', 'Versions of this message, oldest first');
+      for (const v of [data.message, ...data.edits]) {
+        const item = document.createElement('li');
+        const when = document.createElement('time');
+        when.dateTime = v.ts;
+        when.textContent = new Date(v.ts).toLocaleString();
+        const text = document.createElement('span');
+        text.className = 'version-text';
+        appendFormatted(text, v.body);
+        item.append(when, ' ', text);
+        list.append(item);
+      }
+      li.querySelector(':scope > .versions')?.remove();
+      li.append(list);
+      mark.setAttribute('aria-expanded', 'true');
+    } catch (err) {
+      if (err.status === 401) goSignIn();
     }
   }
 
@@ -2429,7 +2469,7 @@
       open.type = 'button';
       open.className = 'pin-open';
       const shown = log.shown.get(p.seq);
-      const { author, text } = shown ? quoteOf(shown) : { author: p.message.author, text: plainText(p.message.body).slice(0, QUOTE_CHARS) };
+      const { author, text } = shown ? quoteOf(shown) : { author: p.message.author, text: plainText((p.latest_edit || p.message).body).slice(0, QUOTE_CHARS) };
       const who = document.createElement('span');
       who.className = 'pin-author';
       who.textContent = author;
