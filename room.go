@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -110,11 +111,28 @@ func validateDirect(room Room) error {
 	return nil
 }
 
+// MaxRoomTopicChars bounds a room's topic.
+const MaxRoomTopicChars = 250
+
+// RoomTopic checks a room's topic: one line of valid UTF-8 within MaxRoomTopicChars ("" for
+// none). EINVALID otherwise.
+func RoomTopic(topic string) error {
+	if !utf8.ValidString(topic) || strings.IndexFunc(topic, unicode.IsControl) >= 0 {
+		return Errorf(EINVALID, "a room's topic is one line of text")
+	}
+	if n := utf8.RuneCountInString(topic); n > MaxRoomTopicChars {
+		return Errorf(EINVALID, "a room's topic is at most %d characters, not %d", MaxRoomTopicChars, n)
+	}
+	return nil
+}
+
 // Room is a named log. Epoch names this log: it is created with the room and changes only if the
 // log is lost or reset.
 type Room struct {
-	Name      string    `json:"name"`
-	Title     string    `json:"title"`
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Topic is a line the room's moderators set, shown under its title ("" for none).
+	Topic     string    `json:"topic,omitempty"`
 	LastSeq   int64     `json:"last_seq"`
 	Epoch     string    `json:"epoch,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
@@ -168,6 +186,9 @@ type RoomStore interface {
 	// SetRoomTitle gives a room a new title (empty: its name) and returns the room. Errors:
 	// EINVALID (a bad title), ENOTFOUND.
 	SetRoomTitle(ctx context.Context, name, title string) (Room, error)
+	// SetRoomTopic gives a room a new topic ("" for none) and returns the room. Errors:
+	// EINVALID (RoomTopic), ENOTFOUND.
+	SetRoomTopic(ctx context.Context, name, topic string) (Room, error)
 	// DeleteRoom deletes the room and everything of it (its log, pins, bans, members) at once:
 	// from then on every call about it answers as for a room that never existed (ENOTFOUND), an
 	// append queued behind the deletion included, and its name is never used again (CreateRoom:

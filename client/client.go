@@ -274,6 +274,20 @@ func (c *Client) DeleteRoom(ctx context.Context, room string) error {
 	return err
 }
 
+// SetRoomTopic gives the room a new topic ("" for none), for its moderators: one line of at most
+// 250 characters. Its WebSocket subscribers get a "room" Frame with it. Errors: EFORBIDDEN (not
+// a moderator, a direct conversation), EINVALID, ENOTFOUND.
+func (c *Client) SetRoomTopic(ctx context.Context, room, topic string) (natter.Room, error) {
+	var out struct {
+		Room natter.Room `json:"room"`
+	}
+	in := struct {
+		Topic string `json:"topic"`
+	}{topic}
+	_, err := c.do(ctx, call{method: http.MethodPatch, path: "/api/rooms/" + url.PathEscape(room), in: in, out: &out, idempotent: true})
+	return out.Room, err
+}
+
 // Direct opens the direct conversation between this account and the account user: a private
 // room of the two (natter.Room.Direct), made the first time either asks, the same room after.
 // Send to it and read it by its Name like any room. Errors: EFORBIDDEN (a guest), ENOTFOUND (no

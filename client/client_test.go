@@ -538,6 +538,23 @@ func TestRenameRoom(t *testing.T) {
 	}
 	_, err = ben.RenameRoom(ctx, "ops", "Ben's")
 	wantCode(t, err, natter.EFORBIDDEN)
+	if r, err := ann.SetRoomTopic(ctx, "ops", "deploys on Tuesdays"); err != nil || r.Topic != "deploys on Tuesdays" || r.Title != "Operations" {
+		t.Fatalf("SetRoomTopic: %+v, %v", r, err)
+	}
+	for {
+		f, err := w.ReadFrame(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Type == "room" {
+			if f.Topic != "deploys on Tuesdays" || f.Title != "Operations" {
+				t.Fatalf("room frame %+v", f)
+			}
+			break
+		}
+	}
+	_, err = ben.SetRoomTopic(ctx, "ops", "Ben's")
+	wantCode(t, err, natter.EFORBIDDEN)
 }
 
 func TestSendIsIdempotent(t *testing.T) {

@@ -38,7 +38,8 @@ type Frame struct {
 	Ref        string
 	Online     []string
 	User       string
-	Title      string // a "room" frame's new title of Room
+	Title      string // a "room" frame's title of Room
+	Topic      string // a "room" frame's topic of Room ("" for none)
 	Raw        []byte // the frame's JSON as received
 }
 
@@ -66,6 +67,7 @@ type wireFrame struct {
 	Online   []string        `json:"online"`
 	User     string          `json:"user"`
 	Title    string          `json:"title"`
+	Topic    string          `json:"topic"`
 }
 
 // decodeFrame parses one server frame.
@@ -77,7 +79,7 @@ func decodeFrame(data []byte) (Frame, error) {
 	f := Frame{
 		Type: w.Type, Room: w.Room, Epoch: w.Epoch, LastSeq: w.LastSeq, ClientID: w.ClientID,
 		Seq: w.Seq, Created: w.Created, Code: w.Code, Ref: w.Ref, Online: w.Online, User: w.User,
-		Title: w.Title, Raw: data,
+		Title: w.Title, Topic: w.Topic, Raw: data,
 	}
 	if len(w.Message) > 0 {
 		switch w.Message[0] {

@@ -50,7 +50,7 @@ func TestReactionsInTheBrowser(t *testing.T) {
 }
 
 // The account that created a room renames it from the room's head: Rename, type, Enter; the
-// heading and the page's title change at once, and the room list shows the new title, as do
+// heading and the page's title (and the topic beside them) change at once, and the room list shows the new title, as do
 // pages open on the room elsewhere (long-polling ones when they next read the room). Others have
 // no Rename.
 func TestRenameInTheBrowser(t *testing.T) {
@@ -108,14 +108,25 @@ func TestRenameInTheBrowser(t *testing.T) {
 	dave.signIn(srv.url, "dave", "", "guest")
 	dave.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=1")
 	dave.waitLive("poll")
-	alice.do("rename it again",
+	alice.do("rename it again, with a topic",
 		chromedp.Click(chromedp.CSS(`#rename`)),
 		evalVoid(`document.getElementById('rename-title').value = ''`),
 		chromedp.SendKeys(chromedp.CSS(`#rename-title`), "Ops"),
+		chromedp.SendKeys(chromedp.CSS(`#rename-topic`), "deploys on Tuesdays"),
 		pressEnter,
 	)
-	for _, p := range []*page{bob, carol, dave} {
-		p.waitJS("the new title, without a reload", `document.getElementById('room-title').textContent === 'Ops' &&
-			document.title.startsWith('Ops') && document.querySelector('#rooms li[data-room="ops"] .room-title').textContent === 'Ops'`)
+	for _, p := range []*page{alice, bob, carol, dave} {
+		p.waitJS("the new title and topic, without a reload", `document.getElementById('room-title').textContent === 'Ops' &&
+			document.title.startsWith('Ops') && document.querySelector('#rooms li[data-room="ops"] .room-title').textContent === 'Ops' &&
+			!document.getElementById('room-topic').hidden && document.getElementById('room-topic').textContent === 'deploys on Tuesdays'`)
 	}
+	alice.screenshot("room-topic")
+	bob.navigate(srv.url + "/rooms/ops")
+	bob.waitJS("the topic after a reload", `!document.getElementById('room-topic').hidden && document.getElementById('room-topic').textContent === 'deploys on Tuesdays'`)
+	alice.do("clear the topic",
+		chromedp.Click(chromedp.CSS(`#rename`)),
+		evalVoid(`document.getElementById('rename-topic').value = ''`),
+		chromedp.Click(chromedp.CSS(`#rename-form button[type=submit]`)),
+	)
+	carol.waitJS("no topic", `document.getElementById('room-topic').hidden`)
 }

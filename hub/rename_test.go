@@ -12,7 +12,7 @@ import (
 	"natter/hub"
 )
 
-// TestRenames: a room's new title reaches its subscribers (and no other room's) as a "room"
+// TestRenames: a room's new title or topic reaches its subscribers (and no other room's) as a "room"
 // event, whether told here (and then to the sink, for the other nodes) or by another node (not
 // sunk again).
 func TestRenames(t *testing.T) {
@@ -22,9 +22,9 @@ func TestRenames(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var sunk []string
-	h.SetRenameSink(func(room, title string) {
+	h.SetRenameSink(func(room, title, topic string) {
 		mu.Lock()
-		sunk = append(sunk, room+" "+title)
+		sunk = append(sunk, room+" "+title+" / "+topic)
 		mu.Unlock()
 	})
 	events := make(map[string]<-chan string)
@@ -36,9 +36,9 @@ func TestRenames(t *testing.T) {
 		ch := make(chan string, 64)
 		sseData(cli, func(event, data string) {
 			if event == "room" {
-				var f struct{ Type, Room, Title string }
+				var f struct{ Type, Room, Title, Topic string }
 				json.Unmarshal([]byte(data), &f)
-				ch <- f.Type + " " + f.Room + " " + f.Title
+				ch <- f.Type + " " + f.Room + " " + f.Title + " / " + f.Topic
 			}
 		}, func() { close(ch) })
 		events[user] = ch
@@ -54,13 +54,13 @@ func TestRenames(t *testing.T) {
 			t.Fatalf("ann got nothing, want %q", event)
 		}
 	}
-	h.Renamed("ops", "Operations")
-	want("room ops Operations")
-	h.RemoteRenamed("ops", "Ops, renamed elsewhere")
-	want("room ops Ops, renamed elsewhere")
+	h.Renamed("ops", "Operations", "deploys on Tuesdays")
+	want("room ops Operations / deploys on Tuesdays")
+	h.RemoteRenamed("ops", "Ops, renamed elsewhere", "")
+	want("room ops Ops, renamed elsewhere / ")
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(sunk, []string{"ops Operations"}) {
+	if !slices.Equal(sunk, []string{"ops Operations / deploys on Tuesdays"}) {
 		t.Fatalf("the sink got %q, want the rename told here", sunk)
 	}
 	select {

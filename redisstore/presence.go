@@ -30,7 +30,7 @@ type PresenceHub interface {
 	ForgetNode(node string)
 	ExpireRemote(now time.Time)
 	RemoteTyping(room, user string)
-	RemoteRenamed(room, title string)
+	RemoteRenamed(room, title, topic string)
 }
 
 // presenceNote is what the presence channel carries: one change (Room, User, Online), a snapshot
@@ -44,9 +44,11 @@ type presenceNote struct {
 	Rooms  map[string][]string `json:"rooms,omitempty"`
 	Gone   bool                `json:"gone,omitempty"`
 	Typing bool                `json:"typing,omitempty"`
-	// Renamed: Room has the new title Title (stored: this only tells open pages).
+	// Renamed: Room has the title Title and the topic Topic, one of them new (stored: this only
+	// tells open pages).
 	Renamed bool   `json:"renamed,omitempty"`
 	Title   string `json:"title,omitempty"`
+	Topic   string `json:"topic,omitempty"`
 }
 
 // presence is the store's part of presence across nodes.
@@ -95,9 +97,9 @@ func (s *Store) PublishTyping(room, user string) {
 // PublishRenamed queues a room's new title, stored here, for the other nodes' subscribers; it
 // never blocks (it has the signature of hub.RenameSink). One that does not fit is dropped: the
 // title is stored, and pages show it when they next load.
-func (s *Store) PublishRenamed(room, title string) {
+func (s *Store) PublishRenamed(room, title, topic string) {
 	select {
-	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, Title: title, Renamed: true}:
+	case s.pres.changes <- presenceNote{Node: s.pres.node, Room: room, Title: title, Topic: topic, Renamed: true}:
 	default:
 	}
 }
@@ -159,7 +161,7 @@ func (s *Store) presenceArrived(payload string) {
 	case n.Typing:
 		h.RemoteTyping(n.Room, n.User)
 	case n.Renamed:
-		h.RemoteRenamed(n.Room, n.Title)
+		h.RemoteRenamed(n.Room, n.Title, n.Topic)
 	case n.Gone:
 		h.ForgetNode(n.Node)
 	case n.Rooms != nil || (n.Room == "" && n.User == ""):

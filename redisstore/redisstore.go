@@ -491,6 +491,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, name, keep string) (int6
 // roomRecord is a room as stored in the rooms hash; its last seq is in the seq hash.
 type roomRecord struct {
 	Title     string   `json:"title"`
+	Topic     string   `json:"topic,omitempty"`
 	Epoch     string   `json:"epoch"`
 	CreatedBy string   `json:"created_by,omitempty"`
 	CreatedAt int64    `json:"created_at"`
@@ -499,7 +500,7 @@ type roomRecord struct {
 }
 
 func (r roomRecord) room(name string, lastSeq int64) natter.Room {
-	return natter.Room{Name: name, Title: r.Title, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq, Private: r.Private, Direct: r.Direct}
+	return natter.Room{Name: name, Title: r.Title, Topic: r.Topic, Epoch: r.Epoch, CreatedBy: r.CreatedBy, CreatedAt: time.Unix(0, r.CreatedAt).UTC(), LastSeq: lastSeq, Private: r.Private, Direct: r.Direct}
 }
 
 // createRoomScript stores a room's record if the name is free and, for a private room, its first
@@ -587,14 +588,28 @@ func (s *Store) CreateRoom(ctx context.Context, room natter.Room) (natter.Room, 
 	return rec.room(room.Name, 0), nil
 }
 
-// SetRoomTitle gives a room a new title (natter.RoomStore): its record is read and written back
-// in one transaction (WATCH), tried again if another node changed it meanwhile.
+// SetRoomTitle gives a room a new title (natter.RoomStore).
 func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Room, error) {
 	title, err := natter.RoomTitle(name, title)
 	if err != nil {
 		return natter.Room{}, err
 	}
+	return s.updateRoom(ctx, name, func(rec *roomRecord) { rec.Title = title })
+}
+
+// SetRoomTopic gives a room a new topic (natter.RoomStore).
+func (s *Store) SetRoomTopic(ctx context.Context, name, topic string) (natter.Room, error) {
+	if err := natter.RoomTopic(topic); err != nil {
+		return natter.Room{}, err
+	}
+	return s.updateRoom(ctx, name, func(rec *roomRecord) { rec.Topic = topic })
+}
+
+// updateRoom changes a room's record: it is read and written back in one transaction (WATCH),
+// tried again if another node changed it meanwhile. It returns the room.
+func (s *Store) updateRoom(ctx context.Context, name string, change func(*roomRecord)) (natter.Room, error) {
 	key := s.key("rooms")
+	var err error
 	for range 10 {
 		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			data, err := tx.HGet(ctx, key, name).Result()
@@ -605,7 +620,7 @@ func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Ro
 			if err := json.Unmarshal([]byte(data), &rec); err != nil {
 				return natter.Internal("redis: room record", err)
 			}
-			rec.Title = title
+			change(&rec)
 			out, _ := json.Marshal(rec)
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.HSet(ctx, key, name, out)
@@ -623,7 +638,7 @@ func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Ro
 	case natter.ErrorCode(err) == natter.EINTERNAL:
 		return natter.Room{}, err
 	case err != nil:
-		return natter.Room{}, unavailable("set room title", err)
+		return natter.Room{}, unavailable("change room", err)
 	}
 	return s.Room(ctx, name)
 }

@@ -251,14 +251,28 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Title *string `json:"title"`
+		Topic *string `json:"topic"`
 	}
 	if err := decodeJSON(w, r, maxJSONRequestBytes, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Title == nil {
-		s.writeError(w, r, natter.Errorf(natter.EINVALID, `give the room's new "title" (empty: its name)`))
+	if req.Title == nil && req.Topic == nil {
+		s.writeError(w, r, natter.Errorf(natter.EINVALID, `give the room's new "title" (empty: its name), its new "topic" (empty: none), or both`))
 		return
+	}
+	// Both checked before either is stored: a refusal changes nothing.
+	if req.Title != nil {
+		if _, err := natter.RoomTitle(r.PathValue("room"), *req.Title); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if req.Topic != nil {
+		if err := natter.RoomTopic(*req.Topic); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	room, err := s.roomFromPath(r)
 	if err != nil {
@@ -276,18 +290,26 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q may rename it", room.Name))
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q may change its title or topic", room.Name))
 		return
 	}
 	if err := s.changes.allow(authFrom(r.Context()).user.Name); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if room, err = s.store.SetRoomTitle(r.Context(), room.Name, *req.Title); err != nil {
-		s.writeError(w, r, err)
-		return
+	if req.Title != nil {
+		if room, err = s.store.SetRoomTitle(r.Context(), room.Name, *req.Title); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
-	s.hub.Renamed(room.Name, room.Title) // open pages show it at once
+	if req.Topic != nil {
+		if room, err = s.store.SetRoomTopic(r.Context(), room.Name, *req.Topic); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.hub.Renamed(room.Name, room.Title, room.Topic) // open pages show it at once
 	writeJSON(w, http.StatusOK, roomBody{Room: s.roomViews(r.Context(), user, room)[0]})
 }
 

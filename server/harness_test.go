@@ -388,6 +388,7 @@ type wsFrame struct {
 	Online   []string        `json:"online"`
 	User     string          `json:"user"`
 	Title    *string         `json:"title"`
+	Topic    *string         `json:"topic"`
 	Banned   *bool           `json:"banned"`
 	Message  json.RawMessage `json:"message"`
 

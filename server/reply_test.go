@@ -113,16 +113,16 @@ func TestRenameRoom(t *testing.T) {
 	c.subscribe("ops")
 	stream := ts.openSSE("/api/rooms/ops/events", bob)
 	stream.waitSubscribed()
-	told := func(title string) {
+	told := func(title, topic string) {
 		t.Helper()
-		if f := c.nextExcept("presence", "join", "leave"); f.Type != "room" || f.Room == nil || *f.Room != "ops" || f.Title == nil || *f.Title != title {
-			t.Fatalf("bob's WebSocket: %s, want the room's new title %q", f, title)
+		if f := c.nextExcept("presence", "join", "leave"); f.Type != "room" || f.Room == nil || *f.Room != "ops" || f.Title == nil || *f.Title != title || f.Topic == nil || *f.Topic != topic {
+			t.Fatalf("bob's WebSocket: %s, want the room's title %q and topic %q", f, title, topic)
 		}
 		for {
 			ev := stream.next()
 			if ev.Event == "room" {
-				if ev.Data != fmt.Sprintf(`{"type":"room","room":"ops","title":%q}`, title) {
-					t.Fatalf("bob's event stream: %q, want the title %q", ev.Data, title)
+				if ev.Data != fmt.Sprintf(`{"type":"room","room":"ops","title":%q,"topic":%q}`, title, topic) {
+					t.Fatalf("bob's event stream: %q, want the title %q and topic %q", ev.Data, title, topic)
 				}
 				break
 			}
@@ -132,7 +132,7 @@ func TestRenameRoom(t *testing.T) {
 	if r.Status != http.StatusOK || r.Body["room"].(map[string]any)["title"] != "Operations" {
 		t.Fatalf("rename: %d %s", r.Status, r.Raw)
 	}
-	told("Operations")
+	told("Operations", "")
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", bob, map[string]string{"title": "Bob's"}), http.StatusForbidden, "forbidden")
 	checkError(t, ts.do("PATCH", "/api/rooms/ops", gus, map[string]string{"title": "Gus's"}), http.StatusForbidden, "forbidden")
 	checkError(t, ts.do("PATCH", "/api/rooms/lobby", alice, map[string]string{"title": "Mine"}), http.StatusForbidden, "forbidden")
@@ -149,5 +149,25 @@ func TestRenameRoom(t *testing.T) {
 	if r := ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": ""}); r.Status != http.StatusOK {
 		t.Fatalf("rename to the name: %d %s", r.Status, r.Raw)
 	}
-	told("ops")
+	told("ops", "")
+
+	// The topic: alone, or with the title; refused as a whole if either is bad.
+	r = ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"topic": "deploys on Tuesdays"})
+	if r.Status != http.StatusOK || r.Body["room"].(map[string]any)["topic"] != "deploys on Tuesdays" {
+		t.Fatalf("set the topic: %d %s", r.Status, r.Raw)
+	}
+	told("ops", "deploys on Tuesdays")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Ops", "topic": "two\nlines"}), http.StatusBadRequest, "invalid")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"topic": strings.Repeat("x", 251)}), http.StatusBadRequest, "invalid")
+	checkError(t, ts.do("PATCH", "/api/rooms/ops", bob, map[string]string{"topic": "bob's"}), http.StatusForbidden, "forbidden")
+	if got := ts.do("GET", "/api/rooms/ops", bob, nil).Body["room"].(map[string]any); got["title"] != "ops" || got["topic"] != "deploys on Tuesdays" {
+		t.Fatalf("the room after refused changes: %v", got)
+	}
+	if r := ts.do("PATCH", "/api/rooms/ops", alice, map[string]string{"title": "Ops", "topic": ""}); r.Status != http.StatusOK {
+		t.Fatalf("a new title, no topic: %d %s", r.Status, r.Raw)
+	}
+	told("Ops", "")
+	if listed := ts.do("GET", "/api/rooms", bob, nil).Raw; strings.Contains(string(listed), "Tuesdays") {
+		t.Fatalf("the list still has the cleared topic: %s", listed)
+	}
 }

@@ -141,12 +141,25 @@ func (s *Store) SetRoomTitle(ctx context.Context, name, title string) (natter.Ro
 	if err != nil {
 		return natter.Room{}, err
 	}
-	res, err := s.stmts.updateTitle.ExecContext(ctx, title, name)
+	return s.updateRoom(ctx, s.stmts.updateTitle, name, title)
+}
+
+// SetRoomTopic gives a room a new topic (natter.RoomStore).
+func (s *Store) SetRoomTopic(ctx context.Context, name, topic string) (natter.Room, error) {
+	if err := natter.RoomTopic(topic); err != nil {
+		return natter.Room{}, err
+	}
+	return s.updateRoom(ctx, s.stmts.updateTopic, name, topic)
+}
+
+// updateRoom runs stmt, which sets one column of room name to value, and returns the room.
+func (s *Store) updateRoom(ctx context.Context, stmt *sql.Stmt, name, value string) (natter.Room, error) {
+	res, err := stmt.ExecContext(ctx, value, name)
 	if err != nil {
-		return natter.Room{}, natter.Internal("sqlite: set room title", err)
+		return natter.Room{}, natter.Internal("sqlite: change room", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return natter.Room{}, natter.Internal("sqlite: set room title", err)
+		return natter.Room{}, natter.Internal("sqlite: change room", err)
 	} else if n == 0 {
 		return natter.Room{}, natter.Errorf(natter.ENOTFOUND, "room %q does not exist", name)
 	}
@@ -182,7 +195,7 @@ func scanRoom(r rowScanner) (natter.Room, error) {
 	var room natter.Room
 	var created int64
 	var direct string
-	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes, &room.Private, &direct); err != nil {
+	if err := r.Scan(&room.Name, &room.Title, &room.Epoch, &room.LastSeq, &room.CreatedBy, &created, &room.Changes, &room.Private, &direct, &room.Topic); err != nil {
 		return natter.Room{}, err
 	}
 	if direct != "" {

@@ -463,6 +463,7 @@ type statements struct {
 	readMsgsBefore *sql.Stmt
 	readRoom       *sql.Stmt
 	dropRoom       *sql.Stmt
+	updateTopic    *sql.Stmt
 	readEdits      *sql.Stmt
 	readRooms      *sql.Stmt
 	readUser       *sql.Stmt
@@ -536,6 +537,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{r, &st.readSuspended, `SELECT name FROM users WHERE suspended = 1 ORDER BY name`},
 		{w, &st.dropRoom, `UPDATE rooms SET deleted_at = ?, deleted_by = ? WHERE name = ? AND deleted_at = 0`},
 		{w, &st.updateTitle, `UPDATE rooms SET title = ? WHERE name = ? AND deleted_at = 0`},
+		{w, &st.updateTopic, `UPDATE rooms SET topic = ? WHERE name = ? AND deleted_at = 0`},
 		{w, &st.insertUser, `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT DO NOTHING`},
 		{w, &st.insertSession, `INSERT INTO sessions (token_hash, user_name, guest, created_at, expires_at)
@@ -558,8 +560,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`},
 		{r, &st.readMsgsBefore, `SELECT ` + messageColumns + ` FROM messages
 			WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
-		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE name = ? AND deleted_at = 0`},
-		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct FROM rooms WHERE deleted_at = 0 ORDER BY name`},
+		{r, &st.readRoom, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct, topic FROM rooms WHERE name = ? AND deleted_at = 0`},
+		{r, &st.readRooms, `SELECT name, title, epoch, last_seq, created_by, created_at, changes, private, direct, topic FROM rooms WHERE deleted_at = 0 ORDER BY name`},
 		{r, &st.readRoomExists, `SELECT 1 FROM rooms WHERE name = ? AND deleted_at = 0`},
 		{r, &st.readUser, `SELECT name, password_hash, created_at, suspended FROM users WHERE name = ?`},
 		{r, &st.readSession, `SELECT token_hash, user_name, guest, created_at, expires_at FROM sessions

@@ -219,6 +219,43 @@ func testSetRoomTitle(t *testing.T, s natter.Store) {
 	}
 }
 
+// testSetRoomTopic: a room's topic is set, read back (alone and in the list), kept across a
+// rename, cleared with ""; a topic that is not one line within the limit is refused.
+func testSetRoomTopic(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	before := mustCreateRoom(t, s, "topical")
+	if before.Topic != "" {
+		t.Fatalf("a new room's topic: %q", before.Topic)
+	}
+	r, err := s.SetRoomTopic(ctx, "topical", "Deploys: Tuesdays ✓")
+	must(t, err)
+	if r.Topic != "Deploys: Tuesdays ✓" || r.Title != before.Title || r.Epoch != before.Epoch {
+		t.Fatalf("the room after SetRoomTopic: %+v", r)
+	}
+	if _, err := s.SetRoomTitle(ctx, "topical", "Topical"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRoom(t, s, "topical"); got.Topic != "Deploys: Tuesdays ✓" || got.Title != "Topical" {
+		t.Fatalf("read back: %+v", got)
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, r := range rooms {
+		if r.Name == "topical" && r.Topic != "Deploys: Tuesdays ✓" {
+			t.Fatalf("the listed room: %+v", r)
+		}
+	}
+	for _, bad := range []string{"two\nlines", string(make([]rune, natter.MaxRoomTopicChars+1)), "\xff"} {
+		_, err := s.SetRoomTopic(ctx, "topical", bad)
+		wantCode(t, err, natter.EINVALID)
+	}
+	_, err = s.SetRoomTopic(ctx, "nowhere", "x")
+	wantCode(t, err, natter.ENOTFOUND)
+	if r, err := s.SetRoomTopic(ctx, "topical", ""); err != nil || r.Topic != "" {
+		t.Fatalf("clearing the topic: %+v, %v", r, err)
+	}
+}
+
 // testPrivateRooms checks that a private room keeps its privacy and its members: the creator
 // first, others as added (again is no error), in name order; public rooms have none.
 func testPrivateRooms(t *testing.T, s natter.Store) {

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"Replies", testReplies},
 		{"Reactions", testReactions},
 		{"SetRoomTitle", testSetRoomTitle},
+		{"SetRoomTopic", testSetRoomTopic},
 		{"PrivateRooms", testPrivateRooms},
 		{"DirectRooms", testDirectRooms},
 		{"Moderation", testModeration},

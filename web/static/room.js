@@ -1800,7 +1800,7 @@
         const [{ data }, { data: one }] = await Promise.all([api('GET', `${ROOM_API}/presence`), api('GET', ROOM_API)]);
         if (done) return;
         setOnline(data.online, true);
-        roomRenamed({ room: ROOM, title: one.room.title });
+        roomRenamed({ room: ROOM, title: one.room.title, topic: one.room.topic || '' });
         if (!!one.room.banned !== banned) setBanned(!!one.room.banned, one.room.ban_until, one.room.ban_reason);
         if (bansEl) loadBans();
       } catch { /* the next poll notices a real problem */ }
@@ -2284,6 +2284,13 @@
   // conversation is named by the other account and keeps its heading.
   function roomRenamed(f) {
     if (!f || f.room !== ROOM || WITH) return;
+    const topicEl = $('room-topic');
+    if (topicEl && f.topic !== undefined) {
+      topicEl.textContent = f.topic || '';
+      topicEl.title = f.topic || '';
+      const editing = $('rename-form') && !$('rename-form').hidden;
+      topicEl.hidden = !f.topic || editing;
+    }
     const heading = $('room-title');
     const title = f.title || ROOM;
     const old = heading.textContent;
@@ -2303,11 +2310,15 @@
     const close = () => {
       form.hidden = true;
       heading.hidden = false;
+      $('room-topic').hidden = !$('room-topic').textContent;
       renameButton.hidden = false;
       showError($('rename-error'), '');
     };
+    const topicInput = $('rename-topic');
     renameButton.addEventListener('click', () => {
       input.value = heading.textContent;
+      topicInput.value = $('room-topic').textContent;
+      $('room-topic').hidden = true;
       heading.hidden = true;
       renameButton.hidden = true;
       form.hidden = false;
@@ -2315,18 +2326,20 @@
       input.select();
     });
     $('rename-cancel').addEventListener('click', close);
-    input.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape') close();
-      if (ev.key === 'Enter' && !ev.isComposing) {
-        ev.preventDefault();
-        form.requestSubmit();
-      }
-    });
+    for (const field of [input, topicInput]) {
+      field.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Escape') close();
+        if (ev.key === 'Enter' && !ev.isComposing) {
+          ev.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       try {
-        const { data } = await api('PATCH', ROOM_API, { title: input.value.trim() });
-        roomRenamed({ room: ROOM, title: data.room.title });
+        const { data } = await api('PATCH', ROOM_API, { title: input.value.trim(), topic: topicInput.value.trim() });
+        roomRenamed({ room: ROOM, title: data.room.title, topic: data.room.topic || '' });
         close();
       } catch (err) {
         if (err.status === 401) { goSignIn(); return; }
