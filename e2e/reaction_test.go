@@ -129,4 +129,16 @@ func TestRenameInTheBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#rename-form button[type=submit]`)),
 	)
 	carol.waitJS("no topic", `document.getElementById('room-topic').hidden`)
+	alice.do("a topic again",
+		chromedp.Click(chromedp.CSS(`#rename`)),
+		chromedp.SendKeys(chromedp.CSS(`#rename-topic`), "on-call: dave"),
+		pressEnter,
+	)
+	alice.waitJS("the topic set", `document.getElementById('room-topic').textContent === 'on-call: dave'`)
+	bob.navigate(srv.url + "/")
+	bob.waitJS("the topic on the room list", `(() => {
+		const about = document.querySelector('#rooms li[data-room="ops"] .room-about');
+		return !!about && !about.hidden && about.textContent === 'on-call: dave' &&
+			document.querySelector('#rooms li[data-room="lobby"] .room-about').hidden;
+	})()`)
 }

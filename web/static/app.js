@@ -122,6 +122,11 @@
         online.textContent = ` · ${r.online || 0} online`;
         online.hidden = !r.online;
       }
+      const about = li.querySelector('.room-about');
+      if (about) {
+        about.textContent = r.topic || '';
+        about.hidden = !r.topic;
+      }
       const count = li.querySelector('.room-count');
       const n = r.messages ?? r.last_seq;
       if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
@@ -137,7 +142,9 @@
       if (r.with) name.prepend(span('room-direct', 'direct'));
       else if (r.private) name.prepend(span('room-private', 'private'), ' ');
       name.append(span('room-online', ''));
-      a.append(span('room-title', shownTitle(r)), name, span('room-count', ''));
+      const about = span('room-about', '');
+      about.hidden = true;
+      a.append(span('room-title', shownTitle(r)), name, span('room-count', ''), about);
       li.append(a);
       return li;
     };
