@@ -58,6 +58,9 @@ func TestDeleteRoomPurges(t *testing.T) {
 	if err := s.AddMember(ctx, "big", "bob", "ann"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.SetRoomTopic(ctx, "big", "what we plan"); err != nil {
+		t.Fatal(err)
+	}
 	const n = 2*purgeChunk + 321 // three chunks
 	appendMany(t, s, "big", n)
 	if _, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: "big", Author: "ann", Kind: natter.KindPin, Target: 1}); err != nil {
@@ -91,12 +94,12 @@ func TestDeleteRoomPurges(t *testing.T) {
 		}
 	}
 	var deletedAt, isPurged int64
-	var by, title string
-	if err := s.writeDB.QueryRow(`SELECT deleted_at, deleted_by, purged, title FROM rooms WHERE name = 'big'`).Scan(&deletedAt, &by, &isPurged, &title); err != nil {
+	var by, title, topic string
+	if err := s.writeDB.QueryRow(`SELECT deleted_at, deleted_by, purged, title, topic FROM rooms WHERE name = 'big'`).Scan(&deletedAt, &by, &isPurged, &title, &topic); err != nil {
 		t.Fatal(err)
 	}
-	if deletedAt <= 0 || by != "ann" || isPurged != 1 || title != "big" {
-		t.Fatalf("the deleted room's row: deleted_at %d, by %q, purged %d, title %q", deletedAt, by, isPurged, title)
+	if deletedAt <= 0 || by != "ann" || isPurged != 1 || title != "big" || topic != "" {
+		t.Fatalf("the deleted room's row: deleted_at %d, by %q, purged %d, title %q, topic %q", deletedAt, by, isPurged, title, topic)
 	}
 	// Appends to other rooms go on, and the sweep of idempotency keys writes none of the deleted
 	// room's (it had some in memory when it was deleted).
