@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -68,5 +69,52 @@ func testExpireBefore(t *testing.T, s natter.Store) {
 	mustAppend(t, s, natter.AppendRequest{Room: "old", Author: "ann", Body: "new"})
 	if m := mustAfter(t, s, "old", 4, 10); len(m) != 1 || m[0].Body != "new" {
 		t.Fatalf("a message after the expiry: %+v", m)
+	}
+}
+
+// testEraseLongLogs: retention and an author's erasing go through logs longer than the stores'
+// chunks and spans (thousands of entries) and miss none of them.
+func testEraseLongLogs(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	mustCreateRoom(t, s, "long")
+	const n = 5300 // past SQLite's 5,000-seq span of EraseAuthor, and several chunks of each store
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			author := "ann"
+			if w%2 == 1 {
+				author = "bob"
+			}
+			for range n / 8 {
+				if _, _, err := s.AppendMessage(ctx, natter.AppendRequest{Room: "long", Author: author, Body: "words"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := int64(n / 8 * 8)
+	erased, err := s.EraseAuthor(ctx, "ann")
+	must(t, err)
+	if erased != total/2 {
+		t.Fatalf("EraseAuthor(ann) erased %d of the long log's %d, want %d", erased, total, total/2)
+	}
+	time.Sleep(20 * time.Millisecond)
+	expired, err := s.ExpireBefore(ctx, time.Now())
+	must(t, err)
+	if expired != total/2 {
+		t.Fatalf("ExpireBefore(now) erased %d, want the %d left (bob's)", expired, total/2)
+	}
+	last := mustBefore(t, s, "long", total+1, 1)
+	if len(last) != 1 || !last[0].Deleted || last[0].Seq != total {
+		t.Fatalf("the long log's last entry: %+v", last)
 	}
 }

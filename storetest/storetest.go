@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"DeleteRoom", testDeleteRoom},
 		{"DeleteRoomRacingAppends", testDeleteRoomRacingAppends},
 		{"ExpireBefore", testExpireBefore},
+		{"EraseLongLogs", testEraseLongLogs},
 		{"DeleteUser", testDeleteUser},
 		{"EraseAuthor", testEraseAuthor},
 		{"Edits", testEdits},
