@@ -75,9 +75,6 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	for _, room := range rooms {
-		s.MemberRemoved(room, name)
-	}
 	if _, err := s.revokeUserSessions(ctx, name, ""); err != nil {
 		s.logger.Warn("deleting an account: ending its last sessions", "user", name, "err", err)
 	}
