@@ -247,6 +247,33 @@ type passwordChange struct {
 	NewPassword string `json:"new_password"`
 }
 
+// confirmPassword checks that password is the account name's, as a change of the account asks
+// (a wrong one counts as a failed sign-in, and the failed sign-ins' limit applies): the account,
+// or EFORBIDDEN with wrong as its message. then, if not nil, runs in the same slot of the password
+// hashing's limit, once the password is right.
+func (s *Server) confirmPassword(ctx context.Context, name, password, wrong string, then func()) (natter.User, error) {
+	if err := s.signInFails.check(name); err != nil {
+		return natter.User{}, err
+	}
+	user, hash, err := s.store.UserPasswordHash(ctx, name)
+	if err != nil {
+		return natter.User{}, err
+	}
+	ok := false
+	if err := s.withHashSlot(ctx, func() {
+		if ok = password != "" && len(password) <= maxPasswordBytes && checkPassword(hash, password); ok && then != nil {
+			then()
+		}
+	}); err != nil {
+		return natter.User{}, err
+	}
+	if !ok {
+		s.signInFails.allow(name) // one failure spent
+		return natter.User{}, natter.Errorf(natter.EFORBIDDEN, "%s", wrong)
+	}
+	return user, nil
+}
+
 // handleChangePassword sets a new password for the signed-in account, given its current one. Every
 // other session of the account ends (and its connections close): whoever else knew the old
 // password is signed out; the session that made the change goes on. A wrong current password
@@ -266,28 +293,12 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EINVALID, "new %s", natter.ErrorMessage(err)))
 		return
 	}
-	if err := s.signInFails.check(a.user.Name); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	user, hash, err := s.store.UserPasswordHash(r.Context(), a.user.Name)
+	var newHash string
+	user, err := s.confirmPassword(r.Context(), a.user.Name, req.Password, "the current password is not right", func() {
+		newHash = hashPassword(req.NewPassword)
+	})
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	ok := false
-	var newHash string
-	if err := s.withHashSlot(r.Context(), func() {
-		if ok = len(req.Password) <= maxPasswordBytes && checkPassword(hash, req.Password); ok {
-			newHash = hashPassword(req.NewPassword)
-		}
-	}); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !ok {
-		s.signInFails.allow(a.user.Name) // one failure spent
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "the current password is not right"))
 		return
 	}
 	if err := s.store.SetPasswordHash(r.Context(), a.user.Name, newHash); err != nil {

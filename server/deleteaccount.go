@@ -32,25 +32,8 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "%s is a guest, with no account to delete: signing out is enough", a.user.Name))
 		return
 	}
-	if err := s.signInFails.check(a.user.Name); err != nil {
+	if _, err := s.confirmPassword(r.Context(), a.user.Name, req.Password, "the password is not right: give the account's password to delete it", nil); err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	_, hash, err := s.store.UserPasswordHash(r.Context(), a.user.Name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ok := false
-	if err := s.withHashSlot(r.Context(), func() {
-		ok = req.Password != "" && len(req.Password) <= maxPasswordBytes && checkPassword(hash, req.Password)
-	}); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !ok {
-		s.signInFails.allow(a.user.Name) // one failure spent
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "the password is not right: give the account's password to delete it"))
 		return
 	}
 	// Once begun, the deletion is finished even if the client goes away.
@@ -64,6 +47,7 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	var erased int64
 	if req.EraseMessages {
+		var err error
 		if erased, err = s.store.EraseAuthor(ctx, name); err != nil {
 			s.logger.Error("deleting an account: erasing its messages failed; the account stays", "user", name, "erased", erased, "err", err)
 			s.writeError(w, r, err)
