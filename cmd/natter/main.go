@@ -4,6 +4,7 @@
 //	natter send    send one message
 //	natter tail    print a room's messages as they arrive
 //	natter search  find a room's messages by their words
+//	natter export  write a room's log as JSON Lines
 //	natter bench   drive a running natter and measure it
 //	natter backup  copy a running natter's database
 //	natter restore put a backup in place of a stopped natter's database
@@ -28,7 +29,9 @@ usage:
   natter send [flags] TEXT    send one message (TEXT "-": each line of standard input)
   natter tail [flags]         print a room's messages as they arrive
   natter search [flags] WORDS find a room's messages by their words, newest first
-  natter moderate ACTION ...  ban, unban, bans, suspend, reinstate, reset-password (-h)
+  natter export [flags]       write a room's log as JSON Lines, one entry per line, and exit
+  natter moderate ACTION ...  ban, unban, bans, suspend, reinstate, suspended, reset-password,
+                              delete-room (-h)
   natter bench SCENARIO ...   measure a running natter (natter bench -h)
   natter backup FILE          copy a running natter's database to FILE (--data-dir)
   natter restore FILE         put a backup in place of a stopped natter's database (--data-dir)
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTail(ctx, rest, stdout, stderr)
 	case "search":
 		return runSearch(ctx, rest, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, stdout, stderr)
 	case "moderate":
 		return runModerate(ctx, rest, stdout, stderr)
 	case "bench":
