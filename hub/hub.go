@@ -205,6 +205,25 @@ func (w *Waiter) Cancel() bool {
 	return ok
 }
 
+// SubscribedRooms returns the rooms that have subscribers on this node, in no order.
+func (h *Hub) SubscribedRooms() []string {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.byKey))
+	for _, r := range h.byKey {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	var names []string
+	for _, r := range rooms {
+		r.mu.Lock()
+		if len(r.subs) > 0 {
+			names = append(names, r.name)
+		}
+		r.mu.Unlock()
+	}
+	return names
+}
+
 // Online returns the users connected to a room, sorted.
 func (h *Hub) Online(roomName string) []string {
 	r := h.room(roomName)

@@ -576,15 +576,18 @@ func TestClusterSendRateIsShared(t *testing.T) {
 	}
 }
 
-// TestClusterDeletionHeardAfterALostSubscription: a room deleted while a node could not hear it
-// (here: deleted behind the nodes' backs, with no note at all) is found out when the node
-// subscribes again: what its connections receive of the room ends.
+// TestClusterDeletionHeardAfterALostSubscription: rooms deleted while a node could not hear it
+// (here: deleted behind the nodes' backs, with no note at all) are found out when the node
+// subscribes again: what its connections receive of them ends, for a room the node had
+// delivered messages of (the store finds it) and for one it had not (the server does).
 func TestClusterDeletionHeardAfterALostSubscription(t *testing.T) {
 	nodes, url, prefix := startClusterAt(t, 1)
 	a := nodes[0]
 	carol := a.account("carol")
-	if r := a.do("POST", "/api/rooms", carol, map[string]any{"name": "doomed"}); r.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.Status, r.Raw)
+	for _, room := range []string{"doomed", "quiet"} {
+		if r := a.do("POST", "/api/rooms", carol, map[string]any{"name": room}); r.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.Status, r.Raw)
+		}
 	}
 	a.mustPost(carol, "doomed", "the plan")
 	ws := a.dialWS(carol)
@@ -593,13 +596,16 @@ func TestClusterDeletionHeardAfterALostSubscription(t *testing.T) {
 	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "message" {
 		t.Fatalf("carol's subscription: %s", f)
 	}
+	ws.subscribe("quiet", 0)
 
 	rdb := redistest.Client(t, url)
 	ctx := t.Context()
 	if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, prefix+":rooms", "doomed")
-		p.HSet(ctx, prefix+":deleted", "doomed", "1:carol")
-		p.HDel(ctx, prefix+":seq", "doomed")
+		for _, room := range []string{"doomed", "quiet"} {
+			p.HDel(ctx, prefix+":rooms", room)
+			p.HSet(ctx, prefix+":deleted", room, "1:carol")
+			p.HDel(ctx, prefix+":seq", room)
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -622,8 +628,16 @@ func TestClusterDeletionHeardAfterALostSubscription(t *testing.T) {
 	if killed == 0 {
 		t.Fatalf("no subscription to cut:\n%s", clients)
 	}
-	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "error" || f.Code != "not_found" || f.Ref == nil || *f.Ref != "doomed" {
-		t.Fatalf("carol's WebSocket after the node subscribed again: %s, want the room's not_found", f)
+	gone := map[string]bool{}
+	for range 2 {
+		f := ws.nextExcept("presence", "join", "leave")
+		if f.Type != "error" || f.Code != "not_found" || f.Ref == nil {
+			t.Fatalf("carol's WebSocket after the node subscribed again: %s, want the rooms' not_found", f)
+		}
+		gone[*f.Ref] = true
+	}
+	if !gone["doomed"] || !gone["quiet"] {
+		t.Fatalf("the rooms ended: %v, want doomed and quiet", gone)
 	}
 	a.mustPost(carol, "lobby", "still here")
 	if f := ws.nextExcept("presence", "join", "leave"); f.Type != "message" || f.msg(t).Body != "still here" {

@@ -212,6 +212,17 @@ func (s *Server) RecheckSessions(ctx context.Context) {
 	if ended > 0 {
 		s.logger.Info("closed the connections of sessions that ended while revocations could not be heard", "sessions", ended)
 	}
+	// Rooms deleted meanwhile: what this node's connections receive of them ends as if it had
+	// heard (the store tells of those this node had delivered messages of; this finds the rest).
+	for _, room := range s.hub.SubscribedRooms() {
+		if s.isDeleted(room) {
+			continue
+		}
+		if _, err := s.store.Room(ctx, room); natter.ErrorCode(err) == natter.ENOTFOUND {
+			s.logger.Info("a room was deleted while deletions could not be heard", "room", room)
+			s.RoomDeleted(room)
+		}
+	}
 }
 
 // closeConns tells the live connections whose owner matches that their session has ended.
