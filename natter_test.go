@@ -114,3 +114,19 @@ func TestErrorCodesAndMessages(t *testing.T) {
 		t.Fatal("plain errors are internal, nil has no code")
 	}
 }
+
+func TestMentions(t *testing.T) {
+	for body, want := range map[string]bool{
+		"@alice hi": true, "hi @alice": true, "hi @Alice!": true, "(@alice)": true, "@alice.": true,
+		"@alice, see": true, "line\n@alice": true,
+		"alice": false, "x@alice": false, "@alicex": false, "@alice_b": false, "@alice-b": false,
+		"@alice.b": false, "@@alice": false, "mail bob@alice.example": false, "": false,
+	} {
+		if got := natter.Mentions(body, "alice"); got != want {
+			t.Errorf("Mentions(%q, alice) = %v, want %v", body, got, want)
+		}
+	}
+	if natter.Mentions("@a.b hi", "a.b") != true || natter.Mentions("@a.bc", "a.b") != false {
+		t.Error("a name with a dot")
+	}
+}

@@ -2,6 +2,7 @@ package natter
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -68,4 +69,38 @@ type UserStore interface {
 	// Its name stays taken for good: CreateUser answers ECONFLICT, UserPasswordHash User.Deleted,
 	// SetPasswordHash ENOTFOUND. ENOTFOUND if there is no such account, or it was deleted.
 	DeleteUser(ctx context.Context, name string) ([]string, error)
+}
+
+// Mentions reports whether body names the account name with "@name", as the web page marks a
+// mention: not inside another word or name ("x@name", "@names", "@name.x" do not count), in any
+// case.
+func Mentions(body, name string) bool {
+	if name == "" {
+		return false
+	}
+	lower := strings.ToLower(body)
+	at := "@" + strings.ToLower(name)
+	for i := 0; ; {
+		j := strings.Index(lower[i:], at)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(at)
+		i = start + 1
+		if start > 0 && nameByte(lower[start-1], "_.@-") {
+			continue
+		}
+		if end < len(lower) && nameByte(lower[end], "_-") {
+			continue
+		}
+		if end+1 < len(lower) && lower[end] == '.' && nameByte(lower[end+1], "_-") {
+			continue
+		}
+		return true
+	}
+}
+
+// nameByte reports whether c is a lower-case letter, a digit or one of extra.
+func nameByte(c byte, extra string) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0
 }

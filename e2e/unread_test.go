@@ -107,7 +107,7 @@ func TestRoomListStaysCurrent(t *testing.T) {
 	alice.waitReadSeq("lobby", 0)
 
 	bob.send("lobby", "while alice looks at the list")
-	bob.send("lobby", "and another")
+	bob.send("lobby", "and another for @alice")
 	bob.createRoom("aaa", "First")
 	bob.createRoom("zzz", "Last")
 	bob.join("lobby")
@@ -116,6 +116,8 @@ func TestRoomListStaysCurrent(t *testing.T) {
 	alice.waitJS("bob online in the lobby", `(e => e && !e.hidden && e.textContent === ' · 1 online')(document.querySelector('#rooms li[data-room=lobby] .room-online'))`)
 	alice.waitJS("2 new in the lobby", `(e => e && e.textContent.trim() === '2 new' && e.dataset.unread === '2')(document.querySelector('#rooms li[data-room=lobby] .room-unread'))`)
 	alice.waitJS("the lobby's count", `document.querySelector('#rooms li[data-room=lobby] .room-count').textContent === '2 messages'`)
+	alice.waitJS("one of them names alice", `(e => e && e.textContent === '@1' && e.dataset.mentions === '1')(document.querySelector('#rooms li[data-room=lobby] .room-mention'))`)
+	alice.screenshot("rooms-mention")
 	order := evalJS[[]string](alice, `[...document.querySelectorAll('#rooms > li[data-room]')].map((li) => li.dataset.room)`)
 	if fmt.Sprint(order) != "[aaa lobby zzz]" {
 		t.Fatalf("rooms listed %v, want [aaa lobby zzz]", order)

@@ -30,8 +30,11 @@ type RoomView struct {
 	natter.Room
 	ReadSeq     *int64 `json:"read_seq,omitempty"`
 	NewMessages *int64 `json:"unread,omitempty"`
-	Online      int    `json:"online"`   // how many users are online in the room (presence)
-	Messages    int64  `json:"messages"` // how many messages the log holds: edits and deletions left out
+	// Mentions is how many of the newest unread messages (at most mentionScan) of a room that is
+	// no direct conversation name the account with "@name" (natter.Mentions), others' only.
+	Mentions int64 `json:"mentions,omitempty"`
+	Online   int   `json:"online"`   // how many users are online in the room (presence)
+	Messages int64 `json:"messages"` // how many messages the log holds: edits and deletions left out
 	// With is, in a direct conversation (natter.Room.Direct), the other account: the one the
 	// viewer talks with. Pages show it in place of the title.
 	With string `json:"with,omitempty"`
@@ -110,8 +113,31 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 			n = max(n-changes, 0)
 		}
 		v.ReadSeq, v.NewMessages = &seq, &n
+		if n > 0 && v.Direct == nil {
+			v.Mentions = s.countMentions(ctx, user.Name, v.Name, max(seq, v.LastSeq-mentionScan))
+		}
 	}
 	return views
+}
+
+// mentionScan bounds the unread messages of a room read for its mentions (RoomView.Mentions).
+const mentionScan = 200
+
+// countMentions counts the messages of room after seq after (at most mentionScan) that others
+// wrote naming user. A failure to read is logged and counts none.
+func (s *Server) countMentions(ctx context.Context, user, room string, after int64) int64 {
+	msgs, err := s.store.MessagesAfter(ctx, room, after, mentionScan)
+	if err != nil {
+		s.logger.Warn("count mentions", "room", room, "err", err)
+		return 0
+	}
+	var n int64
+	for _, m := range msgs {
+		if m.Kind == "" && !m.Deleted && m.Author != user && natter.Mentions(m.Body, user) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {

@@ -170,3 +170,51 @@ func TestReadMarkOverWebSocket(t *testing.T) {
 		t.Fatalf("read_seq %d after refused frames, want 3", seq)
 	}
 }
+
+// TestMentionsCounted: among an account's unread messages of a room, those in which someone else
+// names it with "@name" are counted beside the unread count, in the list and the room alike; a
+// deleted one, a name inside another word and changes do not count, and reading past them
+// clears the count.
+func TestMentionsCounted(t *testing.T) {
+	ts := startServer(t)
+	alice, bob := ts.account("alice"), ts.account("bob")
+	mine := ts.mustPost(alice, "lobby", "I am here")
+	waitFor(t, "alice's mark at her message", func() bool {
+		seq, ok := roomReadSeq(t, ts, alice, "lobby")
+		return ok && seq == mine.Seq
+	})
+	for _, body := range []string{"hi @alice", "@alicex is someone else", "mail x@alice.example", "@Alice, again"} {
+		ts.mustPost(bob, "lobby", body)
+	}
+	secret := ts.mustPost(bob, "lobby", "@alice the secret")
+	if r := ts.do("POST", "/api/rooms/lobby/messages", bob, map[string]any{"kind": "delete", "target": secret.Seq}); r.Status != http.StatusCreated {
+		t.Fatalf("delete: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/api/rooms/lobby/messages", bob, map[string]any{"kind": "react", "target": mine.Seq, "body": "@alice"}); r.Status != http.StatusCreated {
+		t.Fatalf("react: %d %s", r.Status, r.Raw) // a change: it names nobody
+	}
+	mentions := func(body map[string]any) any { return body["mentions"] }
+	one := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)
+	if mentions(one) != float64(2) || one["unread"] != float64(5) {
+		t.Fatalf("the lobby alone: mentions %v, unread %v; want 2 of 5", mentions(one), one["unread"])
+	}
+	var listed map[string]any
+	for _, x := range ts.do("GET", "/api/rooms", alice, nil).Body["rooms"].([]any) {
+		if x.(map[string]any)["name"] == "lobby" {
+			listed = x.(map[string]any)
+		}
+	}
+	if mentions(listed) != float64(2) {
+		t.Fatalf("the lobby in the list: mentions %v, want 2", mentions(listed))
+	}
+	if m := ts.do("GET", "/api/rooms/lobby", bob, nil).Body["room"].(map[string]any); mentions(m) != nil {
+		t.Fatalf("bob, named by nobody: mentions %v", mentions(m))
+	}
+	last := ts.lastSeq(alice, "lobby")
+	if r := ts.do("PUT", "/api/rooms/lobby/read", alice, map[string]any{"seq": last, "epoch": one["epoch"]}); r.Status != http.StatusNoContent {
+		t.Fatalf("mark read: %d %s", r.Status, r.Raw)
+	}
+	waitFor(t, "no mentions once read", func() bool {
+		return mentions(ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)) == nil
+	})
+}

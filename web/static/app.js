@@ -75,6 +75,23 @@
     badge.textContent = `${n} new`;
   }
 
+  // setMentions shows beside a listed room how many of its new messages name the reader.
+  function setMentions(li, n) {
+    let badge = li.querySelector('.room-mention');
+    if (!n) {
+      if (badge) badge.remove();
+      return;
+    }
+    if (!badge) {
+      badge = document.createElement('span');
+      badge.className = 'room-mention';
+      (li.querySelector('a') || li).append(badge);
+    }
+    badge.dataset.mentions = String(n);
+    badge.textContent = `@${n}`;
+    badge.title = `${n} new ${n === 1 ? 'message names' : 'messages name'} you`;
+  }
+
   window.natter = { api, APIError, showError, signInPath, setUnread };
 
   // Sign out: one session ends on the server, then the sign-in page. Without script the form
@@ -131,6 +148,7 @@
       const n = r.messages ?? r.last_seq;
       if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
       setUnread(li, r.unread ?? 0);
+      setMentions(li, r.mentions ?? 0);
     };
     const newRoom = (r) => {
       const li = document.createElement('li');
