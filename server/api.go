@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -114,30 +115,67 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 		}
 		v.ReadSeq, v.NewMessages = &seq, &n
 		if n > 0 && v.Direct == nil {
-			v.Mentions = s.countMentions(ctx, user.Name, v.Name, max(seq, v.LastSeq-mentionScan))
+			v.Mentions = s.countMentions(ctx, user.Name, v.Name, seq, v.LastSeq)
 		}
 	}
 	return views
 }
 
-// mentionScan bounds the unread messages of a room read for its mentions (RoomView.Mentions).
+// mentionScan bounds the messages of a room read at once for its mentions (RoomView.Mentions).
 const mentionScan = 200
 
-// countMentions counts the messages of room after seq after (at most mentionScan) that others
-// wrote naming user. A failure to read is logged and counts none.
-func (s *Server) countMentions(ctx context.Context, user, room string, after int64) int64 {
-	msgs, err := s.store.MessagesAfter(ctx, room, after, mentionScan)
+// mentionCounts remembers, per account and room, how many of the messages after its read mark
+// name it, up to which seq they were read: room lists come every few seconds from every open
+// page, and only the messages that arrived since need reading. A new mark starts the count over.
+type mentionCounts struct {
+	mu sync.Mutex
+	m  map[string]mentionCount // user + "\x00" + room
+}
+
+type mentionCount struct {
+	mark, upTo, n int64
+}
+
+// maxMentionCounts bounds mentionCounts: past it, it starts over empty.
+const maxMentionCounts = 50_000
+
+// countMentions counts the messages of room after mark, up to last, that others wrote naming
+// user: what is remembered, and the messages since (at most the newest mentionScan of those
+// unread: a room with more new messages than that between two lists has the rest uncounted). A
+// failure to read is logged and counts what was read.
+func (s *Server) countMentions(ctx context.Context, user, room string, mark, last int64) int64 {
+	key := user + "\x00" + room
+	s.mentions.mu.Lock()
+	c, ok := s.mentions.m[key]
+	s.mentions.mu.Unlock()
+	if !ok || c.mark != mark || c.upTo > last {
+		c = mentionCount{mark: mark, upTo: mark}
+	}
+	if c.upTo == last {
+		return c.n
+	}
+	msgs, err := s.store.MessagesAfter(ctx, room, max(c.upTo, last-mentionScan), mentionScan)
 	if err != nil {
 		s.logger.Warn("count mentions", "room", room, "err", err)
-		return 0
+		return c.n
 	}
-	var n int64
 	for _, m := range msgs {
-		if m.Kind == "" && !m.Deleted && m.Author != user && natter.Mentions(m.Body, user) {
-			n++
+		if m.Seq > last {
+			break
 		}
+		if m.Kind == "" && !m.Deleted && m.Author != user && natter.Mentions(m.Body, user) {
+			c.n++
+		}
+		c.upTo = m.Seq
 	}
-	return n
+	c.upTo = max(c.upTo, last) // the rest of the window held nothing more
+	s.mentions.mu.Lock()
+	if s.mentions.m == nil || len(s.mentions.m) >= maxMentionCounts {
+		s.mentions.m = make(map[string]mentionCount)
+	}
+	s.mentions.m[key] = c
+	s.mentions.mu.Unlock()
+	return c.n
 }
 
 func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request) {

@@ -210,6 +210,12 @@ func TestMentionsCounted(t *testing.T) {
 	if m := ts.do("GET", "/api/rooms/lobby", bob, nil).Body["room"].(map[string]any); mentions(m) != nil {
 		t.Fatalf("bob, named by nobody: mentions %v", mentions(m))
 	}
+	// Counted on as messages come (the node reads only the new ones).
+	ts.mustPost(bob, "lobby", "and a third time, @alice")
+	ts.mustPost(bob, "lobby", "nothing for her")
+	if m := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any); mentions(m) != float64(3) || m["unread"] != float64(7) {
+		t.Fatalf("after two more: mentions %v, unread %v; want 3 of 7", mentions(m), m["unread"])
+	}
 	last := ts.lastSeq(alice, "lobby")
 	if r := ts.do("PUT", "/api/rooms/lobby/read", alice, map[string]any{"seq": last, "epoch": one["epoch"]}); r.Status != http.StatusNoContent {
 		t.Fatalf("mark read: %d %s", r.Status, r.Raw)
@@ -217,4 +223,8 @@ func TestMentionsCounted(t *testing.T) {
 	waitFor(t, "no mentions once read", func() bool {
 		return mentions(ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any)) == nil
 	})
+	ts.mustPost(bob, "lobby", "@alice, one more")
+	if m := ts.do("GET", "/api/rooms/lobby", alice, nil).Body["room"].(map[string]any); mentions(m) != float64(1) {
+		t.Fatalf("a mention after the new mark: %v, want 1", mentions(m))
+	}
 }

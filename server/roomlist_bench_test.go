@@ -37,3 +37,39 @@ func BenchmarkRoomListWithDirects(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRoomListWithMentions: the room list of an account that has read none of 30 rooms of
+// 250 messages each, every tenth naming it: each room's mentions are counted among its newest 200
+// unread messages (one store read per room with unread messages).
+func BenchmarkRoomListWithMentions(b *testing.B) {
+	ts := startServer(b, func(c *app.Config) { c.Server.RoomRate, c.Server.SendRate = -1, -1 })
+	alice, bob := ts.account("alice"), ts.account("bob")
+	const rooms, each = 30, 250
+	for i := range rooms {
+		name := fmt.Sprintf("room%02d", i)
+		r := ts.do("POST", "/api/rooms", bob, map[string]string{"name": name})
+		if r.Status != http.StatusCreated {
+			b.Fatalf("create: %d %s", r.Status, r.Raw)
+		}
+		epoch := r.Body["room"].(map[string]any)["epoch"]
+		if r := ts.do("PUT", "/api/rooms/"+name+"/read", alice, map[string]any{"seq": 0, "epoch": epoch}); r.Status != http.StatusNoContent {
+			b.Fatalf("mark: %d %s", r.Status, r.Raw)
+		}
+		for j := range each {
+			body := fmt.Sprint("message ", j)
+			if j%10 == 0 {
+				body = fmt.Sprint("@alice, message ", j)
+			}
+			ts.mustPost(bob, name, body)
+		}
+	}
+	want := float64(200 / 10)
+	b.ResetTimer()
+	for b.Loop() {
+		for _, x := range ts.do("GET", "/api/rooms", alice, nil).Body["rooms"].([]any) {
+			if r := x.(map[string]any); r["name"] != "lobby" && r["mentions"] != want {
+				b.Fatalf("room %v: mentions %v, want %v", r["name"], r["mentions"], want)
+			}
+		}
+	}
+}

@@ -194,12 +194,13 @@ type Config struct {
 
 // Server serves natter over HTTP.
 type Server struct {
-	cfg    Config
-	store  natter.Store
-	hub    *hub.Hub
-	logger *slog.Logger
-	now    func() time.Time
-	limits natter.Limits
+	mentions mentionCounts // per account and room, how many unread messages name it (api.go)
+	cfg      Config
+	store    natter.Store
+	hub      *hub.Hub
+	logger   *slog.Logger
+	now      func() time.Time
+	limits   natter.Limits
 
 	handler http.Handler
 	pages   *pages
