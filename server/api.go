@@ -354,7 +354,7 @@ func (s *Server) handleRenameRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q may change its title or topic", room.Name))
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "only the account that created room %q (or an admin) may change its title or topic", room.Name))
 		return
 	}
 	if err := s.changes.allow(authFrom(r.Context()).user.Name); err != nil {

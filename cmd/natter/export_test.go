@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"natter"
-	"natter/client"
 )
 
 // TestExportCommand: natter export writes the room's whole log as JSON Lines, one entry per line
@@ -18,13 +17,7 @@ import (
 func TestExportCommand(t *testing.T) {
 	url := openNatter(t)
 	ctx := t.Context()
-	ann := client.New(url)
-	if err := ann.Register(ctx, "ann", "ann's password"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ann.SignIn(ctx, "ann", "ann's password"); err != nil {
-		t.Fatal(err)
-	}
+	ann := accounts(t, url, "ann")
 	const n = 1234 // past one page of 1,000
 	for i := range n {
 		if _, err := ann.Send(ctx, "lobby", fmt.Sprint("message ", i+1)); err != nil {

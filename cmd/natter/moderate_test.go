@@ -24,15 +24,7 @@ func moderate(t *testing.T, args ...string) (string, error) {
 func TestModerateCommand(t *testing.T) {
 	url := openNatter(t, func(c *server.Config) { c.Admins = []string{"root"} })
 	ctx := t.Context()
-	for _, name := range []string{"root", "bob"} {
-		if err := client.New(url).Register(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bob := client.New(url)
-	if err := bob.SignIn(ctx, "bob", "bob's password"); err != nil {
-		t.Fatal(err)
-	}
+	bob := accounts(t, url, "root", "bob")
 	as := func(name string, args ...string) []string {
 		return append(args, "--url", url, "--name", name, "--password", name+"'s password")
 	}
@@ -120,15 +112,7 @@ func TestModerateCommand(t *testing.T) {
 func TestModerateDeleteRoom(t *testing.T) {
 	url := openNatter(t, func(c *server.Config) { c.Admins = []string{"root"} })
 	ctx := t.Context()
-	for _, name := range []string{"root", "bob"} {
-		if err := client.New(url).Register(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bob := client.New(url)
-	if err := bob.SignIn(ctx, "bob", "bob's password"); err != nil {
-		t.Fatal(err)
-	}
+	bob := accounts(t, url, "root", "bob")
 	if _, err := bob.CreateRoom(ctx, "junk", ""); err != nil {
 		t.Fatal(err)
 	}

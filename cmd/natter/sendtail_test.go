@@ -16,6 +16,23 @@ import (
 	"natter/server"
 )
 
+// accounts registers each name at url with the password "NAME's password", and returns a client
+// signed in as the last.
+func accounts(t *testing.T, url string, names ...string) *client.Client {
+	t.Helper()
+	for _, name := range names {
+		if err := client.New(url).Register(t.Context(), name, name+"'s password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := names[len(names)-1]
+	c := client.New(url)
+	if err := c.SignIn(t.Context(), last, last+"'s password"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // openNatter starts natter in-process on a random loopback port for the send and tail tests;
 // tweak may change its server's configuration.
 func openNatter(t *testing.T, tweak ...func(*server.Config)) string {
@@ -218,13 +235,7 @@ func TestTailPrintsMessagesAsTheyArrive(t *testing.T) {
 func TestSearchCommand(t *testing.T) {
 	url := openNatter(t)
 	ctx := t.Context()
-	ann := client.New(url)
-	if err := ann.Register(ctx, "ann", "ann's password"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ann.SignIn(ctx, "ann", "ann's password"); err != nil {
-		t.Fatal(err)
-	}
+	ann := accounts(t, url, "ann")
 	for _, body := range []string{"deploy at noon", "lunch", "deploy done", "DEPLOY again"} {
 		if _, err := ann.Send(ctx, "lobby", body); err != nil {
 			t.Fatal(err)
@@ -262,17 +273,9 @@ func TestSearchCommand(t *testing.T) {
 func TestDirectFlag(t *testing.T) {
 	url := openNatter(t)
 	ctx := t.Context()
-	for _, name := range []string{"ann", "ben"} {
-		if err := client.New(url).Register(ctx, name, name+"'s password"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ben := accounts(t, url, "ann", "ben")
 	if got := send(t, "--url", url, "--name", "ann", "--password", "ann's password", "--to", "ben", "just", "for", "ben"); got != "1\n" {
 		t.Fatalf("printed %q; want 1", got)
-	}
-	ben := client.New(url)
-	if err := ben.SignIn(ctx, "ben", "ben's password"); err != nil {
-		t.Fatal(err)
 	}
 	room, err := ben.Direct(ctx, "ann")
 	if err != nil {
