@@ -31,8 +31,9 @@ func TestBanInTheBrowser(t *testing.T) {
 	if evalJS[bool](bob, `!!document.getElementById('bans') || !!document.querySelector('#online .mod-action')`) {
 		t.Fatal("bob, no moderator, has the ban controls")
 	}
-	dan.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=1")
+	dan.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=3600")
 	dan.waitLive("poll")
+	dan.waitJS("dan's page has read the room once", `document.querySelector('#online li[data-user="dan"]') !== null`)
 
 	carol.waitJS("bob online, with a ban button", `!!document.querySelector('#online li[data-user="bob"] .mod-action')`)
 	carol.do("ban bob", chromedp.Click(chromedp.CSS(`#online li[data-user="bob"] .mod-action`)))
@@ -57,7 +58,11 @@ func TestBanInTheBrowser(t *testing.T) {
 	dan.waitJS("dan's message refused, then the note", `/banned from posting/.test(document.querySelector('#pending li.failed')?.textContent || '') &&
 		document.getElementById('composer').classList.contains('is-banned')`)
 
-	// A lift reaches the long-polling page when it next reads the room (every second here).
+	// A lift reaches the long-polling page when it next reads the room (every second here, on a
+	// page opened while the ban held).
+	dan.navigate(srv.url + "/rooms/ops?transport=poll&presence_every=1")
+	dan.waitLive("poll")
+	dan.waitJS("dan's reloaded page knows of the ban", `document.getElementById('composer').classList.contains('is-banned')`)
 	carol.do("lift dan's ban", chromedp.Click(chromedp.CSS(`#bans li[data-user="dan"] button`)))
 	dan.waitJS("dan's box back", `!document.getElementById('composer').classList.contains('is-banned') && document.getElementById('banned-note').hidden`)
 
