@@ -41,6 +41,8 @@ func TestEditAndDeleteInTheBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#m1 .edit-box textarea`), "hello world"),
 		pressEnter,
 	)
+	// The box closes when the edit is stored: tapping before would aim at a message still moving.
+	alice.waitJS("the edit saved", `!document.querySelector('#m1 .edit-box') && document.querySelector('#m1 .body').textContent === 'hello world'`)
 	alice.tapMessage(2)
 	alice.do("delete the second", chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)),
 		chromedp.Click(chromedp.CSS(`#m2 .own-actions button:last-child`)))

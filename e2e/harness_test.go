@@ -406,16 +406,17 @@ func pressKey(key string, code int64) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// seqs returns the data-seq of every message shown, in page order.
 // tapMessage taps message seq's text where the screen has no hover (a touch screen: headless
 // Chromium says so), as a person does to bring up the message's tools.
 func (p *page) tapMessage(seq int64) {
 	p.t.Helper()
 	if evalJS[bool](p, `matchMedia('(hover: none)').matches`) {
 		p.do("tap the message", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#m%d .body`, seq))))
+		p.waitJS("the tapped message's tools", fmt.Sprintf(`document.getElementById('m%d').classList.contains('tapped')`, seq))
 	}
 }
 
+// seqs returns the data-seq of every message shown, in page order.
 func (p *page) seqs() []int64 {
 	return evalJS[[]int64](p, `[...document.querySelectorAll('#messages [data-seq]')].map(e => Number(e.dataset.seq))`)
 }
