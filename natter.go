@@ -16,6 +16,7 @@ type Store interface {
 	MessageStore
 	ReadMarkStore
 	ModerationStore
+	InviteStore
 	io.Closer
 }
 

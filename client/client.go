@@ -329,6 +329,62 @@ func (c *Client) Members(ctx context.Context, room string) ([]string, error) {
 	return out.Members, err
 }
 
+// NewInvite is an invite just made: the only time its code is shown.
+type NewInvite struct {
+	natter.Invite
+	Code string `json:"code"`
+	Link string `json:"link"` // the join page, a path on the server: the link to share
+}
+
+// CreateInvite makes an invite to a private room (for its members): it works for ttl (0:
+// natter.DefaultInviteTTL; else natter.MinInviteTTL to natter.MaxInviteTTL) and for maxUses
+// accounts (0: any number). Errors: EINVALID (bad terms, a public room), EFORBIDDEN (a direct
+// conversation), ECONFLICT (the room holds natter.MaxRoomInvites), ENOTFOUND.
+func (c *Client) CreateInvite(ctx context.Context, room string, ttl time.Duration, maxUses int) (NewInvite, error) {
+	var out struct {
+		Invite NewInvite `json:"invite"`
+	}
+	in := struct {
+		ExpiresIn string `json:"expires_in,omitempty"`
+		MaxUses   int    `json:"max_uses"`
+	}{MaxUses: maxUses}
+	if ttl != 0 {
+		in.ExpiresIn = ttl.String()
+	}
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/rooms/" + url.PathEscape(room) + "/invites", in: in, out: &out})
+	return out.Invite, err
+}
+
+// Invites lists a private room's invites that still work, the newest first (for its members).
+func (c *Client) Invites(ctx context.Context, room string) ([]natter.Invite, error) {
+	var out struct {
+		Invites []natter.Invite `json:"invites"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms/" + url.PathEscape(room) + "/invites", out: &out, idempotent: true})
+	return out.Invites, err
+}
+
+// RevokeInvite deletes a room's invite by its ID: its maker or a moderator of the room.
+// Errors: EFORBIDDEN, ENOTFOUND.
+func (c *Client) RevokeInvite(ctx context.Context, room, id string) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/api/rooms/" + url.PathEscape(room) + "/invites/" + url.PathEscape(id)})
+	return err
+}
+
+// Join makes this client's account a member of a private room by an invite's code (safe to
+// repeat: a member already uses none of it). Errors: EFORBIDDEN (a guest), ENOTFOUND (no such
+// room, or the invite expired, was used up or revoked).
+func (c *Client) Join(ctx context.Context, room, code string) (natter.Room, error) {
+	var out struct {
+		Room natter.Room `json:"room"`
+	}
+	in := struct {
+		Code string `json:"code"`
+	}{code}
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/api/rooms/" + url.PathEscape(room) + "/join", in: in, out: &out, idempotent: true})
+	return out.Room, err
+}
+
 // Ban bars user from posting in room until a moderator lifts the ban, for the room's
 // moderators; banning again replaces the ban's terms. Errors: EFORBIDDEN (not a moderator, or
 // user moderates the room), EINVALID (a bad name, or oneself), ENOTFOUND.

@@ -454,6 +454,43 @@ func TestPrivateRoom(t *testing.T) {
 	wantCode(t, err, natter.EFORBIDDEN)
 }
 
+func TestInvites(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	ann, ben, cy := ns.account(t, "ann"), ns.account(t, "ben"), ns.account(t, "cy")
+	if _, err := ann.CreatePrivateRoom(ctx, "plans", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ann.CreateInvite(ctx, "plans", time.Minute, 0)
+	wantCode(t, err, natter.EINVALID)
+	inv, err := ann.CreateInvite(ctx, "plans", 2*time.Hour, 1)
+	if err != nil || inv.Code == "" || inv.Link != "/join/plans/"+inv.Code || inv.MaxUses != 1 || time.Until(inv.ExpiresAt) > 2*time.Hour {
+		t.Fatalf("CreateInvite: %+v, %v", inv, err)
+	}
+	_, err = ben.Join(ctx, "plans", "wrong")
+	wantCode(t, err, natter.ENOTFOUND)
+	if r, err := ben.Join(ctx, "plans", inv.Code); err != nil || r.Name != "plans" {
+		t.Fatalf("Join: %+v, %v", r, err)
+	}
+	if _, err := ben.Send(ctx, "plans", "in by the link"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cy.Join(ctx, "plans", inv.Code)
+	wantCode(t, err, natter.ENOTFOUND) // used up
+	open, err := ben.CreateInvite(ctx, "plans", 0, 0)
+	if err != nil || time.Until(open.ExpiresAt) < natter.DefaultInviteTTL-time.Minute {
+		t.Fatalf("CreateInvite with the defaults: %+v, %v", open, err)
+	}
+	if list, err := ann.Invites(ctx, "plans"); err != nil || len(list) != 1 || list[0].ID != open.ID || list[0].CreatedBy != "ben" {
+		t.Fatalf("Invites: %+v, %v", list, err)
+	}
+	if err := ann.RevokeInvite(ctx, "plans", open.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cy.Join(ctx, "plans", open.Code)
+	wantCode(t, err, natter.ENOTFOUND)
+}
+
 func TestDirect(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

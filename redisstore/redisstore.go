@@ -728,7 +728,7 @@ redis.call('PUBLISH', KEYS[4], ARGV[3])
 return 1`)
 
 // roomKeys are the kinds of key a room has of its own (PREFIX:KIND:ROOM).
-var roomKeys = []string{"log", "cid", "changes", "gone", "edits", "pins", "bans", "members"}
+var roomKeys = []string{"log", "cid", "changes", "gone", "edits", "pins", "bans", "members", "invites"}
 
 // DeleteRoom deletes a room and everything of it (natter.RoomStore), and tells every node
 // (OnRevoke: Revocation.Deleted). An account's read mark of it and its closing of it stay in

@@ -32,7 +32,7 @@ const pageSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'se
 // ("title", "content"). Any other *.html file is a partial that every page can call.
 const layoutTemplate = "layout.html"
 
-var pageTemplates = []string{"signin.html", "rooms.html", "room.html", "account.html", "error.html"}
+var pageTemplates = []string{"signin.html", "rooms.html", "room.html", "account.html", "join.html", "error.html"}
 
 // transports are the values of ?transport= that force one real-time transport on a room page.
 var transports = []string{"ws", "sse", "poll"}
@@ -225,6 +225,7 @@ type PageData struct {
 	Moderator bool         // room page: User moderates the room (Room.Moderator)
 	Status    int          // error page: the HTTP status
 	Message   string       // error page: what went wrong
+	Invite    *InvitePage  // join page: the room and the invite's code
 }
 
 func samplePageData(page string) PageData {
@@ -234,7 +235,7 @@ func samplePageData(page string) PageData {
 	return PageData{
 		Title: "Sample", User: &natter.User{Name: "sample"}, Guests: true, Next: "/", MinPass: 6,
 		Rooms: []RoomView{room, direct}, Room: room, Transport: "ws", MaxBody: 4096,
-		Status: http.StatusNotFound, Message: "sample",
+		Status: http.StatusNotFound, Message: "sample", Invite: &InvitePage{Room: "club", Code: "sample-code"},
 	}
 }
 
@@ -257,6 +258,11 @@ func (p *pages) register(mux *http.ServeMux) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	handle("GET /rooms/{room}", p.handleRoom)
+	handle("GET /join/{room}/{code}", p.handleJoinPage)
+	handle("POST /join/{room}/{code}", func(w http.ResponseWriter, r *http.Request) {
+		// The form posts here only when its script did not run.
+		p.renderError(w, r, http.StatusBadRequest, "Joining a room needs JavaScript, and so does chatting: turn it on for this site and try again.")
+	})
 	handle("GET /static/{path...}", p.handleStatic)
 	handle("/", func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")

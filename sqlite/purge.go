@@ -16,7 +16,7 @@ import (
 // row deleted (rooms.deleted_at), in queue order with the appends, and forgets the room's last
 // seq, so that from then on the room does not exist for anyone, an append queued behind the
 // deletion included. Then the purger deletes what the room held (its messages, their
-// idempotency keys, pins, bans, members, read marks, closed-conversation marks) in transactions
+// idempotency keys, pins, bans, members, invites, read marks, closed-conversation marks) in transactions
 // of at most purgeChunk messages, so that deleting a long log never holds the one writer
 // connection, and with it every send, for long. The row itself stays: a deleted room's name is
 // never used again. A purge that Close or a crash cut short is finished after the next Open.
@@ -212,6 +212,7 @@ func (s *Store) purgeRoom(ctx context.Context, room string) (int64, error) {
 		`DELETE FROM room_pins WHERE room = ?`,
 		`DELETE FROM room_bans WHERE room = ?`,
 		`DELETE FROM room_members WHERE room = ?`,
+		`DELETE FROM room_invites WHERE room = ?`,
 		`DELETE FROM read_marks WHERE room = ?`,
 		`DELETE FROM hidden_rooms WHERE room = ?`,
 		`UPDATE rooms SET purged = 1, title = name, topic = '' WHERE name = ?`,

@@ -15,7 +15,7 @@ import (
 func roomRows(t *testing.T, db *sql.DB, room string) map[string]int {
 	t.Helper()
 	got := make(map[string]int)
-	for _, table := range []string{"messages", "client_keys", "room_pins", "room_bans", "room_members", "read_marks", "hidden_rooms"} {
+	for _, table := range []string{"messages", "client_keys", "room_pins", "room_bans", "room_members", "room_invites", "read_marks", "hidden_rooms"} {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM `+table+` WHERE room = ?`, room).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -59,6 +59,11 @@ func TestDeleteRoomPurges(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.SetRoomTopic(ctx, "big", "what we plan"); err != nil {
+		t.Fatal(err)
+	}
+	inv, hash := natter.Invite{Room: "big", CreatedBy: "ann", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}, natter.InviteHash("code")
+	inv.ID = natter.InviteID(hash)
+	if err := s.CreateInvite(ctx, inv, hash); err != nil {
 		t.Fatal(err)
 	}
 	const n = 2*purgeChunk + 321 // three chunks

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"DeleteUser", testDeleteUser},
 		{"EraseAuthor", testEraseAuthor},
 		{"Edits", testEdits},
+		{"Invites", testInvites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

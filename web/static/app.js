@@ -400,4 +400,27 @@
       location.assign('/signin');
     });
   }
+
+  // The join page of an invite's link: joining is a POST, so that opening the link (or its
+  // preview in another app) uses none of the invite.
+  const joinRoom = document.getElementById('join-room');
+  if (joinRoom) {
+    const errEl = document.getElementById('join-error');
+    const { room, code } = joinRoom.dataset;
+    joinRoom.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const button = joinRoom.querySelector('button[type=submit]');
+      button.disabled = true;
+      showError(errEl, '');
+      try {
+        await api('POST', `/api/rooms/${encodeURIComponent(room)}/join`, { code });
+      } catch (err) {
+        if (err.status === 401) { location.assign(signInPath()); return; }
+        showError(errEl, err.message);
+        button.disabled = false;
+        return;
+      }
+      location.assign(`/rooms/${encodeURIComponent(room)}`);
+    });
+  }
 })();

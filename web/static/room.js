@@ -2452,6 +2452,87 @@
     load();
   }
 
+  // ---- Invite links (a private room) ----
+  //
+  // Any member makes a link; the server shows its code once, so the new link stays in the box
+  // until the next is made. The list holds the links that still work, with Revoke for their
+  // maker and the room's moderators.
+
+  const invitesEl = $('invites');
+  if (invitesEl) {
+    const form = $('make-invite');
+    const errEl = $('invite-error');
+    const when = (iso) => new Date(iso).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    const revoke = async (id) => {
+      try {
+        await api('DELETE', `${ROOM_API}/invites/${encodeURIComponent(id)}`);
+        showError(errEl, '');
+        load();
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError(errEl, err.message);
+      }
+    };
+    const show = (list) => {
+      invitesEl.replaceChildren(...list.map((inv) => {
+        const li = document.createElement('li');
+        li.dataset.invite = inv.id;
+        const uses = inv.max_uses ? `${inv.uses} of ${inv.max_uses} used` : `${inv.uses} joined`;
+        li.textContent = `${inv.created_by === ME ? 'yours' : `by ${inv.created_by}`}, until ${when(inv.expires_at)}, ${uses}`;
+        if (inv.created_by === ME || MODERATOR) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'btn btn-quiet btn-small';
+          b.textContent = 'Revoke';
+          b.setAttribute('aria-label', `Revoke the invite link made by ${inv.created_by}`);
+          b.addEventListener('click', () => revoke(inv.id));
+          li.append(' ', b);
+        }
+        return li;
+      }));
+      $('invites-count').textContent = list.length ? String(list.length) : '';
+    };
+    const load = async () => {
+      try {
+        const { data } = await api('GET', `${ROOM_API}/invites`);
+        show(data.invites);
+      } catch (err) {
+        if (err.status === 401) goSignIn();
+      }
+    };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        const { data } = await api('POST', `${ROOM_API}/invites`, {
+          expires_in: form.elements.expires_in.value, max_uses: Number(form.elements.max_uses.value),
+        });
+        $('invite-link').value = location.origin + data.invite.link;
+        $('invite-new').hidden = false;
+        $('invite-copy').textContent = 'Copy';
+        $('invite-link').select();
+        showError(errEl, '');
+        load();
+      } catch (err) {
+        if (err.status === 401) { goSignIn(); return; }
+        showError(errEl, err.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    $('invite-copy').addEventListener('click', async () => {
+      const input = $('invite-link');
+      try {
+        await navigator.clipboard.writeText(input.value);
+        $('invite-copy').textContent = 'Copied';
+      } catch {
+        input.select(); // the clipboard is not ours to write (an insecure origin): select it to copy by hand
+      }
+    });
+    load();
+  }
+
   // ---- Pins ----
   //
   // The room's pinned messages, the latest pinned first, in the side panel: each opens the
