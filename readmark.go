@@ -35,6 +35,25 @@ type ReadMarkStore interface {
 	ShowRoom(ctx context.Context, user, room string) error
 	// HiddenRooms returns user's HideRoom records, one per room, by room name.
 	HiddenRooms(ctx context.Context, user string) ([]ReadMark, error)
+	// MuteRoom records that user muted room (muted) or forgets it (!muted): its new messages
+	// stay out of user's counts and notifications but for those that name user. Again is no
+	// error. Errors: EINVALID (a bad user or room name), ENOTFOUND (muting a room that does not
+	// exist; unmuting one is no error).
+	MuteRoom(ctx context.Context, user, room string, muted bool) error
+	// MutedRooms returns the names of the rooms user muted, in order; empty, not nil, for none.
+	// A deleted room may stay among them (its name is never used again).
+	MutedRooms(ctx context.Context, user string) ([]string, error)
+}
+
+// CheckMute validates a MuteRoom call's arguments as every store does.
+func CheckMute(user, room string) error {
+	if !ValidUserName(user) {
+		return Errorf(EINVALID, "user name %q is not valid", user)
+	}
+	if !ValidRoomName(room) {
+		return Errorf(EINVALID, "room name %q is not valid", room)
+	}
+	return nil
 }
 
 // CheckHide validates a HideRoom call's arguments as every store does: EINVALID for a bad user or

@@ -499,6 +499,38 @@ func (c *Client) Unread(ctx context.Context) (map[string]int64, error) {
 	return unread, nil
 }
 
+// Mute mutes the room for this client's account (on) or unmutes it: its room views then say
+// "muted", and pages count its new messages quietly and notify only of mentions. Errors:
+// EFORBIDDEN (a guest), ENOTFOUND.
+func (c *Client) Mute(ctx context.Context, room string, on bool) error {
+	method := http.MethodDelete
+	if on {
+		method = http.MethodPut
+	}
+	_, err := c.do(ctx, call{method: method, path: "/api/rooms/" + url.PathEscape(room) + "/mute", idempotent: true})
+	return err
+}
+
+// MutedRooms returns the names of the listed rooms this client's account muted.
+func (c *Client) MutedRooms(ctx context.Context) ([]string, error) {
+	var out struct {
+		Rooms []struct {
+			natter.Room
+			Muted bool `json:"muted"`
+		} `json:"rooms"`
+	}
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/api/rooms", out: &out, idempotent: true}); err != nil {
+		return nil, err
+	}
+	muted := []string{}
+	for _, r := range out.Rooms {
+		if r.Muted {
+			muted = append(muted, r.Name)
+		}
+	}
+	return muted, nil
+}
+
 // NewClientID returns a random client_id ("c-" and 16 hex digits) for an idempotent send.
 func NewClientID() string {
 	var b [8]byte

@@ -491,6 +491,26 @@ func TestInvites(t *testing.T) {
 	wantCode(t, err, natter.ENOTFOUND)
 }
 
+func TestMute(t *testing.T) {
+	ns := startNatter(t)
+	ctx := testCtx(t)
+	ann := ns.account(t, "ann")
+	if err := ann.Mute(ctx, "lobby", true); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ann.MutedRooms(ctx); err != nil || len(m) != 1 || m[0] != "lobby" {
+		t.Fatalf("MutedRooms after muting: %v, %v", m, err)
+	}
+	if err := ann.Mute(ctx, "lobby", false); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ann.MutedRooms(ctx); err != nil || len(m) != 0 {
+		t.Fatalf("MutedRooms after unmuting: %v, %v", m, err)
+	}
+	wantCode(t, ann.Mute(ctx, "nowhere", true), natter.ENOTFOUND)
+	wantCode(t, ns.guest(t, "gil").Mute(ctx, "lobby", true), natter.EFORBIDDEN)
+}
+
 func TestDirect(t *testing.T) {
 	ns := startNatter(t)
 	ctx := testCtx(t)

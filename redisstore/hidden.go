@@ -56,3 +56,36 @@ func (s *Store) HiddenRooms(ctx context.Context, user string) ([]natter.ReadMark
 	slices.SortFunc(hidden, func(a, b natter.ReadMark) int { return strings.Compare(a.Room, b.Room) })
 	return hidden, nil
 }
+
+// Rooms an account muted (natter.ReadMarkStore): a set per account, PREFIX:muted:USER, of room
+// names.
+
+// MuteRoom records or forgets that user muted room.
+func (s *Store) MuteRoom(ctx context.Context, user, room string, muted bool) error {
+	if err := natter.CheckMute(user, room); err != nil {
+		return err
+	}
+	var err error
+	if muted {
+		if err := s.roomExists(ctx, room); err != nil {
+			return err
+		}
+		err = s.rdb.SAdd(ctx, s.key("muted", user), room).Err()
+	} else {
+		err = s.rdb.SRem(ctx, s.key("muted", user), room).Err()
+	}
+	if err != nil {
+		return unavailable("mute room", err)
+	}
+	return nil
+}
+
+// MutedRooms returns the rooms user muted, by name.
+func (s *Store) MutedRooms(ctx context.Context, user string) ([]string, error) {
+	muted, err := s.rdb.SMembers(ctx, s.key("muted", user)).Result()
+	if err != nil {
+		return nil, unavailable("read muted rooms", err)
+	}
+	slices.Sort(muted)
+	return muted, nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ type RoomView struct {
 	// BanUntil and BanReason are the viewer's ban's end (none: until lifted) and reason.
 	BanUntil  time.Time `json:"ban_until,omitzero"`
 	BanReason string    `json:"ban_reason,omitempty"`
+	// Muted says the viewer muted the room (PUT .../mute): pages leave its new messages out of
+	// the counts they show, and notify only of those that name the viewer.
+	Muted bool `json:"muted,omitempty"`
 }
 
 // withRoles fills in v's Moderator and Banned (with the ban's terms) for user.
@@ -88,6 +92,13 @@ func (s *Server) roomViews(ctx context.Context, user natter.User, rooms ...natte
 	}
 	if user.Guest {
 		return views
+	}
+	if muted, err := s.store.MutedRooms(ctx, user.Name); err != nil {
+		s.logger.Warn("muted rooms", "user", user.Name, "err", err)
+	} else if len(muted) > 0 {
+		for i := range views {
+			_, views[i].Muted = slices.BinarySearch(muted, views[i].Name)
+		}
 	}
 	marks, err := s.store.ReadMarks(ctx, user.Name)
 	if err != nil {

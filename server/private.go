@@ -230,3 +230,27 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// handleMute mutes (PUT) or unmutes (DELETE) a room for the signed-in account: 204, again too.
+// Its room views say "muted" from then on; accounts only.
+func (s *Server) handleMute(w http.ResponseWriter, r *http.Request) {
+	room, err := s.roomFromPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user := authFrom(r.Context()).user
+	if user.Guest {
+		s.writeError(w, r, natter.Errorf(natter.EFORBIDDEN, "guests have no room settings to keep: register to mute a room"))
+		return
+	}
+	if err := s.changes.allow(user.Name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.MuteRoom(r.Context(), user.Name, room.Name, r.Method == http.MethodPut); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

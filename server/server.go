@@ -473,6 +473,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/rooms/{room}/invites", s.authed(s.handleCreateInvite))
 	mux.HandleFunc("DELETE /api/rooms/{room}/invites/{id}", s.authed(s.handleRevokeInvite))
 	mux.HandleFunc("POST /api/rooms/{room}/join", s.authed(s.handleJoin))
+	mux.HandleFunc("PUT /api/rooms/{room}/mute", s.authed(s.handleMute))
+	mux.HandleFunc("DELETE /api/rooms/{room}/mute", s.authed(s.handleMute))
 	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed(s.handleReadMessages))
 	mux.HandleFunc("POST /api/rooms/{room}/messages", s.authed(s.handlePostMessage))
 	mux.HandleFunc("GET /api/rooms/{room}/presence", s.authed(s.handlePresence))

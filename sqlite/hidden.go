@@ -56,3 +56,44 @@ func (s *Store) HiddenRooms(ctx context.Context, user string) ([]natter.ReadMark
 	}
 	return hidden, nil
 }
+
+// MuteRoom records or forgets that user muted room (natter.ReadMarkStore): a row of muted_rooms.
+func (s *Store) MuteRoom(ctx context.Context, user, room string, muted bool) error {
+	if err := natter.CheckMute(user, room); err != nil {
+		return err
+	}
+	var err error
+	if muted {
+		if err := s.roomExists(ctx, room); err != nil {
+			return err
+		}
+		_, err = s.writeDB.ExecContext(ctx, `INSERT INTO muted_rooms (user_name, room, muted_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, user, room, toNanos(s.now()))
+	} else {
+		_, err = s.writeDB.ExecContext(ctx, `DELETE FROM muted_rooms WHERE user_name = ? AND room = ?`, user, room)
+	}
+	if err != nil {
+		return natter.Internal("sqlite: mute room", err)
+	}
+	return s.syncWrite()
+}
+
+// MutedRooms returns the rooms user muted, by name (natter.ReadMarkStore).
+func (s *Store) MutedRooms(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.readDB.QueryContext(ctx, `SELECT room FROM muted_rooms WHERE user_name = ? ORDER BY room`, user)
+	if err != nil {
+		return nil, natter.Internal("sqlite: muted rooms", err)
+	}
+	defer rows.Close()
+	muted := []string{}
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			return nil, natter.Internal("sqlite: muted rooms", err)
+		}
+		muted = append(muted, room)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, natter.Internal("sqlite: muted rooms", err)
+	}
+	return muted, nil
+}

@@ -215,6 +215,7 @@ func (s *Store) purgeRoom(ctx context.Context, room string) (int64, error) {
 		`DELETE FROM room_invites WHERE room = ?`,
 		`DELETE FROM read_marks WHERE room = ?`,
 		`DELETE FROM hidden_rooms WHERE room = ?`,
+		`DELETE FROM muted_rooms WHERE room = ?`,
 		`UPDATE rooms SET purged = 1, title = name, topic = '' WHERE name = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, room); err != nil {

@@ -15,7 +15,7 @@ import (
 func roomRows(t *testing.T, db *sql.DB, room string) map[string]int {
 	t.Helper()
 	got := make(map[string]int)
-	for _, table := range []string{"messages", "client_keys", "room_pins", "room_bans", "room_members", "room_invites", "read_marks", "hidden_rooms"} {
+	for _, table := range []string{"messages", "client_keys", "room_pins", "room_bans", "room_members", "room_invites", "read_marks", "hidden_rooms", "muted_rooms"} {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM `+table+` WHERE room = ?`, room).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -79,6 +79,9 @@ func TestDeleteRoomPurges(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.HideRoom(ctx, "bob", natter.ReadMark{Room: "big", Epoch: room.Epoch, Seq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MuteRoom(ctx, "bob", "big", true); err != nil {
 		t.Fatal(err)
 	}
 	s.flushMarks()

@@ -123,7 +123,7 @@ func TestRoomChangesBackfilled(t *testing.T) {
 	if _, err := db.Exec(`ALTER TABLE rooms DROP COLUMN changes; ALTER TABLE messages DROP COLUMN reply_to;
 		ALTER TABLE rooms DROP COLUMN private; DROP TABLE room_members; ALTER TABLE rooms DROP COLUMN direct;
 		DROP TABLE room_bans; ALTER TABLE users DROP COLUMN suspended; DROP TABLE hidden_rooms;
-		DROP INDEX messages_targets; DROP TABLE room_pins; DROP TABLE room_invites;
+		DROP INDEX messages_targets; DROP TABLE room_pins; DROP TABLE room_invites; DROP TABLE muted_rooms;
 		ALTER TABLE rooms DROP COLUMN deleted_at; ALTER TABLE rooms DROP COLUMN deleted_by; ALTER TABLE rooms DROP COLUMN purged; ALTER TABLE rooms DROP COLUMN topic;
 		DELETE FROM schema_migrations WHERE version >= 7`); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"natter"
@@ -99,4 +100,47 @@ func testHiddenRooms(t *testing.T, s natter.Store) {
 	wantHidden("ann")
 	wantHidden("Bad Name!")
 	wantHidden("dave", daveAt)
+}
+
+// testMutedRooms: an account's muted rooms, by name, apart from other accounts'; muting again
+// and unmuting a room never muted are no errors; a room that does not exist can't be muted, and
+// bad names are refused.
+func testMutedRooms(t *testing.T, s natter.Store) {
+	ctx := t.Context()
+	mustCreateRoom(t, s, "noisy")
+	mustCreateRoom(t, s, "busy")
+	muted := func(user string) string {
+		t.Helper()
+		got, err := s.MutedRooms(ctx, user)
+		must(t, err)
+		if got == nil {
+			t.Fatalf("MutedRooms(%s) = nil, want an empty slice", user)
+		}
+		return strings.Join(got, ",")
+	}
+	if got := muted("ann"); got != "" {
+		t.Fatalf("ann's muted rooms at first: %q", got)
+	}
+	must(t, s.MuteRoom(ctx, "ann", "noisy", true))
+	must(t, s.MuteRoom(ctx, "ann", "busy", true))
+	must(t, s.MuteRoom(ctx, "ann", "noisy", true))
+	must(t, s.MuteRoom(ctx, "bob", "noisy", true))
+	if got := muted("ann"); got != "busy,noisy" {
+		t.Fatalf("ann's muted rooms %q, want busy,noisy", got)
+	}
+	must(t, s.MuteRoom(ctx, "ann", "noisy", false))
+	must(t, s.MuteRoom(ctx, "ann", "noisy", false))
+	must(t, s.MuteRoom(ctx, "ann", "nowhere", false))
+	if got := muted("ann"); got != "busy" {
+		t.Fatalf("ann's muted rooms %q after unmuting noisy, want busy", got)
+	}
+	if got := muted("bob"); got != "noisy" {
+		t.Fatalf("bob's muted rooms %q, want noisy", got)
+	}
+	wantCode(t, s.MuteRoom(ctx, "ann", "nowhere", true), natter.ENOTFOUND)
+	wantCode(t, s.MuteRoom(ctx, "", "busy", true), natter.EINVALID)
+	wantCode(t, s.MuteRoom(ctx, "ann", "Not A Room!", true), natter.EINVALID)
+	if got := muted("ann"); got != "busy" {
+		t.Fatalf("refused mutes changed ann's muted rooms: %q", got)
+	}
 }

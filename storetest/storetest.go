@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) natter.Store) {
 		{"EraseAuthor", testEraseAuthor},
 		{"Edits", testEdits},
 		{"Invites", testInvites},
+		{"MutedRooms", testMutedRooms},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,6 +149,7 @@
       if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
       setUnread(li, r.unread ?? 0);
       setMentions(li, r.mentions ?? 0);
+      li.classList.toggle('muted', !!r.muted);
     };
     const newRoom = (r) => {
       const li = document.createElement('li');

@@ -1216,9 +1216,12 @@
       return;
     }
     if (m.author === ME) return;
-    // In a direct conversation every message is for the reader.
-    if (WITH || li.classList.contains('mention')) notifyMention(m);
+    // In a direct conversation every message is for the reader, unless it is muted: then, as in
+    // any muted room, only a mention notifies or counts in the page's title.
+    const mention = li.classList.contains('mention');
+    if (mention || (WITH && !muted)) notifyMention(m);
     if (!unseen) showUnreadFrom(m.seq - 1);
+    if (muted && !mention) return;
     unseen++;
     document.title = `(${unseen}) ${TITLE}`;
   }
@@ -1259,6 +1262,31 @@
     return el.textContent;
   }
 
+  // ---- Muting ----
+  //
+  // "Mute" in the room's head (accounts only) keeps the room's new messages out of the counts
+  // (room lists show them quietly, the page's title not at all) and its notifications to
+  // mentions; the server keeps the choice for the account, on every device.
+  let muted = root.dataset.muted === 'true';
+  const muteEl = $('mute');
+  if (muteEl) {
+    muteEl.addEventListener('click', async () => {
+      const on = !muted;
+      muteEl.disabled = true;
+      try {
+        await api(on ? 'PUT' : 'DELETE', `${ROOM_API}/mute`);
+        muted = on;
+        muteEl.setAttribute('aria-pressed', String(on));
+        muteEl.textContent = on ? 'Muted' : 'Mute';
+        document.querySelector(`#rooms li[data-room="${CSS.escape(ROOM)}"]`)?.classList.toggle('muted', on);
+      } catch (err) {
+        if (err.status === 401) goSignIn();
+      } finally {
+        muteEl.disabled = false;
+      }
+    });
+  }
+
   // ---- The reader's other direct conversations ----
   //
   // While live on a WebSocket the page also follows the reader's other direct conversations
@@ -1279,7 +1307,7 @@
     const li = document.querySelector(`#rooms li[data-room="${CSS.escape(m.room)}"]`);
     if (!li || !li.dataset.with) return;
     setUnread(li, (Number(li.querySelector('.room-unread')?.dataset.unread) || 0) + 1);
-    if (!notifyOn()) return;
+    if (!notifyOn() || li.classList.contains('muted')) return;
     try {
       const note = new Notification(m.author, { body: plainText(m.body).slice(0, 200), tag: `${m.room}:${m.seq}` });
       note.onclick = () => { window.focus(); location.assign('/rooms/' + encodeURIComponent(m.room)); note.close(); };
