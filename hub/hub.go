@@ -579,7 +579,16 @@ func (s *Subscription) catchUp(ctx context.Context, cancel context.CancelFunc) {
 	for {
 		msgs, err := s.hub.store.MessagesAfter(ctx, s.room.name, last, replayPage)
 		if err != nil {
-			if ctx.Err() == nil {
+			switch {
+			case ctx.Err() != nil:
+			case natter.ErrorCode(err) == natter.ENOTFOUND:
+				// The room was deleted since the subscription began. Its subscription ends as
+				// the server hears of the deletion, as every node does (Server.RoomDeleted),
+				// with the error the client would get subscribing now; the connection's other
+				// rooms go on.
+				s.hub.logger.Info("replay of a deleted room", "room", s.room.name)
+			default:
+				// The store can't be read: the client reconnects and resumes from its cursor.
 				s.hub.logger.Error("replay failed", "room", s.room.name, "err", err)
 				s.out.Close()
 			}
