@@ -19,12 +19,7 @@ func TestDeleteRoomInTheBrowser(t *testing.T) {
 	for name, p := range map[string]*page{"carol": carol, "dan": dan, "erin": erin} {
 		p.signIn(srv.url, name, name+"'s password", "register")
 	}
-	carol.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "junk"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
-	carol.waitJS("the new room", `location.pathname === '/rooms/junk'`)
+	carol.createRoom("junk", false)
 	carol.waitLive("ws")
 	srv.guest("bob").send("junk", "buy cheap watches")
 	carol.waitSeqs(1, 1)

@@ -100,12 +100,7 @@ func TestRoomCreatorDeletesInTheBrowser(t *testing.T) {
 	bob := srv.guest("bob")
 	alice := newPage(t, newBrowser(t), "alice")
 	alice.signIn(srv.url, "alice", "alice's password", "register")
-	alice.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
-	alice.waitJS("the new room", `location.pathname === '/rooms/ops'`)
+	alice.createRoom("ops", false)
 	alice.waitLive("ws")
 	bob.send("ops", "buy now")
 	bob.send("lobby", "hello lobby")

@@ -347,6 +347,21 @@ func (p *page) describe() string {
 	return s
 }
 
+// createRoom makes a room with the room list's form (private: with its Private box ticked) and
+// waits for the new room's page.
+func (p *page) createRoom(name string, private bool) {
+	p.t.Helper()
+	actions := []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), name),
+	}
+	if private {
+		actions = append(actions, chromedp.Click(chromedp.CSS(`#create-room input[name=private]`)))
+	}
+	p.do("create room "+name, append(actions, chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)))...)
+	p.waitJS("the new room's page", `location.pathname === '/rooms/`+name+`'`)
+}
+
 func (p *page) navigate(url string) {
 	p.t.Helper()
 	p.do("open "+url, chromedp.Navigate(url))

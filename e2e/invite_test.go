@@ -17,12 +17,7 @@ func TestInviteInTheBrowser(t *testing.T) {
 	for name, p := range map[string]*page{"carol": carol, "bob": bob, "dan": dan} {
 		p.signIn(srv.url, name, name+"'s password", "register")
 	}
-	carol.do("create a private room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "club"),
-		chromedp.Click(chromedp.CSS(`#create-room input[name=private]`)),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
+	carol.createRoom("club", true)
 	carol.waitJS("the private room", `location.pathname === '/rooms/club' && !!document.getElementById('make-invite')`)
 	carol.waitLive("ws")
 	carol.say("welcome to the club")

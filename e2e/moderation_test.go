@@ -17,11 +17,7 @@ func TestBanInTheBrowser(t *testing.T) {
 	for name, p := range map[string]*page{"carol": carol, "bob": bob, "dan": dan} {
 		p.signIn(srv.url, name, name+"'s password", "register")
 	}
-	carol.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
+	carol.createRoom("ops", false)
 	carol.waitJS("the new room, with the bans panel", `location.pathname === '/rooms/ops' && !!document.getElementById('bans')`)
 	carol.waitLive("ws")
 	bob.navigate(srv.url + "/rooms/ops")

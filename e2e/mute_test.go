@@ -14,12 +14,7 @@ func TestMuteInTheBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	ann := newPage(t, browser, "ann")
 	ann.signIn(srv.url, "ann", "ann's password", "register")
-	ann.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "noisy"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
-	ann.waitJS("the new room", `location.pathname === '/rooms/noisy'`)
+	ann.createRoom("noisy", false)
 	ann.waitLive("ws")
 	ann.waitJS("Mute, not pressed", `document.getElementById('mute').getAttribute('aria-pressed') === 'false' && document.getElementById('mute').textContent === 'Mute'`)
 	ann.do("mute", chromedp.Click(chromedp.CSS(`#mute`)))

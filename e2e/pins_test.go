@@ -20,12 +20,7 @@ func TestPinsInTheBrowser(t *testing.T) {
 	for name, p := range map[string]*page{"carol": carol, "dan": dan} {
 		p.signIn(srv.url, name, name+"'s password", "register")
 	}
-	carol.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
-	carol.waitJS("the new room", `location.pathname === '/rooms/ops'`)
+	carol.createRoom("ops", false)
 	bob := srv.guest("bob")
 	bob.send("ops", "the runbook is at /wiki/ops")
 	for i := range 150 { // the runbook's message falls out of the first page of history

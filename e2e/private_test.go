@@ -16,12 +16,7 @@ func TestPrivateRoomInTheBrowser(t *testing.T) {
 	for name, p := range map[string]*page{"carol": carol, "bob": bob, "dan": dan} {
 		p.signIn(srv.url, name, name+"'s password", "register")
 	}
-	carol.do("create a private room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "secret"),
-		chromedp.Click(chromedp.CSS(`#create-room input[name=private]`)),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
+	carol.createRoom("secret", true)
 	carol.waitJS("the private room, carol its only member", `location.pathname === '/rooms/secret' &&
 		!!document.querySelector('.room-head .room-private') &&
 		[...document.querySelectorAll('#members li')].map((li) => li.dataset.user).join() === 'carol'`)

@@ -58,12 +58,7 @@ func TestRenameInTheBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	alice := newPage(t, browser, "alice")
 	alice.signIn(srv.url, "alice", "alice's password", "register")
-	alice.do("create a room",
-		chromedp.WaitVisible(chromedp.CSS(`#create-room input[name=name]`)),
-		chromedp.SendKeys(chromedp.CSS(`#create-room input[name=name]`), "ops"),
-		chromedp.Click(chromedp.CSS(`#create-room button[type=submit]`)),
-	)
-	alice.waitJS("the new room", `location.pathname === '/rooms/ops'`)
+	alice.createRoom("ops", false)
 	alice.waitLive("ws")
 	bob := newPage(t, browser, "bob")
 	bob.navigate(srv.url + "/")
