@@ -72,9 +72,12 @@ func (ts *testServer) close() {
 }
 
 // restart closes natter and opens it again on the same address and data dir.
+// Idle keep-alive connections to the old server are dropped first: the client may not have seen
+// them closed yet, and a POST sent on one fails (EOF) rather than being retried.
 func (ts *testServer) restart() {
 	ts.t.Helper()
 	ts.close()
+	apiClient.CloseIdleConnections()
 	ts.open()
 }
 
