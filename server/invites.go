@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"natter"
@@ -213,10 +214,20 @@ func (p *pages) handleJoinPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/rooms/"+url.PathEscape(name), http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "join.html", PageData{Title: "Join #" + name, User: user, Invite: &InvitePage{Room: name, Code: code}})
+	page := &InvitePage{Room: name, Code: code, Works: true}
+	// A link that no longer works says so at once, rather than after Join. The list has no
+	// codes, only their ids: a match is checked in full by the join itself.
+	if list, err := p.s.store.Invites(r.Context(), name, p.s.now()); natter.ErrorCode(err) == natter.ENOTFOUND {
+		page.Works = false
+	} else if err == nil {
+		page.Works = slices.ContainsFunc(list, func(inv natter.Invite) bool { return inv.ID == natter.InviteID(natter.InviteHash(code)) })
+	}
+	p.render(w, r, http.StatusOK, "join.html", PageData{Title: "Join #" + name, User: user, Invite: page})
 }
 
-// InvitePage is what the join page shows: the room an invite is for, and its code.
+// InvitePage is what the join page shows: the room an invite is for, its code, and whether an
+// invite with the code's id still works there.
 type InvitePage struct {
 	Room, Code string
+	Works      bool
 }

@@ -188,4 +188,18 @@ func TestInvitePage(t *testing.T) {
 	if code, loc, _ := page("", inv.Link); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?next=") {
 		t.Fatalf("a signed-out browser is sent to %d %q, want the sign-in page", code, loc)
 	}
+	// A link that no longer works (revoked; a wrong code; no such room) says so, with no Join.
+	gone := func(path, what string) {
+		t.Helper()
+		code, _, html := page(bob, path)
+		if code != http.StatusOK || !strings.Contains(html, `id="join-gone"`) || strings.Contains(html, `id="join-room"`) {
+			t.Fatalf("bob's page of %s: %d %s", what, code, html)
+		}
+	}
+	gone("/join/club/not-a-code", "a wrong code")
+	gone("/join/nowhere/"+inv.Code, "a room that does not exist")
+	if r := ts.do("DELETE", "/api/rooms/club/invites/"+inv.ID, carol, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.Status, r.Raw)
+	}
+	gone(inv.Link, "a revoked invite")
 }

@@ -235,7 +235,7 @@ func samplePageData(page string) PageData {
 	return PageData{
 		Title: "Sample", User: &natter.User{Name: "sample"}, Guests: true, Next: "/", MinPass: 6,
 		Rooms: []RoomView{room, direct}, Room: room, Transport: "ws", MaxBody: 4096,
-		Status: http.StatusNotFound, Message: "sample", Invite: &InvitePage{Room: "club", Code: "sample-code"},
+		Status: http.StatusNotFound, Message: "sample", Invite: &InvitePage{Room: "club", Code: "sample-code", Works: true},
 	}
 }
 
