@@ -7,8 +7,9 @@ import (
 )
 
 // Muting in the browser: Mute in a room's head keeps the choice on the server (after a reload
-// the button says Muted), the room lists show the room muted, its new messages counted quietly;
-// Mute again unmutes it. Guests have no Mute.
+// the button says Muted), the room lists show the room muted, its new messages counted quietly,
+// and a page in the background counts in its title only the messages that name the reader; Mute
+// again unmutes it. Guests have no Mute.
 func TestMuteInTheBrowser(t *testing.T) {
 	srv := startNatter(t, nil)
 	browser := newBrowser(t)
@@ -41,6 +42,15 @@ func TestMuteInTheBrowser(t *testing.T) {
 	ann.navigate(srv.url + "/rooms/noisy")
 	ann.waitLive("ws")
 	ann.waitJS("still Muted after a reload", `document.getElementById('mute').getAttribute('aria-pressed') === 'true'`)
+	// In the background, the title counts only what names her.
+	ann.waitSeqs(1, 2)
+	ann.setVisibility("hidden")
+	title := evalJS[string](ann, `document.title`)
+	bob.send("noisy", "three")
+	bob.send("noisy", "hey @ann, look")
+	ann.waitSeqs(1, 4)
+	ann.waitJS("the title counting the mention alone", `document.title === '(1) `+title+`'`)
+	ann.setVisibility("visible")
 	ann.do("unmute", chromedp.Click(chromedp.CSS(`#mute`)))
 	ann.waitJS("Mute again", `document.getElementById('mute').getAttribute('aria-pressed') === 'false' && !document.querySelector('#rooms li[data-room="noisy"]').classList.contains('muted')`)
 	ann.navigate(srv.url + "/rooms/noisy")
