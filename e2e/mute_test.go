@@ -20,7 +20,8 @@ func TestMuteInTheBrowser(t *testing.T) {
 	ann.waitJS("Mute, not pressed", `document.getElementById('mute').getAttribute('aria-pressed') === 'false' && document.getElementById('mute').textContent === 'Mute'`)
 	ann.do("mute", chromedp.Click(chromedp.CSS(`#mute`)))
 	ann.waitJS("Muted, and the room muted in the list beside it", `document.getElementById('mute').getAttribute('aria-pressed') === 'true' &&
-		document.getElementById('mute').textContent === 'Muted' && document.querySelector('#rooms li[data-room="noisy"]').classList.contains('muted')`)
+		document.getElementById('mute').textContent === 'Muted' && document.querySelector('#rooms li[data-room="noisy"]').classList.contains('muted') &&
+		document.querySelector('#rooms li[data-room="noisy"] .room-muted')?.textContent === ' (muted)'`)
 
 	// Away from the room (so that her page reads nothing of it), she finds it muted on the list.
 	ann.navigate(srv.url + "/")
@@ -32,6 +33,7 @@ func TestMuteInTheBrowser(t *testing.T) {
 	ann.waitJS("the room muted on the room list, its two new messages counted", `(() => {
 		const li = document.querySelector('#rooms li[data-room="noisy"]');
 		return li.classList.contains('muted') && li.querySelector('.room-unread')?.textContent === '2 new' &&
+			li.querySelector('a').textContent.includes('noisy (muted)') &&
 			!document.querySelector('#rooms li[data-room="lobby"]').classList.contains('muted');
 	})()`)
 	if w := evalJS[string](ann, `getComputedStyle(document.querySelector('#rooms li[data-room="noisy"] .room-title')).fontWeight`); w == "700" {
@@ -52,7 +54,8 @@ func TestMuteInTheBrowser(t *testing.T) {
 	ann.waitJS("the title counting the mention alone", `document.title === '(1) `+title+`'`)
 	ann.setVisibility("visible")
 	ann.do("unmute", chromedp.Click(chromedp.CSS(`#mute`)))
-	ann.waitJS("Mute again", `document.getElementById('mute').getAttribute('aria-pressed') === 'false' && !document.querySelector('#rooms li[data-room="noisy"]').classList.contains('muted')`)
+	ann.waitJS("Mute again", `document.getElementById('mute').getAttribute('aria-pressed') === 'false' && !document.querySelector('#rooms li[data-room="noisy"]').classList.contains('muted') &&
+		!document.querySelector('#rooms li[data-room="noisy"] .room-muted')`)
 	ann.navigate(srv.url + "/rooms/noisy")
 	ann.waitLive("ws")
 	if evalJS[string](ann, `document.getElementById('mute').getAttribute('aria-pressed')`) != "false" {

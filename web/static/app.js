@@ -75,6 +75,22 @@
     badge.textContent = `${n} new`;
   }
 
+  // setMuted marks a listed room muted (greyed, and "(muted)" for screen readers) or not.
+  function setMuted(li, on) {
+    li.classList.toggle('muted', on);
+    let label = li.querySelector('.room-muted');
+    if (!on) {
+      if (label) label.remove();
+      return;
+    }
+    if (!label) {
+      label = document.createElement('span');
+      label.className = 'visually-hidden room-muted';
+      label.textContent = ' (muted)';
+      li.querySelector('.room-title')?.after(label);
+    }
+  }
+
   // setMentions shows beside a listed room how many of its new messages name the reader.
   function setMentions(li, n) {
     let badge = li.querySelector('.room-mention');
@@ -92,7 +108,7 @@
     badge.title = `${n} new ${n === 1 ? 'message names' : 'messages name'} you`;
   }
 
-  window.natter = { api, APIError, showError, signInPath, setUnread };
+  window.natter = { api, APIError, showError, signInPath, setUnread, setMuted };
 
   // Sign out: one session ends on the server, then the sign-in page. Without script the form
   // posts to /signout, which does the same. The unsent drafts kept in this browser go too.
@@ -149,7 +165,7 @@
       if (count) count.textContent = `${n} ${n === 1 ? 'message' : 'messages'}`;
       setUnread(li, r.unread ?? 0);
       setMentions(li, r.mentions ?? 0);
-      li.classList.toggle('muted', !!r.muted);
+      setMuted(li, !!r.muted);
     };
     const newRoom = (r) => {
       const li = document.createElement('li');

@@ -11,7 +11,7 @@
 (() => {
   const root = document.querySelector('main.room[data-room]');
   if (!root || !window.natter) return;
-  const { api, showError, signInPath, setUnread } = window.natter;
+  const { api, showError, signInPath, setUnread, setMuted } = window.natter;
 
   const ROOM = root.dataset.room;
   const ME = root.dataset.user;
@@ -1278,7 +1278,8 @@
         muted = on;
         muteEl.setAttribute('aria-pressed', String(on));
         muteEl.textContent = on ? 'Muted' : 'Mute';
-        document.querySelector(`#rooms li[data-room="${CSS.escape(ROOM)}"]`)?.classList.toggle('muted', on);
+        const li = document.querySelector(`#rooms li[data-room="${CSS.escape(ROOM)}"]`);
+        if (li) setMuted(li, on);
       } catch (err) {
         if (err.status === 401) goSignIn();
       } finally {
