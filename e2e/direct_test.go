@@ -12,7 +12,8 @@ import (
 // Direct conversations in the browser: ann opens one with dave from her room list ("Message
 // someone"), and it is a room named for him; dave finds it in his list as "@ann" and answers;
 // while ann's page is in the background with notifications on, each of dave's messages notifies
-// her, mention or not (its text as shown, without formatting markers); a third account sees neither the conversation in its list nor its page.
+// her, mention or not (its text as shown, without formatting markers), and once she mutes it only
+// a mention does; a third account sees neither the conversation in its list nor its page.
 // From a room, a name among those online opens the conversation with that account; and a page
 // open on another room notifies of a message in the conversation.
 func TestDirectConversationInTheBrowser(t *testing.T) {
@@ -77,6 +78,21 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 	}
 	ann.setVisibility("visible")
 
+	// Muted, the conversation notifies only of what names ann.
+	ann.do("mute the conversation", chromedp.Click(chromedp.CSS(`#mute`)))
+	ann.waitJS("Muted", `document.getElementById('mute').getAttribute('aria-pressed') === 'true'`)
+	ann.do("clear the notifications", evalVoid(`window.__notes = []`))
+	ann.setVisibility("hidden")
+	dave.say("still there?")
+	dave.say("@ann ping")
+	ann.waitMessage("dave", "@ann ping")
+	if notes := evalJS[[]string](ann, `window.__notes`); fmt.Sprint(notes) != "[dave: @ann ping]" {
+		t.Fatalf("notifications %q of the muted conversation, want the mention's alone", notes)
+	}
+	ann.setVisibility("visible")
+	ann.do("unmute it", chromedp.Click(chromedp.CSS(`#mute`)))
+	ann.waitJS("Mute", `document.getElementById('mute').getAttribute('aria-pressed') === 'false'`)
+
 	// Another pair's room list is its own; from a room page, the list beside it names it too.
 	carol.navigate(srv.url + "/")
 	carol.waitJS("carol's room list", `!!document.querySelector('#rooms li[data-room="lobby"]')`)
@@ -114,6 +130,19 @@ func TestDirectConversationInTheBrowser(t *testing.T) {
 		t.Fatalf("notifications on the lobby page %q, want dave's message", notes)
 	}
 	ann.waitJS("one new beside the lobby", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-unread')?.dataset.unread === '1'`, room))
+	// Muted (from elsewhere), the conversation still counts beside the lobby but notifies no more.
+	ann.do("mute the conversation", evalVoid(fmt.Sprintf(`fetch('/api/rooms/%s/mute', {method: 'PUT'}).then((r) => { window.__muted = r.status })`, room)))
+	ann.waitJS("muted", `window.__muted === 204`)
+	ann.setVisibility("hidden")
+	ann.setVisibility("visible") // the list refreshes when shown
+	ann.waitJS("the conversation muted beside the lobby", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"]').classList.contains('muted')`, room))
+	dave.say("hello?")
+	ann.waitJS("two new beside the lobby", fmt.Sprintf(`document.querySelector('#rooms li[data-room="%s"] .room-unread')?.dataset.unread === '2'`, room))
+	if notes := evalJS[[]string](ann, `window.__notes`); fmt.Sprint(notes) != "[dave: are you there?]" {
+		t.Fatalf("notifications on the lobby page %q after the conversation was muted, want the one before", notes)
+	}
+	ann.do("unmute it", evalVoid(fmt.Sprintf(`fetch('/api/rooms/%s/mute', {method: 'DELETE'}).then((r) => { window.__unmuted = r.status })`, room)))
+	ann.waitJS("unmuted", `window.__unmuted === 204`)
 
 	// Dave closes his conversation with ann: his room list leaves it out until ann says
 	// something new in it. A conversation closed elsewhere leaves an open list when it refreshes.
