@@ -3,7 +3,6 @@ package server_test
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 	"natter/server"
 )
 
@@ -161,11 +159,9 @@ func refusedForAddr(t *testing.T, r apiResponse, addr string) {
 // hold no connection go on, a closed connection gives its place back, the refusals are counted
 // in /metrics, and an untrusted peer's X-Forwarded-For changes nothing (and is logged once).
 func TestConnectionsPerAddress(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.MaxAddrConns = 2
 		c.Server.Metrics = true
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	srv := ts.Main.Server()
 	alice, bob, carol := ts.signIn("alice"), ts.signIn("bob"), ts.signIn("carol")

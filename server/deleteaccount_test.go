@@ -2,13 +2,11 @@ package server_test
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 )
 
 // TestDeleteAccount: an account deletes itself with its password: every session ends with its
@@ -17,10 +15,8 @@ import (
 // wrote are erased first, in their places. Guests have no account to delete, a wrong password
 // deletes nothing, and without the erasing its messages stay.
 func TestDeleteAccount(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.Admins = []string{"root"}
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	ann, bob, root, gus := ts.account("ann"), ts.account("bob"), ts.account("root"), ts.signIn("gus")
 	annAgain := ts.signInPassword("ann", "ann's password")

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 )
 
 // TestDeleteRoom: a room's moderators delete it; from then on it does not exist for anyone, on
@@ -17,10 +15,8 @@ import (
 // request about it answers 404, lists leave it out, and its name is not used again. Nobody else
 // deletes a room, the lobby stays, and a direct conversation is not deleted but closed.
 func TestDeleteRoom(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.Admins = []string{"root"}
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	carol, bob, gus, root := ts.account("carol"), ts.account("bob"), ts.signIn("gus"), ts.account("root")
 	for _, name := range []string{"doomed", "other"} {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"natter/internal/syncbuf"
 	"net/http"
 	"regexp"
 	"slices"
@@ -47,6 +48,14 @@ func startServer(t testing.TB, mutate ...func(*app.Config)) *testServer {
 	ts.open()
 	t.Cleanup(func() { ts.close() })
 	return ts
+}
+
+// startServerLogged is startServer with natter's log kept, for tests that read it.
+func startServerLogged(t testing.TB, mutate ...func(*app.Config)) (*testServer, *syncbuf.Buffer) {
+	t.Helper()
+	logs := new(syncbuf.Buffer)
+	keep := func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) }
+	return startServer(t, append([]func(*app.Config){keep}, mutate...)...), logs
 }
 
 func (ts *testServer) open() {

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 )
 
 // wantBanFrame wants c's next frame (presence and typing aside) to say user's ban in room is
@@ -160,10 +158,8 @@ func TestAdmins(t *testing.T) {
 // messages stay. Only admins suspend, an admin can't be suspended, and a missing account is 404.
 // Each suspension and reinstatement is in the log, with who made it (as are bans and lifts).
 func TestSuspension(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.Admins = []string{"root"}
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	root, alice, bob := ts.account("root"), ts.account("alice"), ts.account("bob")
 	msg := ts.mustPost(alice, "lobby", "alice was here")

@@ -2,15 +2,12 @@ package server_test
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"natter/app"
-	"natter/internal/syncbuf"
 	"natter/server"
 	"natter/ws"
 )
@@ -19,8 +16,7 @@ import (
 // logged with its stack and closes that connection with 1011; the server and every other
 // connection go on. Without the recovery the panic ends the test binary.
 func TestPanicClosesOnlyItsConnection(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ts, logs := startServerLogged(t)
 	server.SetFrameHook(ts.Main.Server(), func(where string, payload []byte) {
 		if bytes.Contains(payload, []byte("boom-"+where)) {
 			panic("boom in " + where)
@@ -56,8 +52,7 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 // that poll and every poll sharing its read answer 500 instead of waiting for ever or ending the
 // server; the next polls are answered as usual.
 func TestLongPollPanicAnswers500(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ts, logs := startServerLogged(t)
 	srv := ts.Main.Server()
 	const polls = 3
 	var boom atomic.Bool

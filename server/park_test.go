@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -15,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"natter/app"
 	"natter/internal/park"
-	"natter/internal/syncbuf"
 	"natter/server"
 	"natter/ws"
 )
@@ -135,8 +132,7 @@ func TestParkRefusedFallsBack(t *testing.T) {
 	if !park.Supported {
 		t.Skip("parked connections need epoll (Linux)")
 	}
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ts, logs := startServerLogged(t)
 	restore := park.FailArms(errors.New("no room to watch another socket"))
 	defer restore()
 	tok := ts.signIn("alice")

@@ -1,24 +1,20 @@
 package server_test
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 )
 
 // TestRetention: with a retention, the server erases the words of the messages older than it,
 // over and over, as a deletion does: every read then has them in their place, deleted, search
 // finds them no more, and what is newer keeps its words. It says so in its log.
 func TestRetention(t *testing.T) {
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.Retention = time.Second // natter serve takes an hour at least
 		c.Server.RetentionEvery = 20 * time.Millisecond
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	ann := ts.account("ann")
 	old := ts.mustPost(ann, "lobby", "the wifi password is hunter2")

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"natter/app"
-	"natter/internal/syncbuf"
 )
 
 // signInFrom signs name in as a guest, with X-Forwarded-For set to xff unless it is empty.
@@ -46,11 +44,9 @@ func refusedSignIn(t *testing.T, r apiResponse, addr, retry string) {
 func TestSignInsPerAddress(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	var logs syncbuf.Buffer
-	ts := startServer(t, func(c *app.Config) {
+	ts, logs := startServerLogged(t, func(c *app.Config) {
 		c.Server.Now = func() time.Time { return time.Unix(0, clock.Load()) }
 		c.Server.SignInRate = 3
-		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	for _, name := range []string{"ann", "ben"} {
 		ts.signIn(name)
