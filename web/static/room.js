@@ -2520,6 +2520,7 @@
         return li;
       }));
       $('invites-count').textContent = list.length ? String(list.length) : '';
+      invitesEl.dataset.count = String(list.length); // absent until the list is read
     };
     const load = async () => {
       try {
